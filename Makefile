@@ -1,0 +1,35 @@
+# Every target sets itself up: a fresh clone needs only `make demo` or `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench sample clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/arbwatch replay samples/sample.jsonl.gz
+
+test: $(STAMP)
+	$(BIN)/ruff check detector bot tests bench scripts
+	$(BIN)/ruff format --check detector bot tests bench scripts
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check --fix detector bot tests bench scripts
+	$(BIN)/ruff format detector bot tests bench scripts
+
+bench: $(STAMP)
+	$(BIN)/arbwatch bench
+
+sample: $(STAMP)
+	$(BIN)/python scripts/make_sample.py samples/sample.jsonl.gz
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

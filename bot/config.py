@@ -1,0 +1,68 @@
+"""Settings from the environment and ``.env`` (pydantic-settings); every name is in .env.example."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.errors import SettingsError
+from detector.config import DetectorConfig
+from detector.models import Exchange
+
+_SYMBOL = re.compile(r"^[A-Z0-9]{2,30}USDT$")
+
+
+class Settings(BaseSettings):
+    """arbwatch settings. Environment variables win over ``.env``; names are case-insensitive."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    symbols: Annotated[tuple[str, ...], NoDecode] = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    min_profit_pct: float = Field(0.1, ge=0, le=100)
+    binance_taker_fee_pct: float = Field(0.05, ge=0, lt=1)
+    bybit_taker_fee_pct: float = Field(0.055, ge=0, lt=1)
+    stale_after_s: float = Field(5.0, gt=0, le=3600)
+    min_notional_usd: float = Field(100.0, ge=0)
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _split_symbols(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip().upper() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            if not value:
+                raise ValueError("give at least one symbol, e.g. BTCUSDT,ETHUSDT")
+            bad = [s for s in value if not isinstance(s, str) or not _SYMBOL.match(s)]
+            if bad:
+                raise ValueError(
+                    f"not a USDT perpetual symbol: {', '.join(map(str, bad))} (e.g. BTCUSDT)"
+                )
+            return tuple(dict.fromkeys(value))
+        return value
+
+    def detector_config(self) -> DetectorConfig:
+        return DetectorConfig(
+            symbols=self.symbols,
+            min_profit_pct=self.min_profit_pct,
+            taker_fee_pct={
+                Exchange.BINANCE: self.binance_taker_fee_pct,
+                Exchange.BYBIT: self.bybit_taker_fee_pct,
+            },
+            stale_after_s=self.stale_after_s,
+            min_notional_usd=self.min_notional_usd,
+        )
+
+
+def load_settings(env_file: str | None = ".env") -> Settings:
+    """Read the settings; raises :class:`SettingsError` naming every invalid one."""
+    try:
+        return Settings(_env_file=env_file)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ".".join(str(part) for part in err["loc"]).upper() or "SETTINGS"
+            problems.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
+        raise SettingsError(problems) from exc

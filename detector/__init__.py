@@ -1,0 +1,1 @@
+"""arbwatch detector: raw exchange frames in, order books, opportunities and signals out."""

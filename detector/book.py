@@ -1,0 +1,305 @@
+"""Local order books: price levels plus the sync state machine of each exchange (pure, no I/O)."""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections import deque
+from collections.abc import Iterable, Iterator
+from enum import StrEnum
+from itertools import islice
+
+from detector.errors import SequenceGap
+from detector.models import DepthDiff, DepthSnapshot, Exchange, Level, Need, Source
+
+# Binance: how many diff events we hold while waiting for a REST snapshot. At 10 events/s per
+# symbol this covers minutes of a slow snapshot; beyond it the oldest go and the snapshot that
+# finally arrives is detected as too old (its lastUpdateId falls before the first buffered U).
+MAX_BUFFERED_DIFFS = 5000
+
+
+class BookState(StrEnum):
+    """Sync state of a local book."""
+
+    AWAITING_SNAPSHOT = "awaiting_snapshot"  # nothing usable; see ``need``
+    BRIDGING = "bridging"  # Binance: REST snapshot applied, waiting for the event that spans it
+    SYNCED = "synced"
+
+
+class ApplyResult(StrEnum):
+    """What applying one event did to a book."""
+
+    APPLIED = "applied"  # levels changed, the book is synced
+    RESET = "reset"  # a snapshot replaced the book
+    BUFFERED = "buffered"  # Binance: held until the REST snapshot arrives
+    DROPPED = "dropped"  # older than the book (u < lastUpdateId, or a repeated u)
+    IGNORED = "ignored"  # the book cannot use it in its state (Bybit delta before a snapshot)
+    GAP = "gap"  # the chain broke: the book was discarded and now needs ``need``
+
+
+class OrderBook:
+    """Price levels of one book. Bids and asks are kept as dicts plus sorted price lists."""
+
+    __slots__ = ("_ask_prices", "_asks", "_bid_prices", "_bids")
+
+    def __init__(self) -> None:
+        self._bids: dict[float, float] = {}
+        self._asks: dict[float, float] = {}
+        self._bid_prices: list[float] = []  # ascending: best bid is the last
+        self._ask_prices: list[float] = []  # ascending: best ask is the first
+
+    def clear(self) -> None:
+        self._bids.clear()
+        self._asks.clear()
+        self._bid_prices.clear()
+        self._ask_prices.clear()
+
+    def replace(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
+        """Replace both sides; zero sizes are left out."""
+        self._bids = {p: q for p, q in bids if q > 0.0}
+        self._asks = {p: q for p, q in asks if q > 0.0}
+        self._bid_prices = sorted(self._bids)
+        self._ask_prices = sorted(self._asks)
+
+    def update(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
+        """Apply absolute sizes: size 0 removes the level (removing an unknown level is normal)."""
+        _update_side(self._bids, self._bid_prices, bids)
+        _update_side(self._asks, self._ask_prices, asks)
+
+    def best_bid(self) -> Level | None:
+        if not self._bid_prices:
+            return None
+        price = self._bid_prices[-1]
+        return price, self._bids[price]
+
+    def best_ask(self) -> Level | None:
+        if not self._ask_prices:
+            return None
+        price = self._ask_prices[0]
+        return price, self._asks[price]
+
+    def iter_bids(self) -> Iterator[Level]:
+        """Bids from the best (highest) down."""
+        bids = self._bids
+        return ((p, bids[p]) for p in reversed(self._bid_prices))
+
+    def iter_asks(self) -> Iterator[Level]:
+        """Asks from the best (lowest) up."""
+        asks = self._asks
+        return ((p, asks[p]) for p in self._ask_prices)
+
+    def top_bids(self, n: int) -> list[Level]:
+        return list(islice(self.iter_bids(), n))
+
+    def top_asks(self, n: int) -> list[Level]:
+        return list(islice(self.iter_asks(), n))
+
+    @property
+    def bid_count(self) -> int:
+        return len(self._bid_prices)
+
+    @property
+    def ask_count(self) -> int:
+        return len(self._ask_prices)
+
+    def is_crossed(self) -> bool:
+        """True when the best bid is at or above the best ask: no real book looks like that."""
+        return bool(self._bid_prices and self._ask_prices) and (
+            self._bid_prices[-1] >= self._ask_prices[0]
+        )
+
+
+def _update_side(sizes: dict[float, float], prices: list[float], levels: Iterable[Level]) -> None:
+    for price, size in levels:
+        if size > 0.0:
+            if price not in sizes:
+                insort(prices, price)
+            sizes[price] = size
+        elif price in sizes:
+            del sizes[price]
+            del prices[bisect_left(prices, price)]
+
+
+class SyncedBook:
+    """A book of one (exchange, symbol) with the exchange's sync rules; subclasses add the rules."""
+
+    exchange: Exchange
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self.levels = OrderBook()
+        self.state = BookState.AWAITING_SNAPSHOT
+        self.need = Need.SNAPSHOT
+        self.last_update_id: int | None = None
+        self.last_event_ms: int | None = None  # exchange time of the newest applied update
+        self.last_recv_ms: int | None = None  # our receive time of the newest frame for this book
+        self.last_gap: SequenceGap | None = None
+        self.gaps = 0
+        self.resyncs = 0  # snapshots that restored the book after it was discarded
+        self.applied = 0
+        self.dropped = 0
+        self._recovering = False  # discarded after a gap or a failed check, not yet restored
+
+    @property
+    def synced(self) -> bool:
+        return self.state is BookState.SYNCED
+
+    @property
+    def usable(self) -> bool:
+        """Synced and not crossed: only such a book may feed the analyzer."""
+        return self.state is BookState.SYNCED and not self.levels.is_crossed()
+
+    def age_ms(self, now_ms: int) -> int | None:
+        """Milliseconds since the last frame for this book, or None if none came yet."""
+        return None if self.last_recv_ms is None else now_ms - self.last_recv_ms
+
+    def touch(self, recv_ms: int, event_ms: int | None = None) -> None:
+        """Record that a frame for this book arrived (a bookTicker counts as a sign of life)."""
+        if self.last_recv_ms is None or recv_ms > self.last_recv_ms:
+            self.last_recv_ms = recv_ms
+        if event_ms is not None and (self.last_event_ms is None or event_ms > self.last_event_ms):
+            self.last_event_ms = event_ms
+
+    def invalidate(self) -> None:
+        """Discard the book after an outside check proved it wrong (it then needs a resync)."""
+        raise NotImplementedError
+
+    def apply_snapshot(self, snapshot: DepthSnapshot) -> ApplyResult:
+        raise NotImplementedError
+
+    def apply_diff(self, diff: DepthDiff) -> ApplyResult:
+        raise NotImplementedError
+
+    def _replace(self, snapshot: DepthSnapshot, state: BookState) -> None:
+        if self._recovering:
+            self.resyncs += 1
+            self._recovering = False
+        self.levels.replace(snapshot.bids, snapshot.asks)
+        self.state = state
+        self.need = Need.NOTHING
+        self.last_update_id = snapshot.update_id
+        self.touch(snapshot.recv_ms, snapshot.event_time_ms)
+
+    def _apply(self, diff: DepthDiff) -> ApplyResult:
+        self.levels.update(diff.bids, diff.asks)
+        self.last_update_id = diff.final_update_id
+        self.state = BookState.SYNCED
+        self.applied += 1
+        self.touch(diff.recv_ms, diff.event_time_ms)
+        return ApplyResult.APPLIED
+
+    def _break(self, expected: int, got: int, need: Need) -> ApplyResult:
+        self.last_gap = SequenceGap(self.exchange, self.symbol, expected, got)
+        self.gaps += 1
+        self._reset(need)
+        return ApplyResult.GAP
+
+    def _reset(self, need: Need) -> None:
+        self._recovering = True
+        self.levels.clear()
+        self.state = BookState.AWAITING_SNAPSHOT
+        self.need = need
+        self.last_update_id = None
+
+
+class BinanceBook(SyncedBook):
+    """Binance USDⓈ-M futures diff-depth sync (the documented "local order book" procedure)."""
+
+    exchange = Exchange.BINANCE
+
+    def __init__(self, symbol: str) -> None:
+        super().__init__(symbol)
+        self._buffer: deque[DepthDiff] = deque(maxlen=MAX_BUFFERED_DIFFS)
+
+    def invalidate(self) -> None:
+        self._reset(Need.SNAPSHOT)
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def apply_snapshot(self, snapshot: DepthSnapshot) -> ApplyResult:
+        self.touch(snapshot.recv_ms)
+        if snapshot.source is Source.WS:
+            # A partial-depth frame (@depth20) is a whole top-N book: it simply replaces.
+            self._replace(snapshot, BookState.SYNCED)
+            return ApplyResult.RESET
+        # REST snapshot: apply it, then replay the buffered stream over it.
+        self._replace(snapshot, BookState.BRIDGING)
+        pending = list(self._buffer)
+        self._buffer.clear()
+        for diff in pending:
+            if self.state is BookState.AWAITING_SNAPSHOT:
+                self._buffer.append(diff)  # a gap inside the buffer: keep what follows it
+            else:
+                self._apply_stream(diff)
+        return ApplyResult.RESET
+
+    def apply_diff(self, diff: DepthDiff) -> ApplyResult:
+        self.touch(diff.recv_ms)
+        if self.state is BookState.AWAITING_SNAPSHOT:
+            self._buffer.append(diff)
+            return ApplyResult.BUFFERED
+        return self._apply_stream(diff)
+
+    def _apply_stream(self, diff: DepthDiff) -> ApplyResult:
+        last = self.last_update_id
+        assert last is not None  # BRIDGING and SYNCED always have an id
+        if self.state is BookState.BRIDGING:
+            # Drop events with u < lastUpdateId; the first applied must have U <= lastUpdateId <= u.
+            if diff.final_update_id < last:
+                self.dropped += 1
+                return ApplyResult.DROPPED
+            if diff.first_update_id > last:
+                result = self._break(last, diff.first_update_id, Need.SNAPSHOT)
+                self._buffer.append(diff)
+                return result
+            return self._apply(diff)
+        # Futures rule: each event's pu must equal the previous event's u (ids are not contiguous).
+        if diff.final_update_id <= last:
+            self.dropped += 1
+            return ApplyResult.DROPPED
+        if diff.prev_update_id != last:
+            result = self._break(last, diff.prev_update_id or 0, Need.SNAPSHOT)
+            self._buffer.append(diff)
+            return result
+        return self._apply(diff)
+
+
+class BybitBook(SyncedBook):
+    """Bybit v5 orderbook topic sync: snapshot (or u == 1) resets, u grows by 1, a jump is a gap."""
+
+    exchange = Exchange.BYBIT
+
+    def __init__(self, symbol: str) -> None:
+        super().__init__(symbol)
+        self.need = Need.RESUBSCRIBE
+
+    def invalidate(self) -> None:
+        self._reset(Need.RESUBSCRIBE)
+
+    def apply_snapshot(self, snapshot: DepthSnapshot) -> ApplyResult:
+        if snapshot.source is Source.REST:
+            # REST books carry the u of another depth's sequence: they cannot seed a WS topic book.
+            return ApplyResult.IGNORED
+        self._replace(snapshot, BookState.SYNCED)
+        return ApplyResult.RESET
+
+    def apply_diff(self, diff: DepthDiff) -> ApplyResult:
+        self.touch(diff.recv_ms)
+        if self.state is not BookState.SYNCED:
+            return ApplyResult.IGNORED
+        last = self.last_update_id
+        assert last is not None
+        if diff.final_update_id <= last:
+            self.dropped += 1
+            return ApplyResult.DROPPED
+        if diff.final_update_id != last + 1:
+            return self._break(last + 1, diff.final_update_id, Need.RESUBSCRIBE)
+        return self._apply(diff)
+
+
+def make_book(exchange: Exchange, symbol: str) -> SyncedBook:
+    """A new, empty book with the sync rules of ``exchange``."""
+    if exchange is Exchange.BINANCE:
+        return BinanceBook(symbol)
+    return BybitBook(symbol)

@@ -1,0 +1,80 @@
+"""Detector parameters as a plain frozen dataclass; ``bot.config`` fills it from the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from detector.errors import ConfigError
+from detector.models import Exchange
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRules:
+    """Windows, thresholds and dedup rules of the five signal detectors (see README, "Signals")."""
+
+    # ARBITRAGE: strength by net profit as a multiple of min_profit_pct.
+    arb_moderate_multiple: float = 2.0
+    arb_strong_multiple: float = 4.0
+    arb_regrowth_pct: float = 0.05  # re-signal when net profit grew by at least this many points
+    arb_ttl_s: float = 30.0
+    # SPREAD_ANOMALY: bid-ask spread (bps) of one book, sampled once a second.
+    spread_sample_s: float = 1.0
+    spread_window: int = 120  # samples in the rolling window
+    spread_warmup: int = 60  # samples before the detector speaks
+    spread_z: tuple[float, float, float] = (4.0, 6.0, 10.0)  # weak, moderate, strong
+    spread_min_bps: float = 2.0  # ignore anomalies of spreads narrower than this
+    spread_ttl_s: float = 30.0
+    # VOLUME_SPIKE: traded quote volume per bucket against the mean of the previous buckets.
+    volume_bucket_s: float = 5.0
+    volume_history: int = 24  # buckets in the rolling mean (2 minutes)
+    volume_warmup: int = 12  # complete buckets before the detector speaks
+    volume_ratio: tuple[float, float, float] = (4.0, 8.0, 15.0)
+    volume_ttl_s: float = 30.0
+    # FUNDING_RATE_DIVERGENCE: |binance - bybit| funding, normalised to 8 h, in percent.
+    funding_diff_pct: tuple[float, float, float] = (0.03, 0.06, 0.12)
+    funding_ttl_s: float = 600.0
+    # MOMENTUM_BREAKOUT: mid price against the high/low of the previous window.
+    momentum_bar_s: float = 1.0
+    momentum_window: int = 60  # bars in the prior window
+    momentum_break_pct: tuple[float, float, float] = (0.15, 0.4, 0.8)  # beyond the prior high/low
+    momentum_ttl_s: float = 60.0
+    # Confidence (0..1): product of factors, each documented in README.
+    confidence_depth_notional_usd: float = 10_000.0  # top-of-book notional for full depth factor
+    confidence_skew_ms: float = 2_000.0  # clock skew at which the skew factor reaches 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorConfig:
+    """Everything the pure pipeline needs to know; no I/O, no environment."""
+
+    symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    min_profit_pct: float = 0.1
+    taker_fee_pct: dict[Exchange, float] = field(
+        default_factory=lambda: {Exchange.BINANCE: 0.05, Exchange.BYBIT: 0.055}
+    )
+    stale_after_s: float = 5.0
+    min_notional_usd: float = 100.0
+    bybit_book_depth: int = 50
+    binance_funding_interval_hours: float = 8.0  # until /fapi/v1/fundingInfo says otherwise
+    rules: SignalRules = field(default_factory=SignalRules)
+
+    def __post_init__(self) -> None:
+        if not self.symbols:
+            raise ConfigError("at least one symbol is needed")
+        if self.min_profit_pct < 0:
+            raise ConfigError(f"min_profit_pct must be >= 0, got {self.min_profit_pct}")
+        for exchange, fee in self.taker_fee_pct.items():
+            if not 0 <= fee < 1:
+                raise ConfigError(f"taker fee of {exchange} must be in [0, 1) %, got {fee}")
+        if self.stale_after_s <= 0:
+            raise ConfigError(f"stale_after_s must be > 0, got {self.stale_after_s}")
+        if self.min_notional_usd < 0:
+            raise ConfigError(f"min_notional_usd must be >= 0, got {self.min_notional_usd}")
+
+    @property
+    def stale_after_ms(self) -> int:
+        return int(self.stale_after_s * 1000)
+
+    def fee(self, exchange: Exchange) -> float:
+        """Taker fee of ``exchange`` as a fraction."""
+        return self.taker_fee_pct[exchange] / 100.0

@@ -1,0 +1,85 @@
+"""Exceptions of the detector package.
+
+Every exception raised on purpose by ``detector`` derives from :class:`DetectorError`::
+
+    DetectorError
+    ├── FrameError             a frame could not be understood (carries exchange and reason)
+    │   └── MalformedFrame     JSON or shape broken, a field missing or of the wrong type
+    ├── BookError              an order book cannot be used
+    │   ├── SequenceGap        an update does not follow the previous one (expected, got)
+    │   ├── BookNotSynced      the book waits for a snapshot / resubscription
+    │   └── InvalidBook        crossed book, non-positive price or size
+    ├── RecordingError         a recording line is unusable (line number, reason)
+    └── ConfigError            a detector setting is out of range
+
+Callers that process a stream catch :class:`FrameError` or :class:`BookError`, log them and go on:
+one bad frame never stops a feed or resets another symbol's book.
+"""
+
+from __future__ import annotations
+
+
+class DetectorError(Exception):
+    """Root of every error the detector raises on purpose."""
+
+
+class FrameError(DetectorError):
+    """A frame from an exchange could not be turned into events."""
+
+    def __init__(self, exchange: str, reason: str, frame: object = None) -> None:
+        self.exchange = exchange
+        self.reason = reason
+        self.frame = frame
+        super().__init__(f"{exchange}: {reason}")
+
+
+class MalformedFrame(FrameError):
+    """The frame is not JSON, or lacks a field the wire format requires, or has a wrong type."""
+
+
+class BookError(DetectorError):
+    """An order book cannot be used as it is."""
+
+
+class SequenceGap(BookError):
+    """An update id does not continue the chain: updates were lost in between."""
+
+    def __init__(self, exchange: str, symbol: str, expected: int, got: int) -> None:
+        self.exchange = exchange
+        self.symbol = symbol
+        self.expected = expected
+        self.got = got
+        super().__init__(f"{exchange} {symbol}: sequence gap, expected {expected}, got {got}")
+
+
+class BookNotSynced(BookError):
+    """The book has no synced state yet; it needs a snapshot or a resubscription."""
+
+    def __init__(self, exchange: str, symbol: str, need: str) -> None:
+        self.exchange = exchange
+        self.symbol = symbol
+        self.need = need
+        super().__init__(f"{exchange} {symbol}: book not synced, needs {need}")
+
+
+class InvalidBook(BookError):
+    """The book violates an invariant: crossed, or a non-positive price or size."""
+
+    def __init__(self, exchange: str, symbol: str, reason: str) -> None:
+        self.exchange = exchange
+        self.symbol = symbol
+        self.reason = reason
+        super().__init__(f"{exchange} {symbol}: invalid book: {reason}")
+
+
+class RecordingError(DetectorError):
+    """A line of a recording cannot be read."""
+
+    def __init__(self, line_no: int, reason: str) -> None:
+        self.line_no = line_no
+        self.reason = reason
+        super().__init__(f"line {line_no}: {reason}")
+
+
+class ConfigError(DetectorError):
+    """A detector setting is out of its valid range."""

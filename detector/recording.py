@@ -1,0 +1,107 @@
+"""Recordings: JSON Lines (optionally gzip) of received messages, one per line, read and written.
+
+A line is ``{"ts": ms, "exchange": "binance"|"bybit", "source": "ws"|"rest", "endpoint": str,
+"data": <payload exactly as received>}``. ``ts`` is the receive time and the pipeline's clock.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, cast
+
+import orjson
+
+from detector.errors import RecordingError
+from detector.models import Exchange, Source
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One received message with its receive time."""
+
+    ts: int
+    exchange: Exchange
+    source: Source
+    endpoint: str
+    data: Any
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "ts": self.ts,
+                "exchange": self.exchange.value,
+                "source": self.source.value,
+                "endpoint": self.endpoint,
+                "data": self.data,
+            }
+        )
+
+
+def parse_record(line: bytes | str, line_no: int = 0) -> Record:
+    """Decode one recording line; raises :class:`RecordingError` naming the line and the fault."""
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise RecordingError(line_no, f"not JSON ({exc})") from exc
+    if not isinstance(obj, dict):
+        raise RecordingError(line_no, "not a JSON object")
+    try:
+        ts = obj["ts"]
+        exchange = Exchange(obj["exchange"])
+        source = Source(obj["source"])
+        endpoint = obj["endpoint"]
+        data = obj["data"]
+    except KeyError as exc:
+        raise RecordingError(line_no, f"missing field {exc.args[0]!r}") from exc
+    except ValueError as exc:
+        raise RecordingError(line_no, str(exc)) from exc
+    if not isinstance(ts, int) or isinstance(ts, bool):
+        raise RecordingError(line_no, f"ts must be integer milliseconds, got {ts!r}")
+    if not isinstance(endpoint, str):
+        raise RecordingError(line_no, f"endpoint must be a string, got {endpoint!r}")
+    return Record(ts, exchange, source, endpoint, data)
+
+
+@contextmanager
+def open_recording(path: str | Path, mode: str = "rb") -> Iterator[IO[bytes]]:
+    """Open a recording for reading or writing bytes; ``.gz`` files are gzip streams."""
+    path = Path(path)
+    with open(path, mode) as raw:
+        if path.suffix != ".gz":
+            yield raw
+            return
+        # mtime=0 and no name in the header: the same records always give the same bytes.
+        with gzip.GzipFile(filename="", mode=mode, fileobj=raw, mtime=0) as gz:
+            yield cast(IO[bytes], gz)
+
+
+def iter_lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
+    """(line number, raw line) for every non-blank line of a recording."""
+    with open_recording(path) as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if line.strip():
+                yield line_no, line
+
+
+def read_recording(path: str | Path) -> Iterator[Record | RecordingError]:
+    """Every line as a :class:`Record`, or the :class:`RecordingError` that explains why not."""
+    for line_no, line in iter_lines(path):
+        try:
+            yield parse_record(line, line_no)
+        except RecordingError as exc:
+            yield exc
+
+
+def write_recording(path: str | Path, records: Iterable[Record]) -> int:
+    """Write ``records`` to ``path``; returns how many lines were written."""
+    count = 0
+    with open_recording(path, "wb") as fh:
+        for record in records:
+            fh.write(record.to_json())
+            fh.write(b"\n")
+            count += 1
+    return count

@@ -1,0 +1,122 @@
+"""Which venue symbol is which canonical symbol, and how to convert its prices and sizes.
+
+Symbols do not map 1:1 across exchanges: Binance ``1000SHIBUSDT`` is Bybit ``SHIB1000USDT``, and
+Binance ``1000SATSUSDT`` (1000 SATS per contract) faces Bybit ``10000SATSUSDT`` (10 000 per
+contract). The canonical symbol is Binance's name and unit; a Bybit contract worth ``factor``
+Binance units converts as ``price / factor`` and ``size * factor``. Digits are never stripped
+blindly: a pair is only matched through this table or by identical names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from detector.models import (
+    BookTicker,
+    DepthDiff,
+    DepthSnapshot,
+    Exchange,
+    FundingInterval,
+    FundingRate,
+    Level,
+    Trade,
+)
+
+SymbolEvent = DepthSnapshot | DepthDiff | BookTicker | Trade | FundingRate | FundingInterval
+"""The events that concern one symbol."""
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One exchange's name for a canonical symbol and its unit factor (1 = same unit)."""
+
+    venue_symbol: str
+    factor: float = 1.0
+
+
+# Known renames between Binance (canonical) and Bybit; everything else maps by identical name.
+KNOWN_BYBIT_LISTINGS: dict[str, Listing] = {
+    "1000SHIBUSDT": Listing("SHIB1000USDT"),
+    "1000SATSUSDT": Listing("10000SATSUSDT", factor=10.0),
+    "1000LUNCUSDT": Listing("1000LUNCUSDT"),
+    "1000XECUSDT": Listing("1000XECUSDT"),
+}
+
+
+class SymbolMap:
+    """Canonical symbols and their listing on each exchange."""
+
+    def __init__(
+        self,
+        symbols: Iterable[str],
+        bybit_listings: dict[str, Listing] | None = None,
+    ) -> None:
+        known = KNOWN_BYBIT_LISTINGS if bybit_listings is None else bybit_listings
+        self.symbols: tuple[str, ...] = tuple(dict.fromkeys(s.upper() for s in symbols))
+        self._listings: dict[Exchange, dict[str, Listing]] = {
+            Exchange.BINANCE: {s: Listing(s) for s in self.symbols},
+            Exchange.BYBIT: {s: known.get(s, Listing(s)) for s in self.symbols},
+        }
+        # venue symbol -> (canonical, factor), per exchange: the lookup done for every frame
+        self._reverse: dict[Exchange, dict[str, tuple[str, float]]] = {
+            exchange: {lst.venue_symbol: (canon, lst.factor) for canon, lst in listings.items()}
+            for exchange, listings in self._listings.items()
+        }
+
+    def venue_symbol(self, exchange: Exchange, canonical: str) -> str:
+        return self._listings[exchange][canonical].venue_symbol
+
+    def canonical(self, exchange: Exchange, venue_symbol: str) -> tuple[str, float] | None:
+        """(canonical symbol, factor) of a venue symbol, or None when it is not monitored."""
+        return self._reverse[exchange].get(venue_symbol)
+
+    def to_canonical(self, event: SymbolEvent) -> SymbolEvent | None:
+        """The event renamed (and rescaled) to canonical terms; None for unmonitored symbols."""
+        symbol = event.symbol
+        found = self._reverse[event.exchange].get(symbol)
+        if found is None:
+            return None
+        canonical, factor = found
+        if factor != 1.0:
+            return _rescale(event, canonical, factor)
+        if canonical != symbol:
+            return dataclasses.replace(event, symbol=canonical)
+        return event
+
+
+def _scale_levels(levels: list[Level], factor: float) -> list[Level]:
+    return [(p / factor, q * factor) for p, q in levels]
+
+
+def _rescale(event: SymbolEvent, canonical: str, factor: float) -> SymbolEvent:
+    if isinstance(event, DepthSnapshot | DepthDiff):
+        return dataclasses.replace(
+            event,
+            symbol=canonical,
+            bids=_scale_levels(event.bids, factor),
+            asks=_scale_levels(event.asks, factor),
+        )
+    if isinstance(event, BookTicker):
+        return dataclasses.replace(
+            event,
+            symbol=canonical,
+            bid_price=event.bid_price / factor,
+            bid_qty=event.bid_qty * factor,
+            ask_price=event.ask_price / factor,
+            ask_qty=event.ask_qty * factor,
+        )
+    if isinstance(event, Trade):
+        return dataclasses.replace(
+            event, symbol=canonical, price=event.price / factor, qty=event.qty * factor
+        )
+    if isinstance(event, FundingRate):
+        # The rate is a fraction and needs no unit; mark and index prices are per contract.
+        return dataclasses.replace(
+            event,
+            symbol=canonical,
+            mark_price=None if event.mark_price is None else event.mark_price / factor,
+            index_price=None if event.index_price is None else event.index_price / factor,
+        )
+    return dataclasses.replace(event, symbol=canonical)

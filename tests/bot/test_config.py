@@ -1,0 +1,81 @@
+"""Settings: defaults, parsing of every variable, and a clear error for each bad value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings, load_settings
+from bot.errors import SettingsError
+from detector.models import Exchange
+
+ALL_NAMES = (
+    "SYMBOLS",
+    "MIN_PROFIT_PCT",
+    "BINANCE_TAKER_FEE_PCT",
+    "BYBIT_TAKER_FEE_PCT",
+    "STALE_AFTER_S",
+    "MIN_NOTIONAL_USD",
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ALL_NAMES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_match_the_issue() -> None:
+    settings = load_settings(env_file=None)
+    assert settings.symbols == ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    config = settings.detector_config()
+    assert config.min_profit_pct == 0.1
+    assert config.taker_fee_pct == {Exchange.BINANCE: 0.05, Exchange.BYBIT: 0.055}
+    assert config.stale_after_s == 5
+    assert config.min_notional_usd == 100
+    assert config.fee(Exchange.BYBIT) == pytest.approx(0.00055)
+
+
+def test_env_file_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = tmp_path / ".env"
+    env.write_text("SYMBOLS= btcusdt, ethusdt ,btcusdt\nMIN_PROFIT_PCT=0.25\nSTALE_AFTER_S=2.5\n")
+    monkeypatch.setenv("MIN_PROFIT_PCT", "0.3")  # the environment wins over .env
+    settings = load_settings(env_file=str(env))
+    assert settings.symbols == ("BTCUSDT", "ETHUSDT")
+    assert settings.min_profit_pct == 0.3
+    assert settings.stale_after_s == 2.5
+
+
+def test_env_example_lists_every_setting() -> None:
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    names = {
+        line.split("=", 1)[0]
+        for line in example.read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert names == {name.upper() for name in Settings.model_fields}
+    assert set(ALL_NAMES) <= names
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("SYMBOLS", "", "at least one symbol"),
+        ("SYMBOLS", "BTCUSDT,BTC-PERP", "BTC-PERP"),
+        ("MIN_PROFIT_PCT", "lots", "MIN_PROFIT_PCT"),
+        ("MIN_PROFIT_PCT", "-1", "greater than or equal to 0"),
+        ("BINANCE_TAKER_FEE_PCT", "5", "less than 1"),
+        ("BYBIT_TAKER_FEE_PCT", "-0.1", "BYBIT_TAKER_FEE_PCT"),
+        ("STALE_AFTER_S", "0", "greater than 0"),
+        ("MIN_NOTIONAL_USD", "-5", "MIN_NOTIONAL_USD"),
+    ],
+)
+def test_bad_values_are_named(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, fragment: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings(env_file=None)
+    assert name in str(info.value)
+    assert fragment in str(info.value)
