@@ -42,7 +42,7 @@ def test_bybit_contract_ten_times_larger_is_rescaled() -> None:
     event = symbols.to_canonical(_diff(Exchange.BYBIT, "10000SATSUSDT"))
     assert isinstance(event, DepthDiff)
     assert event.symbol == "1000SATSUSDT"
-    (price, size), = event.bids
+    ((price, size),) = event.bids
     assert price == pytest.approx(0.005) and size == pytest.approx(100.0)
     assert event.asks == [(pytest.approx(0.006), 0.0)]
     trade = Trade(Exchange.BYBIT, "10000SATSUSDT", 0.05, 3.0, Side.BUY, 1, 2)

@@ -1,0 +1,1 @@
+"""Venue modules: wire frames of one exchange in, normalized events out (pure)."""
