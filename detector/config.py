@@ -10,13 +10,16 @@ from detector.models import Exchange
 
 @dataclass(frozen=True, slots=True)
 class SignalRules:
-    """Windows, thresholds and dedup rules of the five signal detectors (see README, "Signals")."""
+    """Windows, thresholds and dedup rules of the five signal detectors (see docs/signals.md)."""
 
     # ARBITRAGE: strength by net profit as a multiple of min_profit_pct.
     arb_moderate_multiple: float = 2.0
     arb_strong_multiple: float = 4.0
     arb_regrowth_pct: float = 0.05  # re-signal when net profit grew by at least this many points
     arb_ttl_s: float = 30.0
+    # A re-opened opportunity (same symbol and direction) within this many seconds of the last
+    # signal about that pair is a continuation: it signals only on upgrade or regrowth. 0 disables.
+    arb_reopen_quiet_s: float = 30.0
     # SPREAD_ANOMALY: bid-ask spread (bps) of one book, sampled once a second.
     spread_sample_s: float = 1.0
     spread_window: int = 120  # samples in the rolling window
@@ -38,9 +41,39 @@ class SignalRules:
     momentum_window: int = 60  # bars in the prior window
     momentum_break_pct: tuple[float, float, float] = (0.15, 0.4, 0.8)  # beyond the prior high/low
     momentum_ttl_s: float = 60.0
-    # Confidence (0..1): product of factors, each documented in README.
+    # Confidence (0..1): product of factors, each documented in docs/signals.md.
     confidence_depth_notional_usd: float = 10_000.0  # top-of-book notional for full depth factor
     confidence_skew_ms: float = 2_000.0  # clock skew at which the skew factor reaches 0.2
+
+    def __post_init__(self) -> None:
+        for name in ("spread_z", "volume_ratio", "funding_diff_pct", "momentum_break_pct"):
+            tiers: tuple[float, float, float] = getattr(self, name)
+            if not 0 < tiers[0] <= tiers[1] <= tiers[2]:
+                raise ConfigError(f"{name} must be positive and ascending, got {tiers}")
+        if not 0 < self.arb_moderate_multiple <= self.arb_strong_multiple:
+            raise ConfigError("arb multiples must satisfy 0 < moderate <= strong")
+        for name, warmup, window in (
+            ("spread", self.spread_warmup, self.spread_window),
+            ("volume", self.volume_warmup, self.volume_history),
+        ):
+            if not 1 <= warmup <= window:
+                raise ConfigError(f"{name}: need 1 <= warmup <= window, got {warmup}, {window}")
+        if self.arb_reopen_quiet_s < 0:
+            raise ConfigError(f"arb_reopen_quiet_s must be >= 0, got {self.arb_reopen_quiet_s}")
+        if self.momentum_window < 1:
+            raise ConfigError(f"momentum_window must be >= 1, got {self.momentum_window}")
+        for name in (
+            "arb_ttl_s",
+            "spread_sample_s",
+            "spread_ttl_s",
+            "volume_bucket_s",
+            "volume_ttl_s",
+            "funding_ttl_s",
+            "momentum_bar_s",
+            "momentum_ttl_s",
+        ):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,15 @@ class SignalStrength(StrEnum):
 _RANK = {SignalStrength.WEAK: 0, SignalStrength.MODERATE: 1, SignalStrength.STRONG: 2}
 
 
+class SignalReason(StrEnum):
+    """Why a signal was emitted (``details["reason"]``)."""
+
+    NEW = "new"  # an episode (an opportunity, an anomaly) starts
+    UPGRADE = "upgrade"  # the episode reached a higher strength
+    REGROWTH = "regrowth"  # arbitrage: net profit grew by arb_regrowth_pct over the last signal
+    SIGN_FLIP = "sign_flip"  # funding: the other exchange now pays more
+
+
 def strength_for(value: float, tiers: tuple[float, float, float]) -> SignalStrength | None:
     """The strength whose tier ``value`` reaches (weak, moderate, strong), or None below weak."""
     weak, moderate, strong = tiers

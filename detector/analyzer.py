@@ -1,0 +1,319 @@
+"""Cross-exchange arbitrage between Binance and Bybit books, tracked from open to close (pure).
+
+The formulas live in :mod:`detector.opportunity`. An opportunity is reported when its net % reaches
+``min_profit_pct``, its notional (max_volume * buy_price) reaches ``min_notional_usd`` and its
+max_volume is positive. It is tracked while it lasts and closed when it falls below a threshold or
+when either book is missing, unusable or stale; while a book is unusable or stale nothing is opened
+or updated.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from detector.book import OrderBook, SyncedBook
+from detector.config import DetectorConfig
+from detector.models import Exchange
+from detector.opportunity import ArbitrageOpportunity, Direction, find_opportunity, net_profit_pct
+
+__all__ = [
+    "AnalyzerStats",
+    "ArbitrageOpportunity",
+    "CloseReason",
+    "CrossExchangeAnalyzer",
+    "Direction",
+    "OpportunityEvent",
+    "OpportunityEventKind",
+    "TrackedOpportunity",
+    "find_opportunity",
+    "net_profit_pct",
+]
+
+
+class OpportunityEventKind(StrEnum):
+    """What happened to a tracked opportunity."""
+
+    OPENED = "opened"
+    UPDATED = "updated"  # prices, volume or expected profit changed
+    CLOSED = "closed"
+
+
+class CloseReason(StrEnum):
+    """Why a tracked opportunity closed."""
+
+    # Net % or notional fell below its threshold, or a book side emptied.
+    BELOW_THRESHOLD = "below_threshold"
+    UNSYNCED = "unsynced"  # a book is missing, not synced or crossed
+    STALE = "stale"  # a book had no frame for longer than stale_after_s
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedOpportunity:
+    """An opportunity from open to close; its ``id`` is ``symbol:direction:opened_ms``."""
+
+    id: str
+    symbol: str
+    direction: Direction
+    opened_ms: int
+    last: ArbitrageOpportunity
+    peak: ArbitrageOpportunity  # the observation with the highest net %
+    updates: int = 0  # UPDATED events so far
+    closed_ms: int | None = None
+    close_reason: CloseReason | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_ms is None
+
+    @property
+    def duration_ms(self) -> int:
+        """Open to close; while open, open to the last observation."""
+        end = self.closed_ms if self.closed_ms is not None else self.last.timestamp
+        return end - self.opened_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "symbol": self.symbol,
+            "direction": self.direction.value,
+            "opened_ms": self.opened_ms,
+            "closed_ms": self.closed_ms,
+            "close_reason": None if self.close_reason is None else self.close_reason.value,
+            "duration_ms": self.duration_ms,
+            "updates": self.updates,
+            "last": self.last.to_dict(),
+            "peak": self.peak.to_dict(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OpportunityEvent:
+    """A change in the life of a tracked opportunity."""
+
+    kind: OpportunityEventKind
+    tracked: TrackedOpportunity
+
+    @property
+    def opportunity(self) -> ArbitrageOpportunity:
+        return self.tracked.last
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyzerStats:
+    """Performance of the detected opportunities (of one symbol, or of all when symbol is None).
+
+    Peak figures cover every opportunity opened (closed and still open); durations cover closed
+    ones. Undefined averages (nothing to average) are None.
+    """
+
+    symbol: str | None
+    opened: int
+    closed: int
+    open_now: int
+    avg_peak_net_pct: float | None
+    max_peak_net_pct: float | None
+    mean_duration_ms: float | None
+    median_duration_ms: float | None
+    max_duration_ms: int | None
+    total_expected_profit_at_peak: float
+    by_direction: dict[str, int]  # opened count per Direction value
+    by_close_reason: dict[str, int]  # closed count per CloseReason value
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "opened": self.opened,
+            "closed": self.closed,
+            "open_now": self.open_now,
+            "avg_peak_net_pct": self.avg_peak_net_pct,
+            "max_peak_net_pct": self.max_peak_net_pct,
+            "mean_duration_ms": self.mean_duration_ms,
+            "median_duration_ms": self.median_duration_ms,
+            "max_duration_ms": self.max_duration_ms,
+            "total_expected_profit_at_peak": self.total_expected_profit_at_peak,
+            "by_direction": dict(self.by_direction),
+            "by_close_reason": dict(self.by_close_reason),
+        }
+
+
+@dataclass(slots=True)
+class _Closed:
+    """Running totals of the closed opportunities of one symbol (durations kept for the median)."""
+
+    count: int = 0
+    peak_net_sum: float = 0.0
+    peak_net_max: float = float("-inf")
+    peak_profit_sum: float = 0.0
+    durations: list[int] = field(default_factory=list)
+    by_direction: dict[Direction, int] = field(default_factory=lambda: dict.fromkeys(Direction, 0))
+    by_reason: dict[CloseReason, int] = field(default_factory=lambda: dict.fromkeys(CloseReason, 0))
+
+
+_Key = tuple[str, Direction]
+
+
+class CrossExchangeAnalyzer:
+    """Finds and tracks arbitrage between the Binance and Bybit books of each symbol."""
+
+    def __init__(self, config: DetectorConfig) -> None:
+        self._min_profit = config.min_profit_pct
+        self._min_notional = config.min_notional_usd
+        self._stale_after_ms = config.stale_after_ms
+        self._fees = {exchange: config.fee(exchange) for exchange in Exchange}
+        self._open: dict[_Key, TrackedOpportunity] = {}
+        self._closed: dict[str, _Closed] = {}
+        self._last_opened: dict[_Key, tuple[int, int]] = {}  # opened_ms, repeats at that ms
+
+    def update(
+        self, symbol: str, binance: SyncedBook | None, bybit: SyncedBook | None, now_ms: int
+    ) -> list[OpportunityEvent]:
+        """Re-evaluate ``symbol`` after a change of either book (or a clock tick for staleness)."""
+        if binance is None or bybit is None:
+            unfit: CloseReason | None = CloseReason.UNSYNCED
+        else:
+            unfit = self._unfit(binance, bybit, now_ms)
+        events: list[OpportunityEvent] = []
+        for direction in Direction:
+            key = (symbol, direction)
+            tracked = self._open.get(key)
+            if unfit is not None or binance is None or bybit is None:
+                if tracked is not None:
+                    events.append(self._close(key, tracked, now_ms, unfit or CloseReason.UNSYNCED))
+                continue
+            if direction is Direction.BUY_BINANCE_SELL_BYBIT:
+                found = self._evaluate(symbol, direction, binance.levels, bybit.levels, now_ms)
+            else:
+                found = self._evaluate(symbol, direction, bybit.levels, binance.levels, now_ms)
+            if found is None:
+                if tracked is not None:
+                    events.append(self._close(key, tracked, now_ms, CloseReason.BELOW_THRESHOLD))
+            elif tracked is None:
+                events.append(self._open_new(key, found))
+            elif _changed(tracked.last, found):
+                peak = tracked.peak
+                if found.net_profit_percentage > peak.net_profit_percentage:
+                    peak = found
+                tracked = replace(tracked, last=found, peak=peak, updates=tracked.updates + 1)
+                self._open[key] = tracked
+                events.append(OpportunityEvent(OpportunityEventKind.UPDATED, tracked))
+        return events
+
+    def open_opportunities(self) -> list[TrackedOpportunity]:
+        """Opportunities open now, oldest first."""
+        return sorted(self._open.values(), key=lambda t: (t.opened_ms, t.id))
+
+    def stats(self, symbol: str | None = None) -> AnalyzerStats:
+        """Counts, peaks and durations of ``symbol`` (or of every symbol when None)."""
+        if symbol is None:
+            closed = [self._closed[s] for s in sorted(self._closed)]
+        else:
+            closed = [self._closed[symbol]] if symbol in self._closed else []
+        live = [t for t in self.open_opportunities() if symbol is None or t.symbol == symbol]
+        opened = sum(c.count for c in closed) + len(live)
+        net_sum = sum(c.peak_net_sum for c in closed) + sum(
+            t.peak.net_profit_percentage for t in live
+        )
+        net_maxes = [c.peak_net_max for c in closed] + [t.peak.net_profit_percentage for t in live]
+        profit = sum((c.peak_profit_sum for c in closed), 0.0) + sum(
+            t.peak.expected_profit for t in live
+        )
+        durations = [d for c in closed for d in c.durations]
+        by_direction = {d.value: sum(c.by_direction[d] for c in closed) for d in Direction}
+        for t in live:
+            by_direction[t.direction.value] += 1
+        return AnalyzerStats(
+            symbol=symbol,
+            opened=opened,
+            closed=len(durations),
+            open_now=len(live),
+            avg_peak_net_pct=net_sum / opened if opened else None,
+            max_peak_net_pct=max(net_maxes) if net_maxes else None,
+            mean_duration_ms=sum(durations) / len(durations) if durations else None,
+            median_duration_ms=float(statistics.median(durations)) if durations else None,
+            max_duration_ms=max(durations) if durations else None,
+            total_expected_profit_at_peak=profit,
+            by_direction=by_direction,
+            by_close_reason={r.value: sum(c.by_reason[r] for c in closed) for r in CloseReason},
+        )
+
+    def _unfit(self, binance: SyncedBook, bybit: SyncedBook, now_ms: int) -> CloseReason | None:
+        """Why the pair of books may not be used now, or None when both are fit."""
+        if not (binance.usable and bybit.usable):
+            return CloseReason.UNSYNCED
+        for book in (binance, bybit):
+            age = book.age_ms(now_ms)
+            if age is None or age > self._stale_after_ms:
+                return CloseReason.STALE
+        return None
+
+    def _evaluate(
+        self,
+        symbol: str,
+        direction: Direction,
+        buy: OrderBook,
+        sell: OrderBook,
+        now_ms: int,
+    ) -> ArbitrageOpportunity | None:
+        """The opportunity if it passes both thresholds, else None."""
+        fee_buy = self._fees[direction.buy_exchange]
+        fee_sell = self._fees[direction.sell_exchange]
+        best_ask = buy.best_ask()
+        best_bid = sell.best_bid()
+        if best_ask is None or best_bid is None:
+            return None
+        # Quick reject on the top of book: runs on every book update, the walk only on crossings.
+        if net_profit_pct(best_ask[0], best_bid[0], fee_buy, fee_sell) < self._min_profit:
+            return None
+        found = find_opportunity(symbol, direction, buy, sell, fee_buy, fee_sell, now_ms)
+        if found is None or found.max_volume <= 0.0 or found.notional < self._min_notional:
+            return None
+        return found
+
+    def _open_new(self, key: _Key, found: ArbitrageOpportunity) -> OpportunityEvent:
+        symbol, direction = key
+        opened_ms = found.timestamp
+        last_ms, repeats = self._last_opened.get(key, (None, 0))
+        repeats = repeats + 1 if last_ms == opened_ms else 0
+        self._last_opened[key] = (opened_ms, repeats)
+        ident = f"{symbol}:{direction.value}:{opened_ms}"
+        if repeats:  # closed and reopened within the same millisecond
+            ident = f"{ident}#{repeats}"
+        tracked = TrackedOpportunity(
+            id=ident,
+            symbol=symbol,
+            direction=direction,
+            opened_ms=opened_ms,
+            last=found,
+            peak=found,
+        )
+        self._open[key] = tracked
+        return OpportunityEvent(OpportunityEventKind.OPENED, tracked)
+
+    def _close(
+        self, key: _Key, tracked: TrackedOpportunity, now_ms: int, reason: CloseReason
+    ) -> OpportunityEvent:
+        del self._open[key]
+        closed = replace(
+            tracked, closed_ms=max(now_ms, tracked.last.timestamp), close_reason=reason
+        )
+        totals = self._closed.setdefault(tracked.symbol, _Closed())
+        totals.count += 1
+        totals.peak_net_sum += closed.peak.net_profit_percentage
+        totals.peak_net_max = max(totals.peak_net_max, closed.peak.net_profit_percentage)
+        totals.peak_profit_sum += closed.peak.expected_profit
+        totals.durations.append(closed.duration_ms)
+        totals.by_direction[closed.direction] += 1
+        totals.by_reason[reason] += 1
+        return OpportunityEvent(OpportunityEventKind.CLOSED, closed)
+
+
+def _changed(old: ArbitrageOpportunity, new: ArbitrageOpportunity) -> bool:
+    return (
+        old.buy_price != new.buy_price
+        or old.sell_price != new.sell_price
+        or old.max_volume != new.max_volume
+        or old.expected_profit != new.expected_profit
+    )
