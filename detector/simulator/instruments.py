@@ -1,0 +1,160 @@
+"""Instrument specs of the simulated symbols: tick and lot sizes, wire precision, market profile.
+
+Prices are kept as integer ticks and sizes as integer lots, so a level is exact and its wire
+string is made with integer arithmetic, the way the exchanges print them (Binance BTCUSDT:
+tick 0.1 printed with 2 decimals, ``"63982.70"``; sizes with 3, ``"0.000"`` for a deletion).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from detector.models import Exchange
+
+
+@dataclass(slots=True)
+class InstrumentSpec:
+    """One exchange's contract for a symbol: tick, lot step and how the wire prints them."""
+
+    tick_units: int  # tick size in units of 10**-price_dp
+    price_dp: int
+    step_units: int  # lot step in units of 10**-qty_dp
+    qty_dp: int
+    zero_qty: str  # how a deletion is written: Binance "0.000", Bybit "0"
+    _price_cache: dict[int, str] = field(default_factory=dict, repr=False)
+    _qty_cache: dict[int, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def tick(self) -> float:
+        return self.tick_units / float(10**self.price_dp)
+
+    @property
+    def step(self) -> float:
+        return self.step_units / float(10**self.qty_dp)
+
+    def price_str(self, ticks: int) -> str:
+        """The wire string of a price given in ticks."""
+        text = self._price_cache.get(ticks)
+        if text is None:
+            text = _fixed(ticks * self.tick_units, self.price_dp)
+            if len(self._price_cache) < 100_000:
+                self._price_cache[ticks] = text
+        return text
+
+    def qty_str(self, lots: int) -> str:
+        """The wire string of a size given in lots (0 is the exchange's deletion marker)."""
+        text = self._qty_cache.get(lots)
+        if text is None:
+            text = _fixed(lots * self.step_units, self.qty_dp) if lots else self.zero_qty
+            if len(self._qty_cache) < 100_000:
+                self._qty_cache[lots] = text
+        return text
+
+    def lots_for(self, base_qty: float) -> int:
+        """Lots closest to ``base_qty`` units of the base asset (at least one lot)."""
+        return max(1, round(base_qty / self.step))
+
+
+def _fixed(units: int, dp: int) -> str:
+    """``units`` * 10**-dp printed with exactly ``dp`` decimals (units >= 0)."""
+    if dp == 0:
+        return str(units)
+    scale = 10**dp
+    whole, frac = divmod(units, scale)
+    return f"{whole}.{frac:0{dp}d}"
+
+
+def format_decimal(value: float, dp: int) -> str:
+    """A float printed with ``dp`` decimals (marks, indices, funding rates)."""
+    return f"{value:.{dp}f}"
+
+
+def format_trimmed(value: float, dp: int) -> str:
+    """A float with at most ``dp`` decimals and no trailing zeros (Bybit ``"0.0001"``)."""
+    text = f"{value:.{dp}f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolProfile:
+    """How a symbol trades in the model: start price, volatility, sizes and both contracts."""
+
+    symbol: str
+    start_price: float
+    vol_per_sqrt_s: float  # fraction; 6e-5 = 0.006 % per sqrt(second)
+    level_qty: float  # median size of a book level, base units
+    trade_qty: float  # median size of a trade, base units
+    open_interest: float  # base units, Bybit tickers
+    volume_24h: float  # base units, Bybit tickers
+    binance: InstrumentSpec
+    bybit: InstrumentSpec
+
+    def spec(self, exchange: Exchange) -> InstrumentSpec:
+        return self.binance if exchange is Exchange.BINANCE else self.bybit
+
+    @property
+    def stream_prefix(self) -> str:
+        """Binance stream names use the lowercase symbol (``btcusdt@depth@100ms``)."""
+        return self.symbol.lower()
+
+
+def _binance(tick_units: int, price_dp: int, qty_dp: int) -> InstrumentSpec:
+    step_units = 1
+    return InstrumentSpec(tick_units, price_dp, step_units, qty_dp, _fixed(0, qty_dp))
+
+
+def _bybit(tick_units: int, price_dp: int, qty_dp: int) -> InstrumentSpec:
+    return InstrumentSpec(tick_units, price_dp, 1, qty_dp, "0")
+
+
+def _profiles() -> dict[str, SymbolProfile]:
+    # Wire precision as in the 2026 frames: Binance BTCUSDT "63982.70"/"6.408", ETHUSDT
+    # "1353.67"/"4.685", SOLUSDT 4 price decimals and whole-coin lots; Bybit BTCUSDT
+    # "63982.70"/"0.001", ETHUSDT 2/2 decimals, SOLUSDT "120.640"/"1374.5".
+    return {
+        "BTCUSDT": SymbolProfile(
+            symbol="BTCUSDT",
+            start_price=64_000.0,
+            vol_per_sqrt_s=6e-5,
+            level_qty=0.25,
+            trade_qty=0.012,
+            open_interest=57_798.137,
+            volume_24h=61_874.639,
+            binance=_binance(tick_units=10, price_dp=2, qty_dp=3),
+            bybit=_bybit(tick_units=10, price_dp=2, qty_dp=3),
+        ),
+        "ETHUSDT": SymbolProfile(
+            symbol="ETHUSDT",
+            start_price=3_400.0,
+            vol_per_sqrt_s=7e-5,
+            level_qty=4.0,
+            trade_qty=0.25,
+            open_interest=1_052_113.52,
+            volume_24h=912_447.31,
+            binance=_binance(tick_units=1, price_dp=2, qty_dp=3),
+            bybit=_bybit(tick_units=1, price_dp=2, qty_dp=2),
+        ),
+        "SOLUSDT": SymbolProfile(
+            symbol="SOLUSDT",
+            start_price=150.0,
+            vol_per_sqrt_s=8e-5,
+            level_qty=120.0,
+            trade_qty=6.0,
+            open_interest=8_413_552.7,
+            volume_24h=13_529_011.4,
+            binance=_binance(tick_units=100, price_dp=4, qty_dp=0),
+            bybit=_bybit(tick_units=10, price_dp=3, qty_dp=1),
+        ),
+    }
+
+
+SUPPORTED_SYMBOLS: tuple[str, ...] = tuple(_profiles())
+
+
+def profile(symbol: str) -> SymbolProfile:
+    """A fresh profile (its specs hold per-model caches) for ``symbol``; ValueError if unknown."""
+    try:
+        return _profiles()[symbol]
+    except KeyError:
+        known = ", ".join(SUPPORTED_SYMBOLS)
+        raise ValueError(f"the simulator knows {known}; not {symbol!r}") from None
