@@ -16,14 +16,14 @@ demo: $(STAMP)
 	$(BIN)/arbwatch replay samples/sample.jsonl.gz
 
 test: $(STAMP)
-	$(BIN)/ruff check detector bot tests bench scripts
-	$(BIN)/ruff format --check detector bot tests bench scripts
+	$(BIN)/ruff check detector bot tests scripts
+	$(BIN)/ruff format --check detector bot tests scripts
 	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check --fix detector bot tests bench scripts
-	$(BIN)/ruff format detector bot tests bench scripts
+	$(BIN)/ruff check --fix detector bot tests scripts
+	$(BIN)/ruff format detector bot tests scripts
 
 bench: $(STAMP)
 	$(BIN)/arbwatch bench

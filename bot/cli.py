@@ -1,0 +1,134 @@
+"""The ``arbwatch`` command line: ``replay`` a recording, ``bench`` the pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import orjson
+
+from bot.config import load_settings
+from bot.console import format_opportunity_stats, format_signal
+from bot.errors import SettingsError
+from detector.bench import run_benchmark
+from detector.errors import DetectorError, RecordingError
+from detector.pipeline import Pipeline
+from detector.recording import iter_lines
+from detector.replay import replay_lines
+from detector.signals import Signal
+
+# Files above this size get a progress bar when stderr is a terminal.
+PROGRESS_MIN_BYTES = 5_000_000
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.ERROR,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        code: int = args.func(args)
+    except (SettingsError, DetectorError) as exc:
+        print(f"arbwatch: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="arbwatch",
+        description="Cross-exchange arbitrage and market signals for Binance and Bybit perpetuals.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    replay = sub.add_parser("replay", help="feed a recording through the detector")
+    replay.add_argument("file", type=Path, help="recording (.jsonl or .jsonl.gz)")
+    replay.add_argument("--json", action="store_true", help="one JSON object per signal")
+    replay.add_argument("--env-file", default=".env", help="settings file (default .env)")
+    replay.set_defaults(func=_cmd_replay)
+
+    bench = sub.add_parser("bench", help="measure pipeline throughput against bare JSON parsing")
+    bench.add_argument("--frames", type=int, default=500_000, help="frames to generate")
+    bench.add_argument("--file", type=Path, help="benchmark this recording instead")
+    bench.add_argument("--seed", type=int, default=7)
+    bench.add_argument("--env-file", default=".env", help="settings file (default .env)")
+    bench.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    settings = load_settings(args.env_file)
+    path: Path = args.file
+    if not path.is_file():
+        print(f"arbwatch: no such recording: {path}", file=sys.stderr)
+        return 2
+    out = sys.stdout.buffer
+
+    def emit_json(signal: Signal) -> None:
+        out.write(orjson.dumps(signal.to_dict()))
+        out.write(b"\n")
+
+    def emit_text(signal: Signal) -> None:
+        out.write(format_signal(signal).encode())
+        out.write(b"\n")
+
+    def report_bad(exc: RecordingError) -> None:
+        print(f"arbwatch: {path}: {exc} (skipped)", file=sys.stderr)
+
+    lines: Iterable[tuple[int, bytes]] = iter_lines(path)
+    if sys.stderr.isatty() and path.stat().st_size >= PROGRESS_MIN_BYTES:
+        from tqdm import tqdm
+
+        lines = tqdm(lines, unit=" lines", file=sys.stderr, leave=False)
+    try:
+        result = replay_lines(
+            lines,
+            settings.detector_config(),
+            emit_json if args.json else emit_text,
+            report_bad,
+        )
+    except (OSError, EOFError) as exc:
+        print(f"arbwatch: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    out.flush()
+    _print_summary(result.pipeline, result.lines, len(result.bad_lines))
+    return 0
+
+
+def _print_summary(pipeline: Pipeline, lines: int, bad: int) -> None:
+    stats = pipeline.stats.to_dict()
+    opp = pipeline.analyzer.stats()
+    print(f"replayed {lines} lines ({bad} bad), {stats['events']} events", file=sys.stderr)
+    for name in ("signals", "frame_errors", "gaps", "resyncs", "stale", "desyncs"):
+        if stats[name]:
+            text = ", ".join(f"{k} {v}" for k, v in stats[name].items())
+            print(f"  {name.replace('_', ' ')}: {text}", file=sys.stderr)
+    if stats["refused_topics"]:
+        print(f"  refused topics: {', '.join(stats['refused_topics'])}", file=sys.stderr)
+    print(f"  opportunities: {format_opportunity_stats(opp)}", file=sys.stderr)
+    for symbol in pipeline.symbols.symbols:
+        per_symbol = pipeline.analyzer.stats(symbol)
+        if per_symbol.opened:
+            print(f"    {symbol}: {format_opportunity_stats(per_symbol)}", file=sys.stderr)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    settings = load_settings(args.env_file)
+    report = run_benchmark(
+        settings.detector_config(), frames=args.frames, seed=args.seed, path=args.file
+    )
+    print(report.format())
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

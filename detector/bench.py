@@ -1,0 +1,106 @@
+"""Throughput of the whole pipeline beside bare ``orjson.loads`` of the same recording lines.
+
+Both loops run over the same lines held in memory, so disk and decompression are left out and the
+ratio says what the detector costs on top of merely decoding its input.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from detector.config import DetectorConfig
+from detector.pipeline import Pipeline
+from detector.recording import iter_lines, parse_record
+from detector.simulator.session import generate_records
+
+
+@dataclass(frozen=True, slots=True)
+class BenchReport:
+    """Frames per second of bare parsing and of the full pipeline."""
+
+    source: str
+    frames: int
+    parse_s: float
+    pipeline_s: float
+    signals: int
+    events: int
+
+    @property
+    def parse_fps(self) -> float:
+        return self.frames / self.parse_s
+
+    @property
+    def pipeline_fps(self) -> float:
+        return self.frames / self.pipeline_s
+
+    @property
+    def ratio(self) -> float:
+        """How many times slower the full pipeline is than bare ``orjson.loads``."""
+        return self.pipeline_s / self.parse_s
+
+    def format(self) -> str:
+        return "\n".join(
+            [
+                f"frames:          {self.frames} ({self.source})",
+                f"orjson.loads:    {self.parse_fps:>12,.0f} frames/s  ({self.parse_s:.2f} s)",
+                f"full pipeline:   {self.pipeline_fps:>12,.0f} frames/s  ({self.pipeline_s:.2f} s)",
+                f"ratio:           {self.ratio:.1f}x the cost of bare parsing",
+                f"events: {self.events}, signals: {self.signals}",
+            ]
+        )
+
+
+def generate_lines(config: DetectorConfig, frames: int, seed: int) -> list[bytes]:
+    """``frames`` recording lines of the simulator's calm market on ``config.symbols``."""
+    records = generate_records(
+        "calm", seed=seed, symbols=config.symbols, duration_s=float("inf"), max_records=frames
+    )
+    return [record.to_json() for record in records]
+
+
+def _timed(fn: Callable[[], None]) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def run_benchmark(
+    config: DetectorConfig, *, frames: int = 500_000, seed: int = 7, path: Path | None = None
+) -> BenchReport:
+    """Measure a recording at ``path``, or ``frames`` generated lines when no path is given."""
+    if path is None:
+        lines = generate_lines(config, frames, seed)
+        source = f"simulator calm market, {len(config.symbols)} symbols, seed {seed}"
+    else:
+        lines = [line for _, line in iter_lines(path)]
+        source = str(path)
+
+    def parse_only() -> None:
+        loads = orjson.loads
+        for line in lines:
+            loads(line)
+
+    pipeline = Pipeline(config)
+
+    def full() -> None:
+        feed = pipeline.feed
+        for line_no, line in enumerate(lines, start=1):
+            feed(parse_record(line, line_no))
+
+    parse_s = _timed(parse_only)
+    pipeline_s = _timed(full)
+    return BenchReport(
+        source=source,
+        frames=len(lines),
+        parse_s=parse_s,
+        pipeline_s=pipeline_s,
+        signals=sum(pipeline.stats.signals.values()),
+        events=pipeline.stats.events,
+    )

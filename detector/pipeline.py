@@ -1,0 +1,273 @@
+"""The detector pipeline: received messages in, signals out, with the clock passed in (pure).
+
+Replay and live share it: a live feed wraps each received message in a :class:`Record` with its
+receive time, exactly as a recording line, and calls :meth:`Pipeline.feed`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from detector.aggregator import RealtimeSignalAggregator
+from detector.analyzer import CrossExchangeAnalyzer
+from detector.book import ApplyResult, SyncedBook
+from detector.config import DetectorConfig
+from detector.errors import FrameError
+from detector.models import (
+    BookTicker,
+    DepthDiff,
+    DepthSnapshot,
+    Event,
+    Exchange,
+    FundingInterval,
+    FundingRate,
+    Need,
+    Source,
+    SubscriptionAck,
+    Trade,
+)
+from detector.processor import OrderBookProcessor
+from detector.recording import Record
+from detector.signals import Signal
+from detector.symbols import SymbolMap
+from detector.venues.binance import BinanceParser
+from detector.venues.bybit import BybitParser
+
+log = logging.getLogger(__name__)
+
+# How often (in clock time) books are checked for staleness when frames keep coming.
+STALE_CHECK_EVERY_MS = 100
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    """Counters of what the pipeline saw; all deterministic for a given input."""
+
+    records: int = 0
+    events: int = 0
+    frame_errors: Counter[str] = field(default_factory=Counter)  # per exchange
+    unmonitored: int = 0  # events for symbols we do not watch
+    other_depth: int = 0  # Bybit book topics of another depth than the configured one
+    gaps: Counter[str] = field(default_factory=Counter)  # per "exchange:symbol"
+    resyncs: Counter[str] = field(default_factory=Counter)
+    stale: Counter[str] = field(default_factory=Counter)  # fresh -> stale transitions
+    desyncs: Counter[str] = field(default_factory=Counter)  # book top disagreed with bookTicker
+    refused_topics: list[str] = field(default_factory=list)
+    signals: Counter[str] = field(default_factory=Counter)  # per signal type
+    clock_regressions: int = 0  # records older than the clock (kept, clock not moved back)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "events": self.events,
+            "frame_errors": dict(sorted(self.frame_errors.items())),
+            "unmonitored": self.unmonitored,
+            "other_depth": self.other_depth,
+            "gaps": dict(sorted(self.gaps.items())),
+            "resyncs": dict(sorted(self.resyncs.items())),
+            "stale": dict(sorted(self.stale.items())),
+            "desyncs": dict(sorted(self.desyncs.items())),
+            "refused_topics": list(self.refused_topics),
+            "signals": dict(sorted(self.signals.items())),
+            "clock_regressions": self.clock_regressions,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BookNeed:
+    """A book that the I/O layer must repair: fetch a snapshot or resubscribe."""
+
+    exchange: Exchange
+    symbol: str  # canonical
+    venue_symbol: str
+    need: Need
+
+
+class Pipeline:
+    """Frames in, signals out: parsers → books → analyzer → aggregator."""
+
+    def __init__(self, config: DetectorConfig, symbol_map: SymbolMap | None = None) -> None:
+        self.config = config
+        self.symbols = symbol_map or SymbolMap(config.symbols)
+        self.processor = OrderBookProcessor()
+        self.analyzer = CrossExchangeAnalyzer(config)
+        self.aggregator = RealtimeSignalAggregator(config)
+        self.parsers = {Exchange.BINANCE: BinanceParser(), Exchange.BYBIT: BybitParser()}
+        self.stats = PipelineStats()
+        self.last_error: FrameError | None = None
+        self.now_ms = 0
+        self._stale_ms = config.stale_after_ms
+        self._next_stale_check = 0
+        # Per book: was it usable and fresh the last time we looked? Drives the transitions.
+        self._healthy: dict[tuple[Exchange, str], bool] = {}
+        self._books: dict[str, tuple[SyncedBook, SyncedBook]] = {}
+        for symbol in self.symbols.symbols:
+            pair = (
+                self.processor.book(Exchange.BINANCE, symbol),
+                self.processor.book(Exchange.BYBIT, symbol),
+            )
+            self._books[symbol] = pair
+            for book in pair:
+                self._healthy[(book.exchange, symbol)] = False
+
+    # -- input ------------------------------------------------------------------------------
+
+    def feed(self, record: Record) -> list[Signal]:
+        """Process one received message; returns the signals it caused, in order."""
+        self.stats.records += 1
+        signals = self.advance(record.ts)
+        parser = self.parsers[record.exchange]
+        try:
+            if record.source is Source.WS:
+                events = parser.parse_ws_message(record.data, record.ts)
+            else:
+                events = parser.parse_rest(record.endpoint, record.data, record.ts)
+        except FrameError as exc:
+            # One bad frame is logged and skipped: no book is reset, nothing else is lost.
+            self.stats.frame_errors[record.exchange.value] += 1
+            self.last_error = exc
+            log.warning("skipped a frame from %s %s: %s", record.exchange, record.endpoint, exc)
+            return signals
+        for event in events:
+            self.stats.events += 1
+            self._dispatch(event, signals)
+        return signals
+
+    def advance(self, now_ms: int) -> list[Signal]:
+        """Move the clock to ``now_ms`` and close what went stale; call it when no frames come."""
+        if now_ms < self.now_ms:
+            self.stats.clock_regressions += 1
+            return []
+        self.now_ms = now_ms
+        if now_ms < self._next_stale_check:
+            return []
+        self._next_stale_check = now_ms + STALE_CHECK_EVERY_MS
+        signals: list[Signal] = []
+        for symbol, (binance, bybit) in self._books.items():
+            if any(self._became_unhealthy(book, symbol) for book in (binance, bybit)):
+                self._analyze(symbol, signals)
+        return signals
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def needs(self) -> list[BookNeed]:
+        """Books that wait for a snapshot or a resubscription, for the live feeds to act on."""
+        return [
+            BookNeed(book.exchange, symbol, self.symbols.venue_symbol(book.exchange, symbol), need)
+            for symbol, pair in self._books.items()
+            for book in pair
+            if (need := book.need) is not Need.NOTHING
+        ]
+
+    def books(self, symbol: str) -> tuple[SyncedBook, SyncedBook]:
+        """(Binance book, Bybit book) of a canonical symbol."""
+        return self._books[symbol]
+
+    def is_healthy(self, exchange: Exchange, symbol: str) -> bool:
+        """True while the book is synced, not crossed and fresh."""
+        return self._healthy[(exchange, symbol)]
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _dispatch(self, raw: Event, signals: list[Signal]) -> None:
+        if isinstance(raw, SubscriptionAck):
+            if not raw.success:
+                self.stats.refused_topics.append(raw.topic or raw.message)
+            return
+        if not isinstance(raw, DepthSnapshot | DepthDiff | BookTicker | Trade | FundingRate):
+            if isinstance(raw, FundingInterval):
+                found = self.symbols.canonical(raw.exchange, raw.symbol)
+                if found is not None:
+                    self.aggregator.set_funding_interval(raw.exchange, found[0], raw.interval_hours)
+            return
+        event = self.symbols.to_canonical(raw)
+        if event is None:
+            self.stats.unmonitored += 1
+            return
+        now = self.now_ms
+        if isinstance(event, DepthSnapshot | DepthDiff):
+            self._on_depth(event, signals)
+        elif isinstance(event, Trade):
+            signals.extend(self._emit(self.aggregator.on_trade(event.symbol, event, now)))
+        elif isinstance(event, FundingRate):
+            signals.extend(self._emit(self.aggregator.on_funding(event.symbol, event, now)))
+        elif isinstance(event, BookTicker):
+            self._on_book_ticker(event, signals)
+
+    def _on_depth(self, event: DepthSnapshot | DepthDiff, signals: list[Signal]) -> None:
+        exchange, symbol = event.exchange, event.symbol
+        if exchange is Exchange.BYBIT and event.depth not in (None, self.config.bybit_book_depth):
+            self.stats.other_depth += 1
+            return
+        book = self.processor.book(exchange, symbol)
+        gaps_before, resyncs_before = book.gaps, book.resyncs
+        result = self.processor.apply(event)
+        key = f"{exchange.value}:{symbol}"
+        if book.gaps != gaps_before:
+            self.stats.gaps[key] += book.gaps - gaps_before
+            log.warning("%s: %s, needs %s", key, book.last_gap, book.need.value)
+        if book.resyncs != resyncs_before:
+            self.stats.resyncs[key] += book.resyncs - resyncs_before
+        if result in (ApplyResult.APPLIED, ApplyResult.RESET, ApplyResult.GAP):
+            self._book_changed(book, symbol, signals)
+
+    def _on_book_ticker(self, event: BookTicker, signals: list[Signal]) -> None:
+        if event.exchange is not Exchange.BINANCE:
+            return  # Bybit's ticker top comes from another topic than the book: no liveness proof
+        book = self.processor.book(event.exchange, event.symbol)
+        # bookTicker shares the depth stream's connection: it proves the book's feed is alive.
+        book.touch(event.recv_ms)
+        # Binance ids are shared by depth and bookTicker: when the ids match, so must the top.
+        if event.update_id is not None and book.synced and event.update_id == book.last_update_id:
+            bid, ask = book.levels.best_bid(), book.levels.best_ask()
+            if bid is None or ask is None or bid[0] != event.bid_price or ask[0] != event.ask_price:
+                key = f"{event.exchange.value}:{event.symbol}"
+                self.stats.desyncs[key] += 1
+                log.warning("%s: book top disagrees with bookTicker u=%s", key, event.update_id)
+                book.invalidate()
+                self._book_changed(book, event.symbol, signals)
+
+    def _book_changed(self, book: SyncedBook, symbol: str, signals: list[Signal]) -> None:
+        healthy = self._check_health(book, symbol)
+        if healthy:
+            signals.extend(
+                self._emit(self.aggregator.on_book(book.exchange, symbol, book, self.now_ms))
+            )
+        self._analyze(symbol, signals)
+
+    def _analyze(self, symbol: str, signals: list[Signal]) -> None:
+        binance, bybit = self._books[symbol]
+        events = self.analyzer.update(symbol, binance, bybit, self.now_ms)
+        if events:
+            signals.extend(
+                self._emit(self.aggregator.on_opportunities(events, binance, bybit, self.now_ms))
+            )
+
+    def _check_health(self, book: SyncedBook, symbol: str) -> bool:
+        """Update the book's healthy flag; tell the aggregator when it turns unhealthy."""
+        age = book.age_ms(self.now_ms)
+        healthy = book.usable and age is not None and age <= self._stale_ms
+        key = (book.exchange, symbol)
+        if self._healthy[key] and not healthy:
+            self.aggregator.on_book_unusable(book.exchange, symbol, self.now_ms)
+        self._healthy[key] = healthy
+        return healthy
+
+    def _became_unhealthy(self, book: SyncedBook, symbol: str) -> bool:
+        key = (book.exchange, symbol)
+        if not self._healthy[key]:
+            return False
+        if self._check_health(book, symbol):
+            return False
+        if book.usable:  # still synced: it went quiet
+            self.stats.stale[f"{book.exchange.value}:{symbol}"] += 1
+            log.warning("%s %s: no book frame for %d ms", book.exchange, symbol, self._stale_ms)
+        return True
+
+    def _emit(self, signals: list[Signal]) -> list[Signal]:
+        for signal in signals:
+            self.stats.signals[signal.type.value] += 1
+        return signals

@@ -1,0 +1,219 @@
+"""The whole pipeline: recordings in, signals out; health rules that keep signals honest."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+
+import orjson
+import pytest
+
+from detector.config import DetectorConfig
+from detector.models import Exchange, Need, Source
+from detector.pipeline import Pipeline
+from detector.recording import Record, read_recording
+from detector.signals import Signal, SignalType
+from detector.simulator.session import generate_records
+from tests.conftest import fixture_path, load_json
+
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "sample.jsonl.gz"
+CONFIG = DetectorConfig(symbols=("BTCUSDT", "ETHUSDT"))
+BOOK_SIGNALS = {SignalType.ARBITRAGE, SignalType.SPREAD_ANOMALY, SignalType.MOMENTUM_BREAKOUT}
+
+
+@cache
+def sample_records() -> tuple[Record, ...]:
+    records = []
+    for item in read_recording(SAMPLE):
+        assert isinstance(item, Record), item
+        records.append(item)
+    return tuple(records)
+
+
+def run(
+    records: Iterable[Record], config: DetectorConfig = CONFIG
+) -> tuple[Pipeline, list[Signal]]:
+    pipeline = Pipeline(config)
+    signals = [signal for record in records for signal in pipeline.feed(record)]
+    return pipeline, signals
+
+
+def test_sample_shows_every_signal_type_a_gap_with_resync_and_a_stale_feed() -> None:
+    pipeline, signals = run(sample_records())
+    assert {s.type for s in signals} == set(SignalType)
+    stats = pipeline.stats
+    assert sum(stats.gaps.values()) >= 1
+    assert stats.resyncs == stats.gaps  # every broken book came back
+    assert sum(stats.stale.values()) >= 1
+    assert not stats.frame_errors
+    assert pipeline.needs() == []  # at the end every book is synced
+
+
+def test_replay_is_deterministic() -> None:
+    first = [orjson.dumps(s.to_dict()) for s in run(sample_records())[1]]
+    second = [orjson.dumps(s.to_dict()) for s in run(sample_records())[1]]
+    assert first == second
+    assert len(first) >= 5
+
+
+def test_no_book_signal_comes_from_an_unsynced_or_stale_book() -> None:
+    pipeline = Pipeline(CONFIG)
+    checked = 0
+    unhealthy_seen = 0
+    for record in sample_records():
+        for signal in pipeline.feed(record):
+            if signal.type not in BOOK_SIGNALS:
+                continue
+            checked += 1
+            if signal.type is SignalType.ARBITRAGE:
+                exchanges = [Exchange.BINANCE, Exchange.BYBIT]
+            else:
+                exchanges = [Exchange(signal.details["exchange"])]
+            for exchange in exchanges:
+                binance, bybit = pipeline.books(signal.symbol)
+                book = binance if exchange is Exchange.BINANCE else bybit
+                age = book.age_ms(pipeline.now_ms)
+                assert book.usable, (signal, exchange)
+                assert age is not None and age <= CONFIG.stale_after_ms, (signal, exchange)
+        unhealthy_seen += sum(
+            not pipeline.is_healthy(ex, sym)
+            for sym in CONFIG.symbols
+            for ex in (Exchange.BINANCE, Exchange.BYBIT)
+        )
+    assert checked >= 3
+    assert unhealthy_seen > 0  # the sample does contain unhealthy stretches
+
+
+def test_opportunities_close_when_a_feed_goes_stale() -> None:
+    pipeline, _ = run(sample_records())
+    reasons = pipeline.analyzer.stats().by_close_reason
+    # The sample's stale Bybit feed interrupts an open arbitrage window.
+    assert reasons.get("stale", 0) >= 1, reasons
+
+
+def test_a_malformed_frame_is_skipped_and_loses_nothing() -> None:
+    records = list(sample_records())
+    clean_signals = [s.to_dict() for s in run(records)[1]]
+    bad = Record(
+        records[500].ts,
+        Exchange.BINANCE,
+        Source.WS,
+        "/public/stream",
+        {"stream": "btcusdt@depth@100ms", "data": {"e": "depthUpdate", "s": "BTCUSDT"}},
+    )
+    truncated = Record(records[900].ts, Exchange.BYBIT, Source.WS, "/v5/public/linear", '{"topic')
+    dirty = [*records[:500], bad, *records[500:900], truncated, *records[900:]]
+    pipeline, signals = run(dirty)
+    assert pipeline.stats.frame_errors == {"binance": 1, "bybit": 1}
+    assert [s.to_dict() for s in signals] == clean_signals
+
+
+def test_unmonitored_symbols_are_counted_not_applied() -> None:
+    pipeline, signals = run(sample_records()[:3000], DetectorConfig(symbols=("BTCUSDT",)))
+    assert pipeline.stats.unmonitored > 0
+    assert all(s.symbol == "BTCUSDT" for s in signals)
+
+
+def test_clock_advance_without_frames_marks_books_stale_and_closes() -> None:
+    records = sample_records()
+    pipeline = Pipeline(CONFIG)
+    for record in records[:4000]:
+        pipeline.feed(record)
+    assert pipeline.is_healthy(Exchange.BINANCE, "BTCUSDT")
+    pipeline.advance(pipeline.now_ms + CONFIG.stale_after_ms + 1)
+    assert not pipeline.is_healthy(Exchange.BINANCE, "BTCUSDT")
+    assert pipeline.stats.stale["binance:BTCUSDT"] == 1
+    # The clock never runs backwards: an older record is still processed, the clock stays.
+    before = pipeline.now_ms
+    pipeline.feed(records[4000])
+    assert pipeline.now_ms == before
+    assert pipeline.stats.clock_regressions == 1
+
+
+# --- real Binance frames: sync, needs, and the bookTicker cross-check ------------------------
+
+
+def sushi_records() -> list[Record]:
+    """The 255 real SUSHIUSDT diff frames, with the REST snapshot arriving after the third."""
+    records = []
+    lines = fixture_path("binance_usdm_SUSHIUSDT_depth100ms_replay_2021-07-22.jsonl").read_bytes()
+    for line in lines.splitlines():
+        item = orjson.loads(line)
+        ts = round(item["recv_ts"] * 1000)
+        records.append(Record(ts, Exchange.BINANCE, Source.WS, "/public/stream", item["raw"]))
+    snapshot = Record(
+        records[2].ts,
+        Exchange.BINANCE,
+        Source.REST,
+        "/fapi/v1/depth?symbol=SUSHIUSDT&limit=1000",
+        load_json("binance_usdm_rest_depth_SUSHIUSDT_limit1000_2021-07-22.json"),
+    )
+    # Recorded WS payloads are the frames as received: decode the text as a live client would.
+    decoded = [
+        Record(r.ts, r.exchange, r.source, r.endpoint, orjson.loads(r.data)) for r in records
+    ]
+    return [*decoded[:3], snapshot, *decoded[3:]]
+
+
+SUSHI = DetectorConfig(symbols=("SUSHIUSDT",))
+
+
+def test_real_binance_frames_sync_and_bybit_side_reports_its_need() -> None:
+    pipeline, signals = run(sushi_records(), SUSHI)
+    binance, _bybit = pipeline.books("SUSHIUSDT")
+    assert binance.synced and binance.dropped == 3 and binance.gaps == 0
+    assert signals == []  # one exchange alone can never make an arbitrage
+    needs = pipeline.needs()
+    assert [(n.exchange, n.need) for n in needs] == [(Exchange.BYBIT, Need.RESUBSCRIBE)]
+
+
+def test_a_book_ticker_that_contradicts_the_book_discards_it() -> None:
+    records = sushi_records()
+    pipeline, _ = run(records, SUSHI)
+    binance, _ = pipeline.books("SUSHIUSDT")
+    bid, ask = binance.levels.best_bid(), binance.levels.best_ask()
+    assert bid is not None and ask is not None
+
+    def ticker(bid_price: float) -> Record:
+        return Record(
+            records[-1].ts,
+            Exchange.BINANCE,
+            Source.WS,
+            "/public/stream",
+            {
+                "stream": "sushiusdt@bookTicker",
+                "data": {
+                    "e": "bookTicker",
+                    "u": binance.last_update_id,
+                    "s": "SUSHIUSDT",
+                    "b": f"{bid_price:.4f}",
+                    "B": f"{bid[1]:g}",
+                    "a": f"{ask[0]:.4f}",
+                    "A": f"{ask[1]:g}",
+                    "T": 1626992771000,
+                    "E": 1626992771001,
+                },
+            },
+        )
+
+    pipeline.feed(ticker(bid[0]))  # agrees: nothing happens
+    assert binance.synced and not pipeline.stats.desyncs
+    pipeline.feed(ticker(bid[0] - 0.001))  # same id, another top: the book is wrong
+    assert not binance.synced
+    assert pipeline.stats.desyncs == {"binance:SUSHIUSDT": 1}
+    first_need = pipeline.needs()[0]
+    assert (first_need.exchange, first_need.need) == (Exchange.BINANCE, Need.SNAPSHOT)
+
+
+@pytest.mark.parametrize("scenario", ["arbitrage"])
+def test_scripted_arbitrage_window_is_found_with_its_prices(scenario: str) -> None:
+    records = list(generate_records(scenario, seed=3, symbols=CONFIG.symbols))
+    pipeline, signals = run(records)
+    arbs = [s for s in signals if s.type is SignalType.ARBITRAGE]
+    assert arbs, pipeline.stats.to_dict()
+    for signal in arbs:
+        d = signal.details
+        assert d["net_profit_percentage"] >= CONFIG.min_profit_pct
+        assert d["max_volume"] * d["buy_price"] >= CONFIG.min_notional_usd
+        assert d["sell_price"] > d["buy_price"]
