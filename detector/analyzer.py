@@ -33,6 +33,9 @@ __all__ = [
 ]
 
 
+_DIRECTIONS = tuple(Direction)  # iterating the enum class itself is slow on the hot path
+
+
 class OpportunityEventKind(StrEnum):
     """What happened to a tracked opportunity."""
 
@@ -176,7 +179,7 @@ class CrossExchangeAnalyzer:
         else:
             unfit = self._unfit(binance, bybit, now_ms)
         events: list[OpportunityEvent] = []
-        for direction in Direction:
+        for direction in _DIRECTIONS:
             key = (symbol, direction)
             tracked = self._open.get(key)
             if unfit is not None or binance is None or bybit is None:

@@ -41,6 +41,11 @@ class Record:
         )
 
 
+# Lookups by value: calling the enum class per line costs more than the rest of parse_record.
+_EXCHANGES = {e.value: e for e in Exchange}
+_SOURCES = {s.value: s for s in Source}
+
+
 def parse_record(line: bytes | str, line_no: int = 0) -> Record:
     """Decode one recording line; raises :class:`RecordingError` naming the line and the fault."""
     try:
@@ -51,14 +56,18 @@ def parse_record(line: bytes | str, line_no: int = 0) -> Record:
         raise RecordingError(line_no, "not a JSON object")
     try:
         ts = obj["ts"]
-        exchange = Exchange(obj["exchange"])
-        source = Source(obj["source"])
+        exchange = _EXCHANGES.get(obj["exchange"])
+        source = _SOURCES.get(obj["source"])
         endpoint = obj["endpoint"]
         data = obj["data"]
     except KeyError as exc:
         raise RecordingError(line_no, f"missing field {exc.args[0]!r}") from exc
-    except ValueError as exc:
-        raise RecordingError(line_no, str(exc)) from exc
+    except TypeError as exc:  # an unhashable exchange or source, e.g. a list
+        raise RecordingError(line_no, f"exchange and source must be strings ({exc})") from exc
+    if exchange is None:
+        raise RecordingError(line_no, f"{obj['exchange']!r} is not a valid Exchange")
+    if source is None:
+        raise RecordingError(line_no, f"{obj['source']!r} is not a valid Source")
     if not isinstance(ts, int) or isinstance(ts, bool):
         raise RecordingError(line_no, f"ts must be integer milliseconds, got {ts!r}")
     if not isinstance(endpoint, str):

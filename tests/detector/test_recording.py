@@ -37,6 +37,7 @@ def test_gzip_output_is_deterministic(tmp_path: Path) -> None:
         (b'{"exchange":"binance","source":"ws","endpoint":"/","data":{}}', "missing field 'ts'"),
         (b'{"ts":1,"exchange":"okx","source":"ws","endpoint":"/","data":{}}', "'okx'"),
         (b'{"ts":1,"exchange":"bybit","source":"ftp","endpoint":"/","data":{}}', "'ftp'"),
+        (b'{"ts":1,"exchange":["bybit"],"source":"ws","endpoint":"/","data":{}}', "strings"),
         (b'{"ts":1.5,"exchange":"bybit","source":"ws","endpoint":"/","data":{}}', "integer"),
         (b'{"ts":true,"exchange":"bybit","source":"ws","endpoint":"/","data":{}}', "integer"),
         (b'{"ts":1,"exchange":"bybit","source":"ws","endpoint":7,"data":{}}', "endpoint"),
