@@ -7,7 +7,7 @@ receive time, exactly as a recording line, and calls :meth:`Pipeline.feed`.
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 # How often (in clock time) books are checked for staleness when frames keep coming.
 STALE_CHECK_EVERY_MS = 100
+# bookTicker frames kept per symbol until the depth event with their id arrives.
+MAX_PENDING_TICKERS = 64
 
 
 @dataclass(slots=True)
@@ -55,6 +57,7 @@ class PipelineStats:
     resyncs: Counter[str] = field(default_factory=Counter)
     stale: Counter[str] = field(default_factory=Counter)  # fresh -> stale transitions
     desyncs: Counter[str] = field(default_factory=Counter)  # book top disagreed with bookTicker
+    ticker_checks: int = 0  # bookTicker frames compared with the book at the same update id
     refused_topics: list[str] = field(default_factory=list)
     signals: Counter[str] = field(default_factory=Counter)  # per signal type
     clock_regressions: int = 0  # records older than the clock (kept, clock not moved back)
@@ -70,6 +73,7 @@ class PipelineStats:
             "resyncs": dict(sorted(self.resyncs.items())),
             "stale": dict(sorted(self.stale.items())),
             "desyncs": dict(sorted(self.desyncs.items())),
+            "ticker_checks": self.ticker_checks,
             "refused_topics": list(self.refused_topics),
             "signals": dict(sorted(self.signals.items())),
             "clock_regressions": self.clock_regressions,
@@ -104,6 +108,7 @@ class Pipeline:
         # Per book: was it usable and fresh the last time we looked? Drives the transitions.
         self._healthy: dict[tuple[Exchange, str], bool] = {}
         self._books: dict[str, tuple[SyncedBook, SyncedBook]] = {}
+        self._pending_tickers: dict[str, deque[BookTicker]] = {}
         for symbol in self.symbols.symbols:
             pair = (
                 self.processor.book(Exchange.BINANCE, symbol),
@@ -211,24 +216,66 @@ class Pipeline:
             log.warning("%s: %s, needs %s", key, book.last_gap, book.need.value)
         if book.resyncs != resyncs_before:
             self.stats.resyncs[key] += book.resyncs - resyncs_before
+        if result is ApplyResult.GAP:
+            self._pending_tickers.pop(symbol, None)
+        elif exchange is Exchange.BINANCE and result in (ApplyResult.APPLIED, ApplyResult.RESET):
+            self._verify_pending_tickers(book, symbol)
         if result in (ApplyResult.APPLIED, ApplyResult.RESET, ApplyResult.GAP):
             self._book_changed(book, symbol, signals)
 
     def _on_book_ticker(self, event: BookTicker, signals: list[Signal]) -> None:
         if event.exchange is not Exchange.BINANCE:
             return  # Bybit's ticker top comes from another topic than the book: no liveness proof
-        book = self.processor.book(event.exchange, event.symbol)
+        symbol = event.symbol
+        book = self.processor.book(event.exchange, symbol)
         # bookTicker shares the depth stream's connection: it proves the book's feed is alive.
         book.touch(event.recv_ms)
-        # Binance ids are shared by depth and bookTicker: when the ids match, so must the top.
-        if event.update_id is not None and book.synced and event.update_id == book.last_update_id:
-            bid, ask = book.levels.best_bid(), book.levels.best_ask()
-            if bid is None or ask is None or bid[0] != event.bid_price or ask[0] != event.ask_price:
-                key = f"{event.exchange.value}:{event.symbol}"
-                self.stats.desyncs[key] += 1
-                log.warning("%s: book top disagrees with bookTicker u=%s", key, event.update_id)
-                book.invalidate()
-                self._book_changed(book, event.symbol, signals)
+        last, update_id = book.last_update_id, event.update_id
+        if update_id is None or last is None or not book.synced:
+            return
+        # Binance ids are shared by depth and bookTicker: the book right after the depth event
+        # with id u must show the top of the bookTicker with id u. The real-time bookTicker
+        # usually arrives before the 100 ms depth batch that contains its update: keep it until
+        # then.
+        if update_id == last:
+            if not self._top_matches(book, event):
+                self._desync(book, symbol, event, signals)
+        elif update_id > last:
+            pending = self._pending_tickers.setdefault(symbol, deque(maxlen=MAX_PENDING_TICKERS))
+            pending.append(event)
+
+    def _verify_pending_tickers(self, book: SyncedBook, symbol: str) -> None:
+        pending = self._pending_tickers.get(symbol)
+        last = book.last_update_id
+        if not pending or last is None:
+            return
+        while pending and (pending[0].update_id or 0) <= last:
+            ticker = pending.popleft()
+            if ticker.update_id == last and not self._top_matches(book, ticker):
+                self._desync(book, symbol, ticker, None)
+                return
+
+    def _top_matches(self, book: SyncedBook, ticker: BookTicker) -> bool:
+        self.stats.ticker_checks += 1
+        bid, ask = book.levels.best_bid(), book.levels.best_ask()
+        return (
+            bid is not None
+            and ask is not None
+            and bid == (ticker.bid_price, ticker.bid_qty)
+            and ask == (ticker.ask_price, ticker.ask_qty)
+        )
+
+    def _desync(
+        self, book: SyncedBook, symbol: str, ticker: BookTicker, signals: list[Signal] | None
+    ) -> None:
+        """The book contradicts the exchange's own top of book: discard it and ask for a resync."""
+        key = f"{book.exchange.value}:{symbol}"
+        self.stats.desyncs[key] += 1
+        log.warning("%s: book top disagrees with bookTicker u=%s", key, ticker.update_id)
+        book.invalidate()
+        self._pending_tickers.pop(symbol, None)
+        if signals is not None:
+            self._book_changed(book, symbol, signals)
 
     def _book_changed(self, book: SyncedBook, symbol: str, signals: list[Signal]) -> None:
         healthy = self._check_health(book, symbol)

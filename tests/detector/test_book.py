@@ -485,11 +485,10 @@ def test_bybit_real_snapshot_then_delta() -> None:
 REST_SNAPSHOT = load_json("binance_usdm_rest_depth_SUSHIUSDT_limit1000_2021-07-22.json")
 LAST_UPDATE_ID = REST_SNAPSHOT["lastUpdateId"]
 REPLAY_LINES = load_jsonl("binance_usdm_SUSHIUSDT_depth100ms_replay_2021-07-22.jsonl")
-TICKER_FRAMES = load_jsonl("binance_usdm_ws_bookTicker_combined_2021-07-22.jsonl")
-# bookTicker frames whose u equals the book's last applied u, in the 5-frame fixture: the only two
-# SUSHIUSDT frames (u 600859600576, 600859603936) predate the REST snapshot (lastUpdateId
-# 600859605926), so no synced state can match them. The full 30 s recording has 12 matches.
-EXPECTED_TICKER_MATCHES = 0
+TICKER_LINES = load_jsonl("binance_usdm_SUSHIUSDT_bookTicker_replay_2021-07-22.jsonl")
+# Of the session's 305 SUSHIUSDT bookTicker frames, 12 carry the u of an applied depth event;
+# the book right after that event must show exactly their best bid and ask (price and size).
+EXPECTED_TICKER_MATCHES = 12
 
 
 def _replay_diffs() -> list[DepthDiff]:
@@ -504,8 +503,8 @@ def _replay_diffs() -> list[DepthDiff]:
 
 def _sushi_tickers() -> dict[int, BookTicker]:
     parser, tickers = BinanceParser(), {}
-    for frame in TICKER_FRAMES:
-        [event] = parser.parse_ws_message(frame, 0)
+    for line in TICKER_LINES:
+        [event] = parser.parse_ws_message(orjson.loads(line["raw"]), int(line["recv_ts"] * 1000))
         assert isinstance(event, BookTicker)
         if event.symbol == "SUSHIUSDT":
             assert event.update_id is not None
@@ -535,7 +534,9 @@ def test_replay_fixture_shape() -> None:
     assert len(diffs) == 255
     assert [d.final_update_id < LAST_UPDATE_ID for d in diffs[:4]] == [True, True, True, False]
     assert diffs[3].first_update_id == LAST_UPDATE_ID
-    assert all(u < LAST_UPDATE_ID for u in _sushi_tickers())
+    tickers = _sushi_tickers()
+    assert len(tickers) == 305
+    assert sum(u < LAST_UPDATE_ID for u in tickers) == 2  # two predate the REST snapshot
 
 
 @pytest.mark.parametrize("n_buffered", [3, 4, 10, 255])

@@ -47,6 +47,7 @@ def test_sample_shows_every_signal_type_a_gap_with_resync_and_a_stale_feed() -> 
     assert stats.resyncs == stats.gaps  # every broken book came back
     assert sum(stats.stale.values()) >= 1
     assert not stats.frame_errors
+    assert not stats.desyncs and stats.ticker_checks > 1000  # bookTicker always agreed
     assert pipeline.needs() == []  # at the end every book is synced
 
 
@@ -134,16 +135,27 @@ def test_clock_advance_without_frames_marks_books_stale_and_closes() -> None:
 # --- real Binance frames: sync, needs, and the bookTicker cross-check ------------------------
 
 
-def sushi_records() -> list[Record]:
-    """The 255 real SUSHIUSDT diff frames, with the REST snapshot arriving after the third."""
-    records = []
-    lines = fixture_path("binance_usdm_SUSHIUSDT_depth100ms_replay_2021-07-22.jsonl").read_bytes()
-    for line in lines.splitlines():
+def _wrapped_frames(name: str) -> list[tuple[float, Record]]:
+    out = []
+    for line in fixture_path(name).read_bytes().splitlines():
         item = orjson.loads(line)
         ts = round(item["recv_ts"] * 1000)
-        records.append(Record(ts, Exchange.BINANCE, Source.WS, "/public/stream", item["raw"]))
+        record = Record(ts, Exchange.BINANCE, Source.WS, "/public/stream", item["raw"])
+        out.append((item["recv_ts"], record))
+    return out
+
+
+def sushi_records(with_tickers: bool = False) -> list[Record]:
+    """The 255 real SUSHIUSDT diff frames (and the session's 305 bookTicker frames, merged in
+    arrival order), with the REST snapshot arriving after the third diff."""
+    timed = _wrapped_frames("binance_usdm_SUSHIUSDT_depth100ms_replay_2021-07-22.jsonl")
+    if with_tickers:
+        timed += _wrapped_frames("binance_usdm_SUSHIUSDT_bookTicker_replay_2021-07-22.jsonl")
+        timed.sort(key=lambda pair: pair[0])
+    records = [record for _, record in timed]
+    third_diff = [r for r in records if "@depth" in r.data][2]
     snapshot = Record(
-        records[2].ts,
+        third_diff.ts,
         Exchange.BINANCE,
         Source.REST,
         "/fapi/v1/depth?symbol=SUSHIUSDT&limit=1000",
@@ -153,7 +165,8 @@ def sushi_records() -> list[Record]:
     decoded = [
         Record(r.ts, r.exchange, r.source, r.endpoint, orjson.loads(r.data)) for r in records
     ]
-    return [*decoded[:3], snapshot, *decoded[3:]]
+    at = records.index(third_diff) + 1
+    return [*decoded[:at], snapshot, *decoded[at:]]
 
 
 SUSHI = DetectorConfig(symbols=("SUSHIUSDT",))
@@ -166,6 +179,16 @@ def test_real_binance_frames_sync_and_bybit_side_reports_its_need() -> None:
     assert signals == []  # one exchange alone can never make an arbitrage
     needs = pipeline.needs()
     assert [(n.exchange, n.need) for n in needs] == [(Exchange.BYBIT, Need.RESUBSCRIBE)]
+
+
+def test_real_book_tickers_agree_with_the_rebuilt_book() -> None:
+    pipeline, _ = run(sushi_records(with_tickers=True), SUSHI)
+    # 12 of the session's bookTicker frames carry the id of an applied depth event (most of
+    # them arrive before that event): each one is compared, and each one agrees.
+    assert pipeline.stats.ticker_checks == 12
+    assert not pipeline.stats.desyncs
+    binance, _ = pipeline.books("SUSHIUSDT")
+    assert binance.synced and binance.gaps == 0
 
 
 def test_a_book_ticker_that_contradicts_the_book_discards_it() -> None:
@@ -217,3 +240,17 @@ def test_scripted_arbitrage_window_is_found_with_its_prices(scenario: str) -> No
         assert d["net_profit_percentage"] >= CONFIG.min_profit_pct
         assert d["max_volume"] * d["buy_price"] >= CONFIG.min_notional_usd
         assert d["sell_price"] > d["buy_price"]
+
+
+def test_a_book_ticker_arriving_before_its_depth_event_is_checked_when_it_lands() -> None:
+    records = []
+    for record in sushi_records(with_tickers=True):
+        if isinstance(record.data, dict) and record.data.get("stream", "").endswith("bookTicker"):
+            data = dict(record.data["data"], b=f"{float(record.data['data']['b']) - 0.001:.4f}")
+            record = Record(record.ts, record.exchange, record.source, record.endpoint, {
+                "stream": record.data["stream"], "data": data})  # fmt: skip
+        records.append(record)
+    pipeline, _ = run(records, SUSHI)
+    assert pipeline.stats.desyncs == {"binance:SUSHIUSDT": 1}
+    binance, _ = pipeline.books("SUSHIUSDT")
+    assert binance.need is Need.SNAPSHOT  # discarded at the first contradiction, awaiting REST
