@@ -10,10 +10,15 @@ Every exception raised on purpose by ``detector`` derives from :class:`DetectorE
     │   ├── BookNotSynced      the book waits for a snapshot / resubscription
     │   └── InvalidBook        crossed book, non-positive price or size
     ├── RecordingError         a recording line is unusable (line number, reason)
-    └── ConfigError            a detector setting is out of range
+    ├── ConfigError            a detector setting is out of range
+    └── ExchangeError          a REST call to an exchange failed (carries exchange)
+        ├── ExchangeApiError   the exchange refused the request (code, message, http_status)
+        ├── RateLimited        too many requests or banned (retry_after seconds, banned)
+        └── ExchangeUnavailable  5xx, timeout or connection error (reason); worth retrying
 
 Callers that process a stream catch :class:`FrameError` or :class:`BookError`, log them and go on:
-one bad frame never stops a feed or resets another symbol's book.
+one bad frame never stops a feed or resets another symbol's book. The I/O clients raise
+:class:`ExchangeError`; they translate library exceptions (httpx) into it and chain the cause.
 """
 
 from __future__ import annotations
@@ -83,3 +88,41 @@ class RecordingError(DetectorError):
 
 class ConfigError(DetectorError):
     """A detector setting is out of its valid range."""
+
+
+class ExchangeError(DetectorError):
+    """A request to an exchange failed."""
+
+    def __init__(self, exchange: str, message: str) -> None:
+        self.exchange = exchange
+        super().__init__(f"{exchange}: {message}")
+
+
+class ExchangeApiError(ExchangeError):
+    """The exchange answered with an error: Binance ``{"code","msg"}`` (HTTP 4xx), Bybit
+    ``retCode != 0`` (HTTP 200). ``code`` is None when the body carried none."""
+
+    def __init__(self, exchange: str, code: int | None, message: str, http_status: int) -> None:
+        self.code = code
+        self.message = message
+        self.http_status = http_status
+        super().__init__(exchange, f"error {code} (HTTP {http_status}): {message}")
+
+
+class RateLimited(ExchangeError):
+    """Too many requests. ``banned``: the IP is banned (Binance 418, Bybit 403) and every request
+    before ``retry_after`` seconds have passed prolongs the ban."""
+
+    def __init__(self, exchange: str, retry_after: float, banned: bool) -> None:
+        self.retry_after = retry_after
+        self.banned = banned
+        what = "IP banned" if banned else "rate limited"
+        super().__init__(exchange, f"{what}, retry after {retry_after:g} s")
+
+
+class ExchangeUnavailable(ExchangeError):
+    """The exchange could not be reached or failed on its side (5xx, timeout, connection)."""
+
+    def __init__(self, exchange: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(exchange, f"unavailable: {reason}")

@@ -1,0 +1,314 @@
+"""ReconnectingWebSocket: one WebSocket kept open forever; every text message goes to a callback.
+
+The venue clients (:mod:`detector.clients.ws`) add the URL, the subscriptions and the heartbeats.
+This class only connects, pumps messages to ``on_message(text, recv_ms)``, and reconnects: after
+a failure with exponential backoff and full jitter (reset once a connection delivers a message),
+at once after :meth:`reconnect` or when the connection reaches ``max_age_s``. Nothing but
+cancellation ends :meth:`run` before :meth:`stop`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, ClassVar, TypeVar
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidURI, WebSocketException
+from websockets.uri import parse_uri
+
+from detector.clients.backoff import Backoff
+from detector.errors import ConfigError
+from detector.models import Exchange
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+TASK_PREFIX = "arbwatch-ws:"  # the names of the tasks a client starts begin with it
+
+OnMessage = Callable[[str, int], None]
+OnConnect = Callable[[], None]
+
+# Protocol-level keepalive of the websockets library: it pings every 20 s and answers the
+# server's pings (Binance pings every 3 min and cuts a connection that does not pong).
+_PING_INTERVAL_S = 20.0
+_PING_TIMEOUT_S = 20.0
+# A close handshake waits this long for the server; a silent connection is likely dead.
+_CLOSE_TIMEOUT_S = 2.0
+_MAX_MESSAGE_BYTES = 16 * 2**20  # a Bybit orderbook.1000 snapshot stays far below this
+
+
+def ignore_message(text: str, recv_ms: int) -> None:
+    """The default ``on_message``: drop the message."""
+
+
+class ReconnectingWebSocket:
+    """A WebSocket client that stays connected until :meth:`stop`; see the module docstring.
+
+    Health, for monitoring: ``connected``, ``connects`` (successful opens), ``reconnects`` (opens
+    after the first), ``last_message_ms`` (receive time of the last message), ``last_error`` (why
+    the last connection ended or the last attempt failed).
+    """
+
+    exchange: ClassVar[Exchange]
+
+    def __init__(
+        self,
+        url: str,
+        on_message: OnMessage,
+        *,
+        clock: Callable[[], float] = time.time,
+        backoff: Backoff | None = None,
+        open_timeout: float = 10.0,
+        max_age_s: float | None = None,
+        on_connect: OnConnect | None = None,
+    ) -> None:
+        try:
+            parse_uri(url)
+        except InvalidURI as exc:
+            raise ConfigError(f"{self.exchange}: invalid WebSocket URL: {exc}") from exc
+        if max_age_s is not None and max_age_s <= 0:
+            raise ConfigError(f"{self.exchange}: max_age_s must be > 0, got {max_age_s}")
+        self.url = url
+        self.on_message = on_message
+        self.on_connect = on_connect
+        self._clock = clock
+        self._backoff = backoff or Backoff()
+        self._open_timeout = open_timeout
+        self._max_age_s = max_age_s
+        self.connected = False
+        self.connects = 0
+        self.reconnects = 0
+        self.last_message_ms: int | None = None
+        self.last_error: str | None = None
+        self._ws: ClientConnection | None = None
+        self._stopping = False
+        self._stop_event = asyncio.Event()  # set once by stop(); never cleared
+        self._drop_event = asyncio.Event()  # set by reconnect(); cleared for each connection
+        self._drop_reason = ""
+        self._healthy = False  # the current connection has delivered a message
+        self._running = False
+        self._done = asyncio.Event()
+
+    # Public control
+
+    async def run(self) -> None:
+        """Connect and deliver messages until :meth:`stop`, reconnecting whenever needed."""
+        if self._running:
+            raise RuntimeError(f"{self.exchange} WebSocket is already running")
+        self._running = True
+        self._done.clear()
+        failures = 0  # consecutive failures: the backoff exponent
+        try:
+            while not self._stopping:
+                try:
+                    ws = await self._connect()
+                except (OSError, TimeoutError, WebSocketException) as exc:
+                    self.last_error = f"connect failed: {exc!r}"
+                    delay = self._backoff.delay(failures)
+                    failures += 1
+                    log.warning("%s %s; retrying in %.2f s", self.exchange, self.last_error, delay)
+                    await self._pause(delay)
+                    continue
+                if ws is None:
+                    break  # stopped while connecting
+                try:
+                    healthy, planned = await self._session(ws)
+                except Exception as exc:
+                    # A bug in a hook must not end run(): log it and start over.
+                    log.exception("%s connection failed", self.exchange)
+                    self.last_error = f"connection failed: {exc!r}"
+                    healthy, planned = False, False
+                if healthy:
+                    failures = 0
+                if self._stopping or planned:
+                    continue  # stop, or a reconnect asked for / due to age: no wait
+                delay = self._backoff.delay(failures)
+                failures += 1
+                log.warning(
+                    "%s connection lost (%s); reconnecting in %.2f s",
+                    self.exchange,
+                    self.last_error,
+                    delay,
+                )
+                await self._pause(delay)
+        finally:
+            self._running = False
+            self.connected = False
+            self._done.set()
+
+    async def stop(self) -> None:
+        """Close the connection and make :meth:`run` return; waits until it has. Final."""
+        self._stopping = True
+        self._stop_event.set()
+        if self._running:
+            await self._done.wait()
+
+    async def reconnect(self, reason: str) -> None:
+        """Drop the current connection now; :meth:`run` opens a new one at once."""
+        if self._ws is None:
+            return  # between connections: the next one is fresh anyway
+        log.warning("%s reconnecting: %s", self.exchange, reason)
+        self._drop_reason = f"reconnect requested: {reason}"
+        self._drop_event.set()
+
+    # Hooks for the venue clients
+
+    def _on_open(self) -> None:
+        """Called on every new connection, after ``on_connect`` and before any message."""
+
+    def _on_close(self) -> None:
+        """Called when a connection has ended, before run() waits or reconnects."""
+
+    def _on_text(self, text: str, recv_ms: int) -> None:
+        """Called for every message after ``on_message`` (Bybit watches its acks here)."""
+
+    def _companions(self, ws: ClientConnection) -> Iterable[tuple[str, Coroutine[Any, Any, None]]]:
+        """(role, coroutine) pairs run beside the receive loop of a connection (Bybit: send, ping).
+
+        When one of them ends (or fails), the connection is dropped and run() reconnects.
+        """
+        return ()
+
+    # One connection
+
+    async def _connect(self) -> ClientConnection | None:
+        """Open a connection; None when stop() comes first (the attempt is abandoned)."""
+        opening = self._task(self._open(), "connect")
+        stopper = self._task(self._stop_event.wait(), "stop")
+        try:
+            await asyncio.wait([opening, stopper], return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            await _abandon(opening)
+            raise
+        finally:
+            await _cancel([stopper])
+        if not opening.done():
+            await _abandon(opening)
+            return None
+        return opening.result()
+
+    async def _session(self, ws: ClientConnection) -> tuple[bool, bool]:
+        """Serve one open connection until it ends; returns (healthy, planned end)."""
+        self._ws = ws
+        self._healthy = False
+        self._drop_event.clear()
+        self.connected = True
+        self.connects += 1
+        if self.connects > 1:
+            self.reconnects += 1
+        log.info("%s connected (%d)", self.exchange, self.connects)
+        tasks: list[asyncio.Task[Any]] = []
+        planned = False
+        try:
+            self._call_hook(self.on_connect, "on_connect")
+            self._on_open()
+            # Messages wait in the connection's queue until the receive task starts, so the
+            # hooks above run before the first message is delivered.
+            tasks.append(self._task(self._receive(ws), "receive"))
+            tasks.extend(self._task(coro, role) for role, coro in self._companions(ws))
+            tasks.append(self._task(self._stop_event.wait(), "stop"))
+            tasks.append(self._task(self._drop_event.wait(), "drop"))
+            done, _ = await asyncio.wait(
+                tasks, timeout=self._max_age_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            if self._stopping:
+                self.last_error = "stopped"
+            elif self._drop_event.is_set():
+                self.last_error, planned = self._drop_reason, True
+            elif not done:
+                # Binance cuts connections at 24 h: leave before, on our own terms.
+                self.last_error, planned = f"max age {self._max_age_s:g} s reached", True
+                log.info("%s reconnecting: %s", self.exchange, self.last_error)
+            else:
+                self.last_error = self._ended(ws, done)
+        finally:
+            self.connected = False
+            self._ws = None
+            self._on_close()
+            await _cancel(tasks)
+            await ws.close()
+        return self._healthy, planned
+
+    async def _open(self) -> ClientConnection:
+        return await connect(
+            self.url,
+            open_timeout=self._open_timeout,
+            ping_interval=_PING_INTERVAL_S,
+            ping_timeout=_PING_TIMEOUT_S,
+            close_timeout=_CLOSE_TIMEOUT_S,
+            max_size=_MAX_MESSAGE_BYTES,
+        )
+
+    async def _receive(self, ws: ClientConnection) -> None:
+        clock = self._clock
+        # Ends when the server closes cleanly; raises ConnectionClosedError otherwise.
+        async for message in ws:
+            recv_ms = int(clock() * 1000)
+            text = message if isinstance(message, str) else message.decode("utf-8", "replace")
+            self.last_message_ms = recv_ms
+            self._healthy = True
+            try:
+                self.on_message(text, recv_ms)
+            except Exception:
+                # A consumer bug must not cost every other stream its connection.
+                log.exception("%s on_message failed; message dropped", self.exchange)
+            self._on_text(text, recv_ms)
+
+    def _ended(self, ws: ClientConnection, done: set[asyncio.Task[Any]]) -> str:
+        """Why a connection ended on its own, from the tasks that finished."""
+        for task in done:
+            exc = task.exception()
+            if isinstance(exc, ConnectionClosed):
+                return f"connection closed: {exc}"
+            if exc is not None:
+                log.error("%s connection task failed", self.exchange, exc_info=exc)
+                return f"connection task failed: {exc!r}"
+        # The receive loop ends without an error when the server closes cleanly.
+        return f"closed by server (code {ws.close_code}, {ws.close_reason or 'no reason'})"
+
+    def _call_hook(self, hook: Callable[[], None] | None, name: str) -> None:
+        if hook is None:
+            return
+        try:
+            hook()
+        except Exception:
+            log.exception("%s %s failed", self.exchange, name)
+
+    def _task(self, coro: Coroutine[Any, Any, _T], role: str) -> asyncio.Task[_T]:
+        """A task named after its client, so that leaks show in task dumps."""
+        return asyncio.create_task(coro, name=f"{TASK_PREFIX}{self.exchange}:{role}")
+
+    async def _sleep(self, delay: float) -> None:
+        await self._backoff.sleep(delay)
+
+    async def _pause(self, delay: float) -> None:
+        """Sleep ``delay`` with the backoff's sleep, cut short by stop()."""
+        if delay <= 0 or self._stopping:
+            return
+        waits = [
+            self._task(self._sleep(delay), "backoff"),
+            self._task(self._stop_event.wait(), "stop"),
+        ]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            await _cancel(waits)
+
+
+async def _cancel(tasks: Iterable[asyncio.Future[Any]]) -> None:
+    """Cancel ``tasks`` and wait until they are done, retrieving their exceptions."""
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _abandon(opening: asyncio.Task[ClientConnection]) -> None:
+    """Give up a connection attempt; close the connection if it has opened meanwhile."""
+    await _cancel([opening])
+    if not opening.cancelled() and opening.exception() is None:
+        await opening.result().close()

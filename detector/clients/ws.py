@@ -1,0 +1,349 @@
+"""The exchanges' WebSocket clients: Binance combined streams and Bybit v5 public linear topics.
+
+Both keep one connection open with :class:`~detector.clients.connection.ReconnectingWebSocket`
+and hand every text message, as received, to ``on_message(text, recv_ms)``.
+
+**Binance.** Since 2026-04-23 streams are routed by path and one connection serves one path:
+``public`` (``@depth``, ``@bookTicker``, ``@trade``) or ``market`` (``@aggTrade``, ``@markPrice``,
+``@kline_*``, ``@ticker``, ``@miniTicker``). A stream on the wrong path delivers nothing, silently,
+so the constructor refuses it. Streams are named in the URL (``/public/stream?streams=a/b``):
+nothing is sent, so the limit of 10 incoming messages per second never applies. A connection
+carries at most 200 streams: more raise :class:`ConfigError`; split them with
+:func:`split_streams`, one client per chunk.
+
+**Bybit.** Bybit refuses a whole subscribe request when one of its topics is bad, so topics go
+out in small batches; a refused batch is retried topic by topic to name the culprit
+(``on_refused``, the ``refused`` set) while the good topics get subscribed. Every new connection
+subscribes every topic again, except the refused ones. ``{"op": "ping"}`` goes out every
+``ping_interval_s`` (Bybit cuts silent connections). Acks and pongs reach ``on_message`` too; data
+may come before its ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import Any, Literal
+
+import orjson
+from websockets.asyncio.client import ClientConnection
+
+from detector.clients.backoff import Backoff
+from detector.clients.connection import (
+    OnConnect,
+    OnMessage,
+    ReconnectingWebSocket,
+    ignore_message,
+)
+from detector.errors import ConfigError, FrameError
+from detector.models import Exchange, SubscriptionAck
+from detector.venues.bybit import BybitParser
+
+log = logging.getLogger(__name__)
+
+# Binance
+
+Path = Literal["public", "market"]
+
+MAX_STREAMS_PER_CONNECTION = 200
+# Binance closes every connection after 24 h; leave an hour earlier.
+DEFAULT_MAX_AGE_S = 23 * 3600.0
+
+_MARKET_KINDS = (
+    "aggTrade",
+    "markPrice",
+    "kline_",
+    "continuousKline_",
+    "ticker",
+    "miniTicker",
+    "forceOrder",
+    "compositeIndex",
+    "contractInfo",
+    "assetIndex",
+)
+
+
+def depth_stream(symbol: str, speed: str = "100ms") -> str:
+    """Diff depth: ``btcusdt@depth@100ms`` (``speed`` "100ms", "250ms" or "500ms")."""
+    if speed == "250ms":  # the default speed has no suffix
+        return f"{symbol.lower()}@depth"
+    return f"{symbol.lower()}@depth@{speed}"
+
+
+def book_ticker_stream(symbol: str) -> str:
+    """Best bid and ask in real time: ``btcusdt@bookTicker``."""
+    return f"{symbol.lower()}@bookTicker"
+
+
+def agg_trade_stream(symbol: str) -> str:
+    """Aggregate trades: ``btcusdt@aggTrade`` (``market`` path)."""
+    return f"{symbol.lower()}@aggTrade"
+
+
+def mark_price_stream(symbol: str, every_second: bool = False) -> str:
+    """Mark price and funding rate, every 3 s or every 1 s: ``btcusdt@markPrice[@1s]``."""
+    return f"{symbol.lower()}@markPrice" + ("@1s" if every_second else "")
+
+
+def stream_path(stream: str) -> Path | None:
+    """The path that serves ``stream`` ("public" or "market"); None for a kind we do not know."""
+    if stream.startswith("!"):  # !markPrice@arr, !bookTicker, !miniTicker@arr
+        kind = stream[1:].split("@", 1)[0]
+    else:
+        parts = stream.split("@")
+        kind = parts[1] if len(parts) > 1 else ""
+    if kind in ("bookTicker", "trade") or kind.startswith("depth"):
+        return "public"
+    if any(kind == k or (k.endswith("_") and kind.startswith(k)) for k in _MARKET_KINDS):
+        return "market"
+    return None
+
+
+def split_streams(
+    streams: Sequence[str], per_connection: int = MAX_STREAMS_PER_CONNECTION
+) -> list[list[str]]:
+    """``streams`` grouped by path, then cut into chunks of at most ``per_connection``.
+
+    One :class:`BinanceWebSocket` per chunk; streams of unknown kind go with ``public``.
+    """
+    by_path: dict[str, list[str]] = {"public": [], "market": []}
+    for stream in dict.fromkeys(streams):
+        by_path[stream_path(stream) or "public"].append(stream)
+    return [
+        group[i : i + per_connection]
+        for group in by_path.values()
+        for i in range(0, len(group), per_connection)
+    ]
+
+
+class BinanceWebSocket(ReconnectingWebSocket):
+    """Combined streams of one routed path on one connection; raw text to ``on_message``.
+
+    Every message is ``{"stream": name, "data": {...}}``, delivered as received. Reconnects with
+    backoff after a failure and at once before ``max_age_s`` (Binance's 24 h limit); after a
+    reconnect the depth streams need a new REST snapshot: ``on_connect`` tells the feed.
+    """
+
+    exchange = Exchange.BINANCE
+
+    depth_stream = staticmethod(depth_stream)
+    book_ticker_stream = staticmethod(book_ticker_stream)
+    agg_trade_stream = staticmethod(agg_trade_stream)
+    mark_price_stream = staticmethod(mark_price_stream)
+
+    def __init__(
+        self,
+        base_url: str = "wss://fstream.binance.com",
+        path: Path = "public",
+        streams: Sequence[str] = (),
+        on_message: OnMessage = ignore_message,
+        *,
+        clock: Callable[[], float] = time.time,
+        max_age_s: float = DEFAULT_MAX_AGE_S,
+        backoff: Backoff | None = None,
+        open_timeout: float = 10.0,
+        on_connect: OnConnect | None = None,
+    ) -> None:
+        self.path: Path = path
+        self.streams: tuple[str, ...] = tuple(dict.fromkeys(streams))
+        _check_streams(path, self.streams)
+        url = f"{base_url.rstrip('/')}/{path}/stream?streams=" + "/".join(self.streams)
+        super().__init__(
+            url,
+            on_message,
+            clock=clock,
+            backoff=backoff,
+            open_timeout=open_timeout,
+            max_age_s=max_age_s,
+            on_connect=on_connect,
+        )
+
+
+def _check_streams(path: str, streams: Sequence[str]) -> None:
+    if path not in ("public", "market"):
+        raise ConfigError(f"binance: path must be 'public' or 'market', got {path!r}")
+    if not streams:
+        raise ConfigError("binance: a WebSocket needs at least one stream")
+    if len(streams) > MAX_STREAMS_PER_CONNECTION:
+        raise ConfigError(
+            f"binance: {len(streams)} streams on one connection, at most "
+            f"{MAX_STREAMS_PER_CONNECTION}: split them with split_streams()"
+        )
+    wrong = [s for s in streams if (p := stream_path(s)) is not None and p != path]
+    if wrong:
+        raise ConfigError(
+            f"binance: streams {', '.join(wrong)} are not served on /{path} "
+            "(they would deliver nothing)"
+        )
+
+
+# Bybit
+
+OnRefused = Callable[[str, str], None]
+
+
+def orderbook_topic(symbol: str, depth: int = 50) -> str:
+    """``orderbook.50.BTCUSDT`` (depth 1, 50, 200 or 1000)."""
+    return f"orderbook.{depth}.{symbol.upper()}"
+
+
+def tickers_topic(symbol: str) -> str:
+    """``tickers.BTCUSDT``: best levels, mark, funding."""
+    return f"tickers.{symbol.upper()}"
+
+
+def trade_topic(symbol: str) -> str:
+    """``publicTrade.BTCUSDT``."""
+    return f"publicTrade.{symbol.upper()}"
+
+
+class BybitWebSocket(ReconnectingWebSocket):
+    """Topics of the Bybit v5 public linear stream on one connection; see the module docstring.
+
+    ``subscribed`` holds the topics acknowledged on the current connection, ``refused`` those
+    Bybit refused (kept across reconnects, never subscribed again).
+    """
+
+    exchange = Exchange.BYBIT
+
+    orderbook_topic = staticmethod(orderbook_topic)
+    tickers_topic = staticmethod(tickers_topic)
+    trade_topic = staticmethod(trade_topic)
+
+    def __init__(
+        self,
+        url: str = "wss://stream.bybit.com/v5/public/linear",
+        topics: Sequence[str] = (),
+        on_message: OnMessage = ignore_message,
+        *,
+        clock: Callable[[], float] = time.time,
+        ping_interval_s: float = 20.0,
+        batch_size: int = 10,
+        backoff: Backoff | None = None,
+        on_connect: OnConnect | None = None,
+        on_refused: OnRefused | None = None,
+        open_timeout: float = 10.0,
+    ) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"bybit: batch_size must be >= 1, got {batch_size}")
+        if ping_interval_s <= 0:
+            raise ConfigError(f"bybit: ping_interval_s must be > 0, got {ping_interval_s}")
+        super().__init__(
+            url,
+            on_message,
+            clock=clock,
+            backoff=backoff,
+            open_timeout=open_timeout,
+            on_connect=on_connect,
+        )
+        self.topics: tuple[str, ...] = tuple(dict.fromkeys(topics))
+        self.on_refused = on_refused
+        self.refused: set[str] = set()
+        self.subscribed: set[str] = set()
+        self._ping_interval_s = ping_interval_s
+        self._batch_size = batch_size
+        self._parser = BybitParser()  # reads the acks; stateless for op replies
+        self._req_ids = itertools.count(1)
+        self._pending: dict[str, tuple[str, ...]] = {}  # req_id → topics awaiting their ack
+        self._outbox: asyncio.Queue[str] | None = None  # the current connection's sends
+
+    async def resubscribe(self, topic: str) -> None:
+        """Unsubscribe and subscribe ``topic`` again, for a fresh snapshot after a gap."""
+        if self._outbox is None or topic in self.refused:
+            return  # not connected: the next connection subscribes every topic afresh
+        self.subscribed.discard(topic)
+        self._send("unsubscribe", [topic])
+        self._subscribe((topic,))
+
+    # Hooks of ReconnectingWebSocket
+
+    def _on_open(self) -> None:
+        self._outbox = asyncio.Queue()
+        self._pending.clear()
+        self.subscribed.clear()
+        topics = [t for t in self.topics if t not in self.refused]
+        for i in range(0, len(topics), self._batch_size):
+            self._subscribe(tuple(topics[i : i + self._batch_size]))
+
+    def _on_close(self) -> None:
+        self._outbox = None
+
+    def _companions(self, ws: ClientConnection) -> Iterable[tuple[str, Coroutine[Any, Any, None]]]:
+        assert self._outbox is not None  # set by _on_open, which runs first
+        return [("send", self._sender(ws, self._outbox)), ("ping", self._pinger())]
+
+    def _on_text(self, text: str, recv_ms: int) -> None:
+        # Data frames start with {"topic": ...}; only op replies carry an "op" key.
+        if '"op"' not in text:
+            return
+        try:
+            events = self._parser.parse_ws_message(orjson.loads(text), recv_ms)
+        except (orjson.JSONDecodeError, FrameError) as exc:
+            log.warning("bybit: unreadable reply %r: %s", text[:200], exc)
+            return
+        for event in events:
+            if isinstance(event, SubscriptionAck):
+                self._on_ack(event)
+
+    # Subscriptions
+
+    def _subscribe(self, topics: tuple[str, ...]) -> None:
+        self._pending[self._send("subscribe", list(topics))] = topics
+
+    def _send(self, op: str, args: list[str] | None = None) -> str:
+        """Queue a request on the current connection; returns its req_id."""
+        req_id = f"{op}-{next(self._req_ids)}"
+        request: dict[str, Any] = {"req_id": req_id, "op": op}
+        if args is not None:
+            request["args"] = args
+        if self._outbox is not None:
+            self._outbox.put_nowait(orjson.dumps(request).decode())
+        return req_id
+
+    def _on_ack(self, ack: SubscriptionAck) -> None:
+        topics = self._pending.pop(ack.request_id, None) if ack.request_id else None
+        if topics is None and ack.topic:
+            # A reply without our req_id: find the request by the topic it names.
+            for req_id, batch in self._pending.items():
+                if ack.topic in batch:
+                    topics = self._pending.pop(req_id)
+                    break
+        if topics is None:
+            if not ack.success:
+                log.warning("bybit: refusal of no pending request: %s", ack.message)
+            return
+        if ack.success:
+            self.subscribed.update(topics)
+        elif len(topics) > 1:
+            # One bad topic fails its whole request: find it by asking for each one alone.
+            log.warning("bybit: batch %s refused (%s); retrying one by one", topics, ack.message)
+            for topic in topics:
+                self._subscribe((topic,))
+        elif "already subscribed" in ack.message:
+            self.subscribed.update(topics)
+        else:
+            topic = topics[0]
+            self.refused.add(topic)
+            log.warning("bybit: topic %s refused: %s", topic, ack.message)
+            if self.on_refused is not None:
+                try:
+                    self.on_refused(topic, ack.message)
+                except Exception:
+                    log.exception("bybit on_refused failed")
+
+    # Companions of one connection
+
+    async def _sender(self, ws: ClientConnection, outbox: asyncio.Queue[str]) -> None:
+        """The connection's only writer: requests go out in the order they were queued."""
+        while True:
+            request = await outbox.get()
+            await ws.send(request)  # a str: Bybit expects text frames
+
+    async def _pinger(self) -> None:
+        # An application-level ping: Bybit cuts connections silent for 10 minutes.
+        while True:
+            await asyncio.sleep(self._ping_interval_s)
+            self._send("ping")
