@@ -121,6 +121,46 @@ class ConnectionDrop:
     exchange: Exchange
 
 
+REST_FAULT_STATUSES = (429, 418, 403, 500)
+
+
+@dataclass(frozen=True, slots=True)
+class RestFault:
+    """REST requests to ``exchange`` fail for ``duration_s`` with that exchange's real error.
+
+    ``status`` 429: rate limited (Binance HTTP 429 ``-1003`` with ``Retry-After``; Bybit HTTP 200
+    retCode 10006 "Too many visits!"). 418: banned for going on after a 429 (Binance; Bybit
+    answers its IP-ban 403). 403: Binance WAF block / Bybit "access too frequent". 500: Binance
+    ``-1001`` internal error / Bybit retCode 10016. Served by the loopback server, not the model.
+    """
+
+    at_s: float
+    duration_s: float
+    exchange: Exchange
+    status: int = 429
+    retry_after_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.status not in REST_FAULT_STATUSES:
+            raise ValueError(f"RestFault status must be one of {REST_FAULT_STATUSES}")
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedTopic:
+    """For ``duration_s`` a subscribe request naming ``topic`` is refused as a whole.
+
+    Bybit answers ``success: false`` with ``error:handler not found,topic:<topic>`` and subscribes
+    none of the request's topics; Binance answers a live ``SUBSCRIBE`` with error code 2 and
+    subscribes none of it (a combined-stream URL naming it connects but never delivers it).
+    ``topic`` is the wire name: ``publicTrade.ETHUSDT``, ``ethusdt@aggTrade``.
+    """
+
+    at_s: float
+    duration_s: float
+    exchange: Exchange
+    topic: str
+
+
 ScenarioEvent = (
     ArbitrageWindow
     | FundingShift
@@ -131,6 +171,8 @@ ScenarioEvent = (
     | StaleFeed
     | MalformedFrame
     | ConnectionDrop
+    | RestFault
+    | RefusedTopic
 )
 
 
@@ -225,6 +267,30 @@ def showcase(symbols: Sequence[str]) -> Scenario:
     )
 
 
+def live_faults(symbols: Sequence[str]) -> Scenario:
+    a, b = _roles(symbols)
+    return Scenario(
+        "live_faults",
+        "40 s of what a live client must survive: rate limits and server errors while a book "
+        "needs a snapshot, a lost and a broken update, a stall over a closing crossing, dropped "
+        "connections and a topic refused on resubscription",
+        40.0,
+        (
+            ArbitrageWindow(4.0, 6.0, b, sell_on=BYBIT, net_pct=0.15),
+            RestFault(8.0, 3.0, BINANCE, status=429, retry_after_s=2.0),
+            SequenceGap(9.0, BINANCE, a),  # its snapshot request meets the 429
+            RestFault(14.0, 1.5, BINANCE, status=500),
+            SequenceGap(14.5, BINANCE, b),  # ... and this one the 500
+            MalformedFrame(17.0, BYBIT, b, Malformation.TRUNCATED_JSON),
+            ArbitrageWindow(20.0, 6.0, a, sell_on=BINANCE, net_pct=0.20),
+            StaleFeed(23.0, 5.0, BYBIT),  # the crossing ends at 26 s while Bybit is silent
+            ConnectionDrop(30.0, 3.0, BINANCE),
+            RefusedTopic(33.0, 6.5, BYBIT, f"publicTrade.{b}"),  # hit by the resubscription
+            ConnectionDrop(34.0, 2.0, BYBIT),
+        ),
+    )
+
+
 ScenarioBuilder = Callable[[Sequence[str]], Scenario]
 
 SCENARIOS: dict[str, ScenarioBuilder] = {
@@ -232,6 +298,7 @@ SCENARIOS: dict[str, ScenarioBuilder] = {
     "arbitrage": arbitrage,
     "faults": faults,
     "showcase": showcase,
+    "live_faults": live_faults,
 }
 """Every named scenario, by name."""
 

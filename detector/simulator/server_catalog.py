@@ -1,0 +1,191 @@
+"""Instrument lists of the loopback exchanges: Binance ``exchangeInfo`` and Bybit
+``instruments-info``, built from the simulated instruments plus a few contracts a client must
+filter out (a quarterly, a pending listing) — key for key like the real bodies (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from detector.simulator.instruments import InstrumentSpec, SymbolProfile, format_trimmed
+
+BINANCE_RATE_LIMITS: list[dict[str, Any]] = [
+    {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
+    {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
+    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300},
+]
+PERPETUAL_DELIVERY_MS = 4_133_404_800_000  # Binance's "never" (2100-12-25)
+QUARTER_DELIVERY_MS = 1_798_185_600_000  # 2026-12-25 08:00 UTC
+ONBOARD_MS = 1_569_398_400_000
+PENDING_SYMBOL = "NEWCOINUSDT"  # listed, not trading yet: clients must skip it
+
+
+def _base(symbol: str) -> str:
+    return symbol.removesuffix("USDT")
+
+
+def _on_tick(value: float, spec: InstrumentSpec) -> str:
+    return format_trimmed(round(value / spec.tick) * spec.tick, spec.price_dp)
+
+
+def _binance_symbol(
+    symbol: str,
+    prof: SymbolProfile,
+    *,
+    contract_type: str = "PERPETUAL",
+    status: str = "TRADING",
+    delivery_ms: int = PERPETUAL_DELIVERY_MS,
+) -> dict[str, Any]:
+    spec = prof.binance
+    tick, step = spec.price_str(1), spec.qty_str(1)
+    max_qty = format_trimmed(prof.level_qty * 4000, spec.qty_dp)
+    return {
+        "symbol": symbol,
+        "pair": prof.symbol,
+        "contractType": contract_type,
+        "deliveryDate": delivery_ms,
+        "onboardDate": ONBOARD_MS,
+        "status": status,
+        "maintMarginPercent": "2.5000",
+        "requiredMarginPercent": "5.0000",
+        "baseAsset": _base(prof.symbol),
+        "quoteAsset": "USDT",
+        "marginAsset": "USDT",
+        "pricePrecision": spec.price_dp,
+        "quantityPrecision": spec.qty_dp,
+        "baseAssetPrecision": 8,
+        "quotePrecision": 8,
+        "underlyingType": "COIN",
+        "underlyingSubType": [],
+        "settlePlan": 0,
+        "triggerProtect": "0.0500",
+        "liquidationFee": "0.012500",
+        "marketTakeBound": "0.05",
+        "filters": [
+            {
+                "minPrice": _on_tick(prof.start_price * 0.01, spec),
+                "maxPrice": _on_tick(prof.start_price * 30, spec),
+                "filterType": "PRICE_FILTER",
+                "tickSize": tick,
+            },
+            {"stepSize": step, "filterType": "LOT_SIZE", "maxQty": max_qty, "minQty": step},
+            {"stepSize": step, "filterType": "MARKET_LOT_SIZE", "maxQty": max_qty, "minQty": step},
+            {"limit": 200, "filterType": "MAX_NUM_ORDERS"},
+            {"limit": 10, "filterType": "MAX_NUM_ALGO_ORDERS"},
+            {"notional": "5", "filterType": "MIN_NOTIONAL"},
+            {
+                "multiplierDown": "0.9500",
+                "multiplierUp": "1.0500",
+                "multiplierDecimal": "4",
+                "filterType": "PERCENT_PRICE",
+            },
+        ],
+        "orderTypes": [
+            "LIMIT",
+            "MARKET",
+            "STOP",
+            "STOP_MARKET",
+            "TAKE_PROFIT",
+            "TAKE_PROFIT_MARKET",
+            "TRAILING_STOP_MARKET",
+        ],
+        "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
+    }
+
+
+def binance_exchange_info(profiles: Mapping[str, SymbolProfile], now: int) -> dict[str, Any]:
+    """The body of ``GET /fapi/v1/exchangeInfo``."""
+    first, last = next(iter(profiles.values())), list(profiles.values())[-1]
+    symbols = [_binance_symbol(name, prof) for name, prof in profiles.items()]
+    symbols.append(
+        _binance_symbol(
+            f"{first.symbol}_261225",
+            first,
+            contract_type="CURRENT_QUARTER",
+            delivery_ms=QUARTER_DELIVERY_MS,
+        )
+    )
+    pending = _binance_symbol(PENDING_SYMBOL, last, status="PENDING_TRADING")
+    pending["pair"], pending["baseAsset"] = PENDING_SYMBOL, _base(PENDING_SYMBOL)
+    symbols.append(pending)
+    assets = [
+        {"asset": asset, "marginAvailable": True, "autoAssetExchange": exchange}
+        for asset, exchange in (("USDT", "-10000"), ("BTC", "-0.10000000"), ("ETH", "-5"))
+    ]
+    return {
+        "timezone": "UTC",
+        "serverTime": now,
+        "futuresType": "U_MARGINED",
+        "rateLimits": BINANCE_RATE_LIMITS,
+        "exchangeFilters": [],
+        "assets": assets,
+        "symbols": symbols,
+    }
+
+
+def _bybit_instrument(
+    symbol: str,
+    prof: SymbolProfile,
+    funding_hours: int,
+    *,
+    contract_type: str = "LinearPerpetual",
+    status: str = "Trading",
+    delivery_ms: int = 0,
+) -> dict[str, Any]:
+    spec = prof.bybit
+    step = spec.qty_str(1)
+    max_qty = format_trimmed(prof.level_qty * 4000, spec.qty_dp)
+    return {
+        "symbol": symbol,
+        "contractType": contract_type,
+        "status": status,
+        "baseCoin": _base(symbol.partition("-")[0]),
+        "quoteCoin": "USDT",
+        "launchTime": str(ONBOARD_MS),
+        "deliveryTime": str(delivery_ms),
+        "deliveryFeeRate": "" if delivery_ms == 0 else "0.0005",
+        "priceScale": str(spec.price_dp),
+        "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"},
+        "priceFilter": {
+            "minPrice": spec.price_str(1),
+            "maxPrice": _on_tick(prof.start_price * 30, spec),
+            "tickSize": spec.price_str(1),
+        },
+        "lotSizeFilter": {
+            "maxOrderQty": max_qty,
+            "minOrderQty": step,
+            "qtyStep": step,
+            "postOnlyMaxOrderQty": max_qty,
+            "maxMktOrderQty": format_trimmed(prof.level_qty * 400, spec.qty_dp),
+            "minNotionalValue": "5",
+        },
+        "unifiedMarginTrade": True,
+        "fundingInterval": funding_hours * 60,
+        "settleCoin": "USDT",
+        "copyTrading": "both",
+        "upperFundingRate": "0.005",
+        "lowerFundingRate": "-0.005",
+        "isPreListing": False,
+        "preListingInfo": None,
+        "riskParameters": {"priceLimitRatioX": "0.005", "priceLimitRatioY": "0.01"},
+        "displayName": "",
+    }
+
+
+def bybit_instruments(
+    profiles: Mapping[str, SymbolProfile], funding_hours: Mapping[str, int]
+) -> list[dict[str, Any]]:
+    """Every linear instrument, sorted by symbol (one page of ``instruments-info`` is a slice)."""
+    first, last = next(iter(profiles.values())), list(profiles.values())[-1]
+    items = [_bybit_instrument(name, prof, funding_hours[name]) for name, prof in profiles.items()]
+    items.append(
+        _bybit_instrument(
+            f"{first.symbol}-26DEC26",
+            first,
+            0,
+            contract_type="LinearFutures",
+            delivery_ms=QUARTER_DELIVERY_MS,
+        )
+    )
+    items.append(_bybit_instrument(PENDING_SYMBOL, last, 8, status="PreLaunch"))
+    return sorted(items, key=lambda item: str(item["symbol"]))
