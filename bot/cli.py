@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Iterable, Sequence
@@ -12,13 +14,17 @@ import orjson
 
 from bot.config import load_settings
 from bot.console import format_opportunity_stats, format_signal
+from bot.demo import demo_config, demo_scenario
 from bot.errors import SettingsError
+from bot.live import run_detector
 from detector.bench import run_benchmark
 from detector.errors import DetectorError, RecordingError
 from detector.pipeline import Pipeline
 from detector.recording import iter_lines
 from detector.replay import replay_lines
 from detector.signals import Signal
+from detector.simulator.scenarios import build_scenario
+from detector.simulator.server import SimulatorServer, run_simulator
 
 # Files above this size get a progress bar when stderr is a terminal.
 PROGRESS_MIN_BYTES = 5_000_000
@@ -55,6 +61,33 @@ def _build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--json", action="store_true", help="one JSON object per signal")
     replay.add_argument("--env-file", default=".env", help="settings file (default .env)")
     replay.set_defaults(func=_cmd_replay)
+
+    run = sub.add_parser("run", help="watch the real exchanges live and print signals")
+    run.add_argument("--json", action="store_true", help="one JSON object per signal")
+    run.add_argument("--duration", type=float, help="stop after this many seconds")
+    run.add_argument("--env-file", default=".env", help="settings file (default .env)")
+    run.set_defaults(func=_cmd_run)
+
+    demo = sub.add_parser("demo", help="run the detector against the built-in simulator")
+    demo.add_argument("--json", action="store_true", help="one JSON object per signal")
+    demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    demo.add_argument("--scenario", default="demo", help="simulator scenario (default demo)")
+    demo.add_argument("--env-file", default=".env", help="settings file (default .env)")
+    demo.set_defaults(func=_cmd_demo)
+
+    record = sub.add_parser("record", help="record the live feeds for arbwatch replay")
+    record.add_argument("--out", type=Path, required=True, help="recording (.jsonl or .jsonl.gz)")
+    record.add_argument("--duration", type=float, help="stop after this many seconds")
+    record.add_argument("--json", action="store_true", help="print signals as JSON")
+    record.add_argument("--env-file", default=".env", help="settings file (default .env)")
+    record.set_defaults(func=_cmd_record)
+
+    simulate = sub.add_parser("simulate", help="serve the loopback exchange simulator")
+    simulate.add_argument("--scenario", default="showcase", help="scenario (default showcase)")
+    simulate.add_argument("--port", type=int, default=0, help="port (default: any free one)")
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--env-file", default=".env", help="settings file (default .env)")
+    simulate.set_defaults(func=_cmd_simulate)
 
     bench = sub.add_parser("bench", help="measure pipeline throughput against bare JSON parsing")
     bench.add_argument("--frames", type=int, default=500_000, help="frames to generate")
@@ -127,6 +160,70 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         settings.detector_config(), frames=args.frames, seed=args.seed, path=args.file
     )
     print(report.format())
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.env_file)
+    asyncio.run(
+        run_detector(
+            settings.detector_config(),
+            settings.feed_urls(),
+            json_out=args.json,
+            duration_s=args.duration,
+        )
+    )
+    return 0
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    settings = load_settings(args.env_file)
+    asyncio.run(
+        run_detector(
+            settings.detector_config(),
+            settings.feed_urls(),
+            json_out=args.json,
+            duration_s=args.duration,
+            record_to=args.out,
+        )
+    )
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    settings = load_settings(args.env_file)
+    config = demo_config(settings.detector_config())
+    symbols = list(config.symbols)
+    scenario = (
+        demo_scenario(symbols)
+        if args.scenario == "demo"
+        else build_scenario(args.scenario, symbols)
+    )
+
+    async def main() -> None:
+        async with SimulatorServer(scenario, symbols=symbols) as server:
+            print(
+                f"arbwatch demo: simulated exchanges at {server.urls.binance_rest}", file=sys.stderr
+            )
+            print(
+                f"arbwatch demo: scenario {scenario.name}: {scenario.description}", file=sys.stderr
+            )
+            for line in scenario.timeline():
+                print(f"  {line}", file=sys.stderr)
+            await run_detector(
+                config, server.urls.feed_urls(), json_out=args.json, duration_s=args.duration
+            )
+
+    asyncio.run(main())
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    settings = load_settings(args.env_file)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            run_simulator(args.scenario, port=args.port, symbols=settings.symbols, seed=args.seed)
+        )
     return 0
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, HttpUrl, ValidationError, WebsocketUrl, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import SettingsError
-from detector.config import DetectorConfig
+from detector.config import DetectorConfig, FeedUrls
 from detector.models import Exchange
 
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,30}USDT$")
@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     bybit_taker_fee_pct: float = Field(0.055, ge=0, lt=1)
     stale_after_s: float = Field(5.0, gt=0, le=3600)
     min_notional_usd: float = Field(100.0, ge=0)
+    binance_rest_url: HttpUrl = HttpUrl("https://fapi.binance.com")
+    binance_ws_url: WebsocketUrl = WebsocketUrl("wss://fstream.binance.com")
+    bybit_rest_url: HttpUrl = HttpUrl("https://api.bybit.com")
+    bybit_ws_url: WebsocketUrl = WebsocketUrl("wss://stream.bybit.com/v5/public/linear")
 
     @field_validator("symbols", mode="before")
     @classmethod
@@ -42,6 +46,15 @@ class Settings(BaseSettings):
                 )
             return tuple(dict.fromkeys(value))
         return value
+
+    def feed_urls(self) -> FeedUrls:
+        """The four exchange URLs, without the trailing slash pydantic adds to bare hosts."""
+        return FeedUrls(
+            binance_rest=str(self.binance_rest_url).rstrip("/"),
+            binance_ws=str(self.binance_ws_url).rstrip("/"),
+            bybit_rest=str(self.bybit_rest_url).rstrip("/"),
+            bybit_ws=str(self.bybit_ws_url).rstrip("/"),
+        )
 
     def detector_config(self) -> DetectorConfig:
         return DetectorConfig(

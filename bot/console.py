@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detector.analyzer import AnalyzerStats
 from detector.signals import Signal, SignalType
+
+if TYPE_CHECKING:
+    from detector.engine import Health
 
 
 def format_time(ms: int) -> str:
@@ -55,3 +58,24 @@ def format_opportunity_stats(stats: AnalyzerStats) -> str:
             f" max {stats.max_duration_ms / 1000:.1f}s"
         )
     return text + f", expected profit at peaks {stats.total_expected_profit_at_peak:.2f} USDT"
+
+
+def format_health(health: Health) -> str:
+    """One status line: each exchange's connection, rate, age and repairs; books; latency."""
+    parts = [f"health {format_time(health.now_ms)[11:19]}"]
+    for exchange, ex in health.exchanges.items():
+        state = "up" if ex.feed.connected else "DOWN"
+        age = "-" if ex.last_frame_age_ms is None else f"{ex.last_frame_age_ms / 1000:.1f}s"
+        parts.append(
+            f"{exchange.value} {state} {ex.frames_per_s:.0f} f/s age {age}"
+            f" reconnects {ex.feed.reconnects} gaps {ex.gaps} resyncs {ex.resyncs}"
+            + (f" errors {ex.frame_errors}" if ex.frame_errors else "")
+        )
+    healthy = sum(b.healthy for b in health.books)
+    parts.append(f"books {healthy}/{len(health.books)} healthy")
+    if health.latency_p50_ms is not None:
+        parts.append(
+            f"latency p50 {health.latency_p50_ms:.0f} ms p99 {health.latency_p99_ms:.0f} ms"
+        )
+    parts.append(f"signals {health.signals}")
+    return " | ".join(parts)

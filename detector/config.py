@@ -77,6 +77,16 @@ class SignalRules:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedUrls:
+    """Where the exchanges are; the defaults are the real endpoints."""
+
+    binance_rest: str = "https://fapi.binance.com"
+    binance_ws: str = "wss://fstream.binance.com"
+    bybit_rest: str = "https://api.bybit.com"
+    bybit_ws: str = "wss://stream.bybit.com/v5/public/linear"
+
+
+@dataclass(frozen=True, slots=True)
 class DetectorConfig:
     """Everything the pure pipeline needs to know; no I/O, no environment."""
 

@@ -103,6 +103,7 @@ class Pipeline:
         self.stats = PipelineStats()
         self.last_error: FrameError | None = None
         self.now_ms = 0
+        self.last_exchange_ms: int | None = None
         self._stale_ms = config.stale_after_ms
         self._next_stale_check = 0
         # Per book: was it usable and fresh the last time we looked? Drives the transitions.
@@ -188,6 +189,8 @@ class Pipeline:
                 if found is not None:
                     self.aggregator.set_funding_interval(raw.exchange, found[0], raw.interval_hours)
             return
+        # The exchange's own time of the newest market event: the start of detection latency.
+        self.last_exchange_ms = raw.trade_time_ms if isinstance(raw, Trade) else raw.event_time_ms
         event = self.symbols.to_canonical(raw)
         if event is None:
             self.stats.unmonitored += 1

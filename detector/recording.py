@@ -114,3 +114,31 @@ def write_recording(path: str | Path, records: Iterable[Record]) -> int:
             fh.write(b"\n")
             count += 1
     return count
+
+
+class RecordingWriter:
+    """Appends records to a recording as they arrive (the live ``arbwatch record``)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._context = open_recording(self.path, "wb")
+        self._fh = self._context.__enter__()
+        self.count = 0
+
+    def write(self, record: Record) -> None:
+        self._fh.write(record.to_json() + b"\n")
+        self.count += 1
+
+    __call__ = write
+
+    def close(self) -> None:
+        """Flush and close; the file is complete and readable afterwards."""
+        if self._fh.closed:
+            return
+        self._context.__exit__(None, None, None)
+
+    def __enter__(self) -> RecordingWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,305 @@
+"""The live detector: both exchange feeds and the pure pipeline in one event loop, with health."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import statistics
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from detector.clients.rest import BinanceClient, BybitClient
+from detector.config import DetectorConfig, FeedUrls
+from detector.errors import ConfigError, ExchangeError
+from detector.feeds import BinanceFeed, BybitFeed, Feed, FeedHealth
+from detector.models import Exchange, Source
+from detector.pipeline import Pipeline
+from detector.recording import Record
+from detector.signals import Signal
+from detector.symbols import SymbolMap
+from detector.venues.instruments import (
+    parse_binance_exchange_info,
+    parse_bybit_instruments,
+    validate_symbols,
+)
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.1  # clock tick: staleness, book repairs, the silence watchdog
+LATENCY_SAMPLES = 10_000  # detection latencies kept for percentiles
+RATE_WINDOW = 100  # ticks of frame counts behind frames/s (10 s)
+
+
+@dataclass(frozen=True, slots=True)
+class BookHealth:
+    exchange: Exchange
+    symbol: str
+    state: str
+    healthy: bool
+    age_ms: int | None
+    gaps: int
+    resyncs: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeHealth:
+    feed: FeedHealth
+    frames: int
+    frames_per_s: float
+    last_frame_age_ms: int | None
+    gaps: int
+    resyncs: int
+    frame_errors: int
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """A snapshot of the detector's health, for the console line and ``/status``."""
+
+    now_ms: int
+    exchanges: dict[Exchange, ExchangeHealth]
+    books: list[BookHealth]
+    latency_p50_ms: float | None
+    latency_p99_ms: float | None
+    signals: int
+    internal_errors: int
+    symbol_problems: list[str]
+
+
+class Detector:
+    """Runs the feeds and the pipeline; emits signals to callbacks and async iterators."""
+
+    def __init__(
+        self,
+        config: DetectorConfig,
+        urls: FeedUrls | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        recorder: Callable[[Record], None] | None = None,
+        validate_symbols: bool = True,
+        ws_options: dict[str, Any] | None = None,
+        rest_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.urls = urls or FeedUrls()
+        self._clock = clock
+        self._recorder = recorder
+        self._validate = validate_symbols
+        self._ws_options = ws_options or {}
+        rest = rest_options or {}
+        self.binance_rest = BinanceClient(self.urls.binance_rest, clock=clock, **rest)
+        self.bybit_rest = BybitClient(self.urls.bybit_rest, clock=clock, **rest)
+        self.pipeline = Pipeline(config)
+        self.feeds: dict[Exchange, Feed] = {}
+        self.symbol_problems: list[str] = []
+        self.latencies: deque[int] = deque(maxlen=LATENCY_SAMPLES)
+        self.internal_errors = 0
+        self.signal_count = 0
+        self._frames = {Exchange.BINANCE: 0, Exchange.BYBIT: 0}
+        self._rates: deque[tuple[int, int, int]] = deque(maxlen=RATE_WINDOW)
+        self._callbacks: list[Callable[[Signal], None]] = []
+        self._queues: list[asyncio.Queue[Signal]] = []
+        self._tick_task: asyncio.Task[None] | None = None
+        self.started = asyncio.Event()
+
+    # -- wiring --------------------------------------------------------------------------
+
+    def add_callback(self, fn: Callable[[Signal], None]) -> None:
+        """``fn(signal)`` runs for every signal, in order, inside the event loop."""
+        self._callbacks.append(fn)
+
+    async def signals(self) -> AsyncIterator[Signal]:
+        """Every signal from now on, as an async iterator."""
+        queue: asyncio.Queue[Signal] = asyncio.Queue()
+        self._queues.append(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._queues.remove(queue)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Validate the symbols, open the feeds and start the clock."""
+        symbols = await self._checked_symbols() if self._validate else list(self.config.symbols)
+        if tuple(symbols) != self.config.symbols:
+            self.config = replace(self.config, symbols=tuple(symbols))
+            self.pipeline = Pipeline(self.config)
+        mapping = self.pipeline.symbols
+        binance_symbols = [mapping.venue_symbol(Exchange.BINANCE, s) for s in symbols]
+        bybit_symbols = [mapping.venue_symbol(Exchange.BYBIT, s) for s in symbols]
+        self.feeds = {
+            Exchange.BINANCE: BinanceFeed(
+                binance_symbols,
+                self.ingest,
+                self.binance_rest,
+                self.urls.binance_ws,
+                self._clock,
+                **self._ws_options,
+            ),
+            Exchange.BYBIT: BybitFeed(
+                bybit_symbols,
+                self.ingest,
+                self.urls.bybit_ws,
+                self._clock,
+                self.config.bybit_book_depth,
+                **self._ws_options,
+            ),
+        }
+        for feed in self.feeds.values():
+            await feed.start()
+        self._tick_task = asyncio.create_task(self._tick_loop(), name="detector clock")
+        self.started.set()
+
+    async def stop(self) -> None:
+        """Close the feeds and the REST clients; safe to call more than once."""
+        if self._tick_task is not None:
+            self._tick_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tick_task
+            self._tick_task = None
+        await asyncio.gather(*(feed.stop() for feed in self.feeds.values()))
+        await self.binance_rest.aclose()
+        await self.bybit_rest.aclose()
+
+    async def __aenter__(self) -> Detector:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- the hot path --------------------------------------------------------------------
+
+    def ingest(self, exchange: Exchange, source: Source, endpoint: str, data: Any, ts: int) -> None:
+        """One received message: record it, feed it, deliver what it caused."""
+        record = Record(ts, exchange, source, endpoint, data)
+        self._frames[exchange] += 1
+        if self._recorder is not None:
+            self._recorder(record)
+        try:
+            signals = self.pipeline.feed(record)
+        except Exception:  # a bug must not take the feed down with it; it is counted and logged
+            self.internal_errors += 1
+            log.exception("internal error on a %s message from %s", exchange, endpoint)
+            return
+        if signals:
+            started = self.pipeline.last_exchange_ms
+            if started is not None:
+                self.latencies.append(int(self._clock() * 1000) - started)
+            self._deliver(signals)
+
+    def _deliver(self, signals: list[Signal]) -> None:
+        for signal in signals:
+            self.signal_count += 1
+            for fn in self._callbacks:
+                fn(signal)
+            for queue in self._queues:
+                queue.put_nowait(signal)
+
+    async def _tick_loop(self) -> None:
+        silent_ms = 2 * self.config.stale_after_ms
+        while True:
+            now = int(self._clock() * 1000)
+            self._deliver(self.pipeline.advance(now))
+            self._rates.append((now, self._frames[Exchange.BINANCE], self._frames[Exchange.BYBIT]))
+            for exchange, feed in self.feeds.items():
+                feed.repair(self._books_of(exchange))
+                await feed.reconnect_silent(silent_ms)
+            await asyncio.sleep(TICK_S)
+
+    def _books_of(self, exchange: Exchange) -> list[tuple[str, Any]]:
+        mapping = self.pipeline.symbols
+        index = 0 if exchange is Exchange.BINANCE else 1
+        return [
+            (mapping.venue_symbol(exchange, symbol), self.pipeline.books(symbol)[index])
+            for symbol in self.config.symbols
+        ]
+
+    # -- start-up checks -----------------------------------------------------------------
+
+    async def _checked_symbols(self) -> list[str]:
+        """The configured symbols that trade on both exchanges; the others are reported."""
+        requested = list(self.config.symbols)
+        mapping = SymbolMap(requested)
+        try:
+            info = await self.binance_rest.get_instruments_info()
+            pages = await self.bybit_rest.get_instruments_info()
+        except ExchangeError as exc:
+            self.symbol_problems = [f"symbols not validated: {exc}"]
+            log.warning("could not validate symbols (%s); watching %s", exc, ", ".join(requested))
+            return requested
+        check = validate_symbols(
+            requested,
+            parse_binance_exchange_info(info.data),
+            parse_bybit_instruments([page.data for page in pages]),
+            lambda s: mapping.venue_symbol(Exchange.BYBIT, s),
+        )
+        self.symbol_problems = list(check.problems)
+        for problem in check.problems:
+            log.warning("symbol skipped: %s", problem)
+        if not check.ok:
+            problems = "; ".join(check.problems)
+            raise ConfigError(f"no symbol is tradable on both exchanges: {problems}")
+        return list(check.ok)
+
+    # -- health --------------------------------------------------------------------------
+
+    def health(self) -> Health:
+        now = int(self._clock() * 1000)
+        stats = self.pipeline.stats
+        exchanges: dict[Exchange, ExchangeHealth] = {}
+        for exchange, feed in self.feeds.items():
+            last = feed.last_message_ms()
+            exchanges[exchange] = ExchangeHealth(
+                feed=feed.health(),
+                frames=self._frames[exchange],
+                frames_per_s=self._rate(exchange),
+                last_frame_age_ms=None if last is None else now - last,
+                gaps=sum(v for k, v in stats.gaps.items() if k.startswith(exchange.value)),
+                resyncs=sum(v for k, v in stats.resyncs.items() if k.startswith(exchange.value)),
+                frame_errors=stats.frame_errors.get(exchange.value, 0),
+            )
+        books = [
+            BookHealth(
+                exchange=book.exchange,
+                symbol=symbol,
+                state=book.state.value,
+                healthy=self.pipeline.is_healthy(book.exchange, symbol),
+                age_ms=book.age_ms(now),
+                gaps=book.gaps,
+                resyncs=book.resyncs,
+            )
+            for symbol in self.config.symbols
+            for book in self.pipeline.books(symbol)
+        ]
+        latencies = sorted(self.latencies)
+        return Health(
+            now_ms=now,
+            exchanges=exchanges,
+            books=books,
+            latency_p50_ms=statistics.median(latencies) if latencies else None,
+            latency_p99_ms=_percentile(latencies, 0.99),
+            signals=self.signal_count,
+            internal_errors=self.internal_errors,
+            symbol_problems=list(self.symbol_problems),
+        )
+
+    def _rate(self, exchange: Exchange) -> float:
+        if len(self._rates) < 2:
+            return 0.0
+        column = 1 if exchange is Exchange.BINANCE else 2
+        first, last = self._rates[0], self._rates[-1]
+        seconds = (last[0] - first[0]) / 1000
+        return (last[column] - first[column]) / seconds if seconds > 0 else 0.0
+
+
+def _percentile(ordered: list[int], q: float) -> float | None:
+    if not ordered:
+        return None
+    return float(ordered[min(len(ordered) - 1, int(q * len(ordered)))])

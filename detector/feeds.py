@@ -1,0 +1,259 @@
+"""Live feeds: each exchange's WebSocket connections and REST client, driving the book sync (I/O).
+
+A feed moves bytes only. Every message it receives is handed to ``ingest`` with its receive time;
+the pure pipeline decides what it means. The feed then looks at what the books need — a REST
+snapshot for a Binance book, a resubscription for a Bybit topic — and does it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from detector.book import BinanceBook, SyncedBook
+from detector.clients.rest import BinanceClient, RestResult
+from detector.clients.ws import BinanceWebSocket, BybitWebSocket
+from detector.errors import ExchangeError
+from detector.models import Exchange, Need, Source
+
+log = logging.getLogger(__name__)
+
+Ingest = Callable[[Exchange, Source, str, Any, int], None]
+"""``ingest(exchange, source, endpoint, data, recv_ms)``: hand one received message on."""
+
+# A Bybit topic whose snapshot has not come this long after (re)subscribing is asked again.
+BYBIT_SNAPSHOT_WAIT_MS = 5_000
+# Never resubscribe one topic (or refetch one snapshot) more often than this.
+MIN_REPAIR_INTERVAL_MS = 2_000
+
+
+class Connection(Protocol):
+    """What a feed needs of a WebSocket client (both exchanges' clients have it)."""
+
+    connected: bool
+    connects: int
+    reconnects: int
+    last_message_ms: int | None
+
+    async def run(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def reconnect(self, reason: str) -> None: ...
+
+
+def decode(text: str | bytes) -> Any:
+    """A received frame as JSON, or the raw text when it is not JSON (the parser reports it)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text if isinstance(text, str) else text.decode("utf-8", "replace")
+
+
+@dataclass(slots=True)
+class FeedHealth:
+    """Connection-level health of one exchange."""
+
+    exchange: Exchange
+    connected: bool
+    connects: int
+    reconnects: int
+    last_message_ms: int | None
+    repairs: int
+    rest_errors: int
+    last_error: str | None = None
+    refused_topics: list[str] = field(default_factory=list)
+
+
+class Feed:
+    """Common behaviour of both exchanges' feeds."""
+
+    exchange: Exchange
+
+    def __init__(self, ingest: Ingest, clock: Callable[[], float]) -> None:
+        self._ingest = ingest
+        self._clock = clock
+        self.connections: list[Connection] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._repairs: set[asyncio.Task[None]] = set()  # snapshot fetches, resubscriptions
+        self._last_repair: dict[str, int] = {}
+        self.repairs = 0
+        self.rest_errors = 0
+        self.last_error: str | None = None
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def on_text(self, endpoint: str) -> Callable[[str, int], None]:
+        def receive(text: str, recv_ms: int) -> None:
+            self._ingest(self.exchange, Source.WS, endpoint, decode(text), recv_ms)
+
+        return receive
+
+    async def start(self) -> None:
+        for conn in self.connections:
+            self._tasks.append(asyncio.create_task(conn.run(), name=f"{self.exchange} ws"))
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(conn.stop() for conn in self.connections), return_exceptions=True)
+        tasks = [*self._tasks, *self._repairs]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._repairs.clear()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._repairs.add(task)
+        task.add_done_callback(self._repairs.discard)
+
+    def last_message_ms(self) -> int | None:
+        times = [c.last_message_ms for c in self.connections if c.last_message_ms is not None]
+        return min(times) if len(times) == len(self.connections) and times else None
+
+    async def reconnect_silent(self, silent_after_ms: int) -> None:
+        """Reconnect every connection that has been silent for ``silent_after_ms``."""
+        now = self._now_ms()
+        for conn in self.connections:
+            last = conn.last_message_ms
+            if conn.connected and last is not None and now - last > silent_after_ms:
+                log.warning("%s: no message for %d ms, reconnecting", self.exchange, now - last)
+                await conn.reconnect(f"silent for {(now - last) / 1000:.1f} s")
+
+    def repair(self, books: Sequence[tuple[str, SyncedBook]]) -> None:
+        """Act on what the books need; ``books`` pairs each venue symbol with its book."""
+        raise NotImplementedError
+
+    def _may_repair(self, key: str) -> bool:
+        now = self._now_ms()
+        if now - self._last_repair.get(key, -MIN_REPAIR_INTERVAL_MS) < MIN_REPAIR_INTERVAL_MS:
+            return False
+        self._last_repair[key] = now
+        self.repairs += 1
+        return True
+
+    def health(self) -> FeedHealth:
+        return FeedHealth(
+            exchange=self.exchange,
+            connected=all(c.connected for c in self.connections),
+            connects=sum(c.connects for c in self.connections),
+            reconnects=sum(c.reconnects for c in self.connections),
+            last_message_ms=self.last_message_ms(),
+            repairs=self.repairs,
+            rest_errors=self.rest_errors,
+            last_error=self.last_error,
+        )
+
+
+class BinanceFeed(Feed):
+    """``/public`` (diff depth, bookTicker) and ``/market`` (markPrice, aggTrade) connections,
+    plus REST depth snapshots whenever a book needs one."""
+
+    exchange = Exchange.BINANCE
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        ingest: Ingest,
+        rest: BinanceClient,
+        ws_url: str,
+        clock: Callable[[], float],
+        **ws_options: Any,
+    ) -> None:
+        super().__init__(ingest, clock)
+        self.rest = rest
+        low = [s.lower() for s in symbols]
+        public = [f"{s}@depth@100ms" for s in low] + [f"{s}@bookTicker" for s in low]
+        market = [f"{s}@markPrice@1s" for s in low] + [f"{s}@aggTrade" for s in low]
+        self.public = BinanceWebSocket(
+            ws_url, "public", public, self.on_text("/public/stream"), clock=clock, **ws_options
+        )
+        self.market = BinanceWebSocket(
+            ws_url, "market", market, self.on_text("/market/stream"), clock=clock, **ws_options
+        )
+        self.connections = [self.public, self.market]
+        self._in_flight: set[str] = set()
+
+    def repair(self, books: Sequence[tuple[str, SyncedBook]]) -> None:
+        for symbol, book in books:
+            # Documented procedure: the stream must already be buffering when we ask for the
+            # snapshot, or its lastUpdateId may fall before the first buffered event.
+            if (
+                book.need is Need.SNAPSHOT
+                and isinstance(book, BinanceBook)
+                and book.buffered > 0
+                and symbol not in self._in_flight
+                and self._may_repair(symbol)
+            ):
+                self._in_flight.add(symbol)
+                self._spawn(self._fetch(symbol), f"binance snapshot {symbol}")
+
+    async def _fetch(self, symbol: str) -> None:
+        try:
+            result: RestResult = await self.rest.get_order_book(symbol, 1000)
+        except ExchangeError as exc:
+            self.rest_errors += 1
+            self.last_error = str(exc)
+            log.warning("binance %s: snapshot failed: %s", symbol, exc)
+            return
+        finally:
+            self._in_flight.discard(symbol)
+        self._ingest(self.exchange, Source.REST, result.endpoint, result.data, result.recv_ms)
+
+
+class BybitFeed(Feed):
+    """One ``/v5/public/linear`` connection: orderbook.50, tickers and publicTrade per symbol."""
+
+    exchange = Exchange.BYBIT
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        ingest: Ingest,
+        ws_url: str,
+        clock: Callable[[], float],
+        depth: int = 50,
+        **ws_options: Any,
+    ) -> None:
+        super().__init__(ingest, clock)
+        self.depth = depth
+        topics = [f"{kind}.{s}" for s in symbols for kind in (f"orderbook.{depth}", "tickers")]
+        topics += [f"publicTrade.{s}" for s in symbols]
+        self.ws = BybitWebSocket(
+            ws_url,
+            topics,
+            self.on_text("/v5/public/linear"),
+            clock=clock,
+            on_connect=self._on_connect,
+            **ws_options,
+        )
+        self.connections = [self.ws]
+        self._subscribed_ms = self._now_ms()
+
+    def _on_connect(self) -> None:
+        self._subscribed_ms = self._now_ms()
+
+    def repair(self, books: Sequence[tuple[str, SyncedBook]]) -> None:
+        now = self._now_ms()
+        for symbol, book in books:
+            if book.need is not Need.RESUBSCRIBE or not self.ws.connected:
+                continue
+            topic = f"orderbook.{self.depth}.{symbol}"
+            if topic in self.ws.refused:
+                continue
+            # A book that never had a snapshot waits for the subscription in flight; after a gap
+            # (or if the snapshot never came) the topic is asked again.
+            broken = book.gaps > 0 or book.resyncs > 0 or book.applied > 0
+            if not broken and now - self._subscribed_ms < BYBIT_SNAPSHOT_WAIT_MS:
+                continue
+            if self._may_repair(topic):
+                self._spawn(self.ws.resubscribe(topic), f"bybit resubscribe {topic}")
+
+    def health(self) -> FeedHealth:
+        health = super().health()
+        health.refused_topics = sorted(self.ws.refused)
+        return health

@@ -1,0 +1,161 @@
+"""The live detector end to end: real clients against the loopback simulator on 127.0.0.1.
+
+Every wait is bounded and waits for a condition, never for a fixed time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from detector.clients.backoff import Backoff
+from detector.config import DetectorConfig
+from detector.engine import Detector
+from detector.models import Exchange
+from detector.recording import Record, RecordingWriter, read_recording
+from detector.replay import replay_records
+from detector.signals import Signal, SignalType
+from detector.simulator.scenarios import (
+    ArbitrageWindow,
+    ConnectionDrop,
+    MalformedFrame,
+    Scenario,
+    ScenarioEvent,
+    SequenceGap,
+    StaleFeed,
+)
+from detector.simulator.server import SimulatorServer
+
+SYMBOLS = ("BTCUSDT", "ETHUSDT")
+CONFIG = DetectorConfig(symbols=SYMBOLS, stale_after_s=2.0)
+FAST_BACKOFF = Backoff(initial_s=0.05, max_s=0.2)
+BOOK_SIGNALS = {SignalType.ARBITRAGE, SignalType.SPREAD_ANOMALY, SignalType.MOMENTUM_BREAKOUT}
+
+
+@dataclass
+class Run:
+    server: SimulatorServer
+    detector: Detector
+    signals: list[Signal] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+
+    async def until(self, condition: Callable[[], bool], limit_s: float = 20.0) -> None:
+        """Wait (bounded by ``limit_s``) until ``condition()`` holds.
+
+        The state it looks at changes in synchronous callbacks of the detector, so the predicate
+        is polled at a fine pace; the bound, not the pace, is what the test relies on.
+        """
+        async with asyncio.timeout(limit_s):
+            while not condition():  # noqa: ASYNC110 - see the docstring
+                await asyncio.sleep(0.02)
+
+    def arbitrage(self) -> list[Signal]:
+        return [s for s in self.signals if s.type is SignalType.ARBITRAGE]
+
+
+@asynccontextmanager
+async def live(
+    events: tuple[ScenarioEvent, ...],
+    recorder: Callable[[Record], None] | None = None,
+    config: DetectorConfig = CONFIG,
+) -> AsyncIterator[Run]:
+    scenario = Scenario("test", "a short live test", 60.0, events)
+    async with SimulatorServer(scenario, symbols=SYMBOLS, seed=5) as server:
+        detector = Detector(
+            config,
+            server.urls.feed_urls(),
+            recorder=recorder,
+            ws_options={"backoff": FAST_BACKOFF},
+        )
+        run = Run(server, detector)
+
+        def check(signal: Signal) -> None:
+            # Checked at the moment of emission: a book signal needs healthy books behind it.
+            run.signals.append(signal)
+            if signal.type not in BOOK_SIGNALS:
+                return
+            exchanges = (
+                [Exchange.BINANCE, Exchange.BYBIT]
+                if signal.type is SignalType.ARBITRAGE
+                else [Exchange(signal.details["exchange"])]
+            )
+            for exchange in exchanges:
+                if not detector.pipeline.is_healthy(exchange, signal.symbol):
+                    run.violations.append(f"{signal.type} from unhealthy {exchange}")
+
+        detector.add_callback(check)
+        async with detector:
+            yield run
+
+
+def books_healthy(run: Run) -> bool:
+    return all(b.healthy for b in run.detector.health().books)
+
+
+async def test_scripted_arbitrage_window_arrives_with_its_prices() -> None:
+    window = ArbitrageWindow(2.0, 3.0, "BTCUSDT", sell_on=Exchange.BYBIT, net_pct=0.2)
+    async with live((window,)) as run:
+        await run.until(lambda: bool(run.arbitrage()))
+        signal = run.arbitrage()[0]
+        d = signal.details
+        assert d["buy_exchange"] == "binance" and d["sell_exchange"] == "bybit"
+        assert d["net_profit_percentage"] == pytest.approx(0.2, abs=0.03)
+        assert d["max_volume"] * d["buy_price"] >= 100
+        health = run.detector.health()
+        assert health.latency_p50_ms is not None
+        assert not run.violations
+
+
+@pytest.mark.parametrize(
+    ("fault", "survived"),
+    [
+        (SequenceGap(1.5, Exchange.BINANCE, "BTCUSDT"), "gaps"),
+        (SequenceGap(1.5, Exchange.BYBIT, "BTCUSDT"), "gaps"),
+        (MalformedFrame(1.5, Exchange.BYBIT, "BTCUSDT"), "frame_errors"),
+        (ConnectionDrop(1.5, 1.0, Exchange.BINANCE), "reconnects"),
+        (ConnectionDrop(1.5, 1.0, Exchange.BYBIT), "reconnects"),
+        (StaleFeed(1.5, 3.0, Exchange.BYBIT), "stale"),
+    ],
+    ids=["binance-gap", "bybit-gap", "malformed", "binance-drop", "bybit-drop", "stall"],
+)
+async def test_faults_are_survived_and_detection_resumes(
+    fault: ScenarioEvent, survived: str
+) -> None:
+    window = ArbitrageWindow(7.0, 3.0, "BTCUSDT", sell_on=Exchange.BYBIT, net_pct=0.2)
+    async with live((fault, window)) as run:
+        stats = run.detector.pipeline.stats
+        exchange = fault.exchange  # type: ignore[union-attr]
+
+        def fault_seen() -> bool:
+            if survived == "reconnects":
+                return run.detector.health().exchanges[exchange].feed.reconnects > 0
+            counter = getattr(stats, survived)
+            return any(k.startswith(exchange.value) for k in counter)
+
+        await run.until(fault_seen)
+        await run.until(lambda: books_healthy(run))  # resynced / reconnected / fresh again
+        await run.until(lambda: bool(run.arbitrage()))  # and detection goes on
+        assert not run.violations
+        assert run.detector.internal_errors == 0
+
+
+async def test_record_then_replay_gives_the_signals_seen_live(tmp_path: Path) -> None:
+    path = tmp_path / "live.jsonl.gz"
+    events = (
+        SequenceGap(1.5, Exchange.BINANCE, "ETHUSDT"),
+        ArbitrageWindow(2.5, 2.0, "ETHUSDT", sell_on=Exchange.BINANCE, net_pct=0.25),
+        ArbitrageWindow(5.5, 2.0, "BTCUSDT", sell_on=Exchange.BYBIT, net_pct=0.15),
+    )
+    with RecordingWriter(path) as writer:
+        async with live(events, recorder=writer) as run:
+            await run.until(lambda: {s.symbol for s in run.arbitrage()} == set(SYMBOLS))
+            live_signals = [s.to_dict() for s in run.signals]
+    records = [r for r in read_recording(path) if isinstance(r, Record)]
+    assert len(records) == writer.count
+    replayed = [s.to_dict() for s in replay_records(records, CONFIG)]
+    assert replayed[: len(live_signals)] == live_signals
