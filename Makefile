@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench sample clean
+.PHONY: demo run test lint bench sample clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/arbwatch replay samples/sample.jsonl.gz
+	$(BIN)/arbwatch demo --duration 30
+
+run: $(STAMP)
+	$(BIN)/arbwatch run
 
 test: $(STAMP)
 	$(BIN)/ruff check detector bot tests scripts

@@ -41,11 +41,13 @@ async def run_detector(
     json_out: bool = False,
     duration_s: float | None = None,
     record_to: Path | None = None,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
     health_every_s: float = HEALTH_EVERY_S,
 ) -> Detector:
     """Run the live detector until ``duration_s`` passes, or SIGINT/SIGTERM; stop cleanly."""
+    out = out or sys.stdout
+    err = err or sys.stderr
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     installed = []

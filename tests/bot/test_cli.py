@@ -136,3 +136,16 @@ def test_bench_reports_both_rates_and_their_ratio(capsys: pytest.CaptureFixture[
     out = capsys.readouterr().out
     assert "frames:          3000" in out
     assert "orjson.loads:" in out and "full pipeline:" in out and "ratio:" in out
+
+
+def test_demo_shows_several_signal_types_and_exits_0(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYMBOLS", "BTCUSDT,ETHUSDT,SOLUSDT")
+    assert main(["demo", "--duration", "20", "--json"]) == 0
+    out, err = capsys.readouterr()
+    signals = [orjson.loads(line) for line in out.splitlines()]
+    types = {s["type"] for s in signals}
+    assert len(types) >= 3, types
+    assert "arbitrage" in types
+    assert "health" in err and "books 6/6 healthy" in err

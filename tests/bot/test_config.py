@@ -17,6 +17,10 @@ ALL_NAMES = (
     "BYBIT_TAKER_FEE_PCT",
     "STALE_AFTER_S",
     "MIN_NOTIONAL_USD",
+    "BINANCE_REST_URL",
+    "BINANCE_WS_URL",
+    "BYBIT_REST_URL",
+    "BYBIT_WS_URL",
 )
 
 
@@ -79,3 +83,26 @@ def test_bad_values_are_named(
         load_settings(env_file=None)
     assert name in str(info.value)
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BINANCE_WS_URL", "https://fstream.binance.com"),
+        ("BYBIT_WS_URL", "not a url"),
+        ("BINANCE_REST_URL", "ftp://fapi.binance.com"),
+    ],
+)
+def test_bad_urls_are_named(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name):
+        load_settings(env_file=None)
+
+
+def test_urls_reach_the_detector_without_trailing_slashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BINANCE_REST_URL", "http://127.0.0.1:8790")
+    monkeypatch.setenv("BYBIT_WS_URL", "ws://127.0.0.1:8790/v5/public/linear")
+    urls = load_settings(env_file=None).feed_urls()
+    assert urls.binance_rest == "http://127.0.0.1:8790"
+    assert urls.bybit_ws == "ws://127.0.0.1:8790/v5/public/linear"
+    assert urls.binance_ws == "wss://fstream.binance.com"

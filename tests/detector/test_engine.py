@@ -24,6 +24,8 @@ from detector.simulator.scenarios import (
     ArbitrageWindow,
     ConnectionDrop,
     MalformedFrame,
+    RefusedTopic,
+    RestFault,
     Scenario,
     ScenarioEvent,
     SequenceGap,
@@ -159,3 +161,39 @@ async def test_record_then_replay_gives_the_signals_seen_live(tmp_path: Path) ->
     assert len(records) == writer.count
     replayed = [s.to_dict() for s in replay_records(records, CONFIG)]
     assert replayed[: len(live_signals)] == live_signals
+
+
+async def test_rest_rate_limit_during_a_resync_is_waited_out() -> None:
+    events = (
+        RestFault(1.0, 2.5, Exchange.BINANCE, status=429, retry_after_s=1.0),
+        SequenceGap(1.5, Exchange.BINANCE, "ETHUSDT"),  # its snapshot refetch meets the 429
+        ArbitrageWindow(6.0, 3.0, "ETHUSDT", sell_on=Exchange.BINANCE, net_pct=0.2),
+    )
+    async with live(events) as run:
+        stats = run.detector.pipeline.stats
+        await run.until(lambda: stats.gaps.get("binance:ETHUSDT", 0) >= 1)
+        await run.until(lambda: stats.resyncs.get("binance:ETHUSDT", 0) >= 1)
+        await run.until(lambda: bool(run.arbitrage()))
+        assert run.server.stats.faults.get("rest_fault", 0) >= 1
+        assert not run.violations
+
+
+async def test_a_refused_topic_is_reported_and_the_rest_keeps_working() -> None:
+    events = (
+        RefusedTopic(0.0, 60.0, Exchange.BYBIT, "publicTrade.ETHUSDT"),
+        ArbitrageWindow(2.0, 3.0, "ETHUSDT", sell_on=Exchange.BYBIT, net_pct=0.2),
+    )
+    async with live(events) as run:
+        await run.until(lambda: bool(run.arbitrage()))
+        bybit = run.detector.health().exchanges[Exchange.BYBIT].feed
+        assert bybit.refused_topics == ["publicTrade.ETHUSDT"]
+        assert books_healthy(run)
+
+
+async def test_unknown_symbols_are_reported_not_fatal() -> None:
+    config = DetectorConfig(symbols=("BTCUSDT", "ETHUSDT", "FOOUSDT"), stale_after_s=2.0)
+    window = ArbitrageWindow(2.0, 3.0, "BTCUSDT", sell_on=Exchange.BYBIT, net_pct=0.2)
+    async with live((window,), config=config) as run:
+        assert run.detector.config.symbols == ("BTCUSDT", "ETHUSDT")
+        assert any("FOOUSDT" in p for p in run.detector.symbol_problems)
+        await run.until(lambda: bool(run.arbitrage()))
