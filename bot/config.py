@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, HttpUrl, ValidationError, WebsocketUrl, field_validator
@@ -13,6 +14,7 @@ from detector.config import DetectorConfig, FeedUrls
 from detector.models import Exchange
 
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,30}USDT$")
+_ADMIN_ID = re.compile(r"^(?:(telegram|discord):)?(-?[0-9]{1,20})$")
 
 
 class Settings(BaseSettings):
@@ -30,6 +32,10 @@ class Settings(BaseSettings):
     binance_ws_url: WebsocketUrl = WebsocketUrl("wss://fstream.binance.com")
     bybit_rest_url: HttpUrl = HttpUrl("https://api.bybit.com")
     bybit_ws_url: WebsocketUrl = WebsocketUrl("wss://stream.bybit.com/v5/public/linear")
+    database_path: Path = Path("arbwatch.db")
+    # "platform:id" entries, or bare ids that match on every platform; normalised to lower case.
+    admin_user_ids: Annotated[tuple[str, ...], NoDecode] = ()
+    max_subscriptions_per_user: int = Field(50, ge=1, le=1000)
 
     @field_validator("symbols", mode="before")
     @classmethod
@@ -43,6 +49,28 @@ class Settings(BaseSettings):
             if bad:
                 raise ValueError(
                     f"not a USDT perpetual symbol: {', '.join(map(str, bad))} (e.g. BTCUSDT)"
+                )
+            return tuple(dict.fromkeys(value))
+        return value
+
+    @field_validator("database_path", mode="before")
+    @classmethod
+    def _nonempty_path(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("give a file name, e.g. arbwatch.db")
+        return value
+
+    @field_validator("admin_user_ids", mode="before")
+    @classmethod
+    def _split_admins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip().lower() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            bad = [a for a in value if not isinstance(a, str) or not _ADMIN_ID.match(a)]
+            if bad:
+                raise ValueError(
+                    f"not a user id: {', '.join(map(str, bad))} "
+                    "(use telegram:123456, discord:123456 or a bare numeric id)"
                 )
             return tuple(dict.fromkeys(value))
         return value

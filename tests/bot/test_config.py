@@ -21,6 +21,9 @@ ALL_NAMES = (
     "BINANCE_WS_URL",
     "BYBIT_REST_URL",
     "BYBIT_WS_URL",
+    "DATABASE_PATH",
+    "ADMIN_USER_IDS",
+    "MAX_SUBSCRIPTIONS_PER_USER",
 )
 
 
@@ -73,6 +76,9 @@ def test_env_example_lists_every_setting() -> None:
         ("BYBIT_TAKER_FEE_PCT", "-0.1", "BYBIT_TAKER_FEE_PCT"),
         ("STALE_AFTER_S", "0", "greater than 0"),
         ("MIN_NOTIONAL_USD", "-5", "MIN_NOTIONAL_USD"),
+        ("DATABASE_PATH", " ", "give a file name"),
+        ("ADMIN_USER_IDS", "telegram:12,slack:7", "slack:7"),
+        ("MAX_SUBSCRIPTIONS_PER_USER", "0", "greater than or equal to 1"),
     ],
 )
 def test_bad_values_are_named(

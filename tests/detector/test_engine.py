@@ -122,8 +122,18 @@ async def test_scripted_arbitrage_window_arrives_with_its_prices() -> None:
         (ConnectionDrop(1.5, 1.0, Exchange.BINANCE), "reconnects"),
         (ConnectionDrop(1.5, 1.0, Exchange.BYBIT), "reconnects"),
         (StaleFeed(1.5, 3.0, Exchange.BYBIT), "stale"),
+        # Silent for longer than twice STALE_AFTER_S: the watchdog replaces the connection.
+        (StaleFeed(1.5, 6.0, Exchange.BINANCE), "reconnects"),
     ],
-    ids=["binance-gap", "bybit-gap", "malformed", "binance-drop", "bybit-drop", "stall"],
+    ids=[
+        "binance-gap",
+        "bybit-gap",
+        "malformed",
+        "binance-drop",
+        "bybit-drop",
+        "stall",
+        "long-stall",
+    ],
 )
 async def test_faults_are_survived_and_detection_resumes(
     fault: ScenarioEvent, survived: str

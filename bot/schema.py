@@ -1,0 +1,127 @@
+"""The SQLite schema of the bot's store, as ordered migrations (``PRAGMA user_version``).
+
+Each migration moves the file from version ``n - 1`` to ``n`` inside one transaction; never edit
+a released migration, append a new one. Times are integer milliseconds; JSON columns are checked
+with ``json_valid``.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: users and their subscriptions; what the detector emitted, for /stats.
+    (
+        """
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            platform TEXT NOT NULL CHECK (platform IN ('telegram', 'discord')),
+            chat_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            is_group INTEGER NOT NULL DEFAULT 0 CHECK (is_group IN (0, 1)),
+            active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+            blocked_at INTEGER,
+            muted_until_ms INTEGER,
+            created_ms INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL,
+            preferences TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(preferences)),
+            UNIQUE (platform, chat_id)
+        )
+        """,
+        """
+        CREATE TABLE subscriptions (
+            user INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            symbol TEXT NOT NULL,
+            threshold_pct REAL NOT NULL CHECK (threshold_pct > 0),
+            min_strength TEXT NOT NULL CHECK (min_strength IN ('weak', 'moderate', 'strong')),
+            types TEXT CHECK (types IS NULL OR json_valid(types)),
+            created_ms INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL,
+            PRIMARY KEY (user, symbol)
+        )
+        """,
+        """
+        CREATE TABLE signals (
+            id INTEGER PRIMARY KEY,
+            type TEXT NOT NULL,
+            symbol TEXT NOT NULL,
+            strength TEXT NOT NULL,
+            confidence REAL NOT NULL,
+            timestamp INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            details TEXT NOT NULL CHECK (json_valid(details)),
+            received_ms INTEGER NOT NULL,
+            UNIQUE (key, timestamp, strength)
+        )
+        """,
+        "CREATE INDEX signals_by_time ON signals (timestamp)",
+        "CREATE INDEX signals_by_symbol_time ON signals (symbol, timestamp)",
+        """
+        CREATE TABLE opportunities (
+            id TEXT PRIMARY KEY,
+            symbol TEXT NOT NULL,
+            direction TEXT NOT NULL,
+            opened_ms INTEGER NOT NULL,
+            closed_ms INTEGER,
+            last_seen_ms INTEGER NOT NULL,
+            duration_ms INTEGER NOT NULL,
+            peak_net_pct REAL NOT NULL,
+            peak_expected_profit REAL NOT NULL,
+            peak_max_volume REAL NOT NULL,
+            close_reason TEXT
+        )
+        """,
+        "CREATE INDEX opportunities_by_open ON opportunities (opened_ms)",
+    ),
+    # 2: the outbox (deliveries), admin broadcasts, and the lease that keeps one sender running.
+    (
+        """
+        CREATE TABLE broadcasts (
+            id INTEGER PRIMARY KEY,
+            text TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            created_ms INTEGER NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            user INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            signal INTEGER REFERENCES signals (id) ON DELETE CASCADE,
+            broadcast INTEGER REFERENCES broadcasts (id) ON DELETE CASCADE,
+            episode_key TEXT NOT NULL,
+            dedup_key TEXT NOT NULL,
+            strength TEXT,
+            net_pct REAL,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'sent', 'failed', 'expired', 'skipped')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_ms INTEGER NOT NULL,
+            last_error TEXT,
+            message_id TEXT,
+            silent INTEGER NOT NULL DEFAULT 0 CHECK (silent IN (0, 1)),
+            created_ms INTEGER NOT NULL,
+            sent_ms INTEGER,
+            finished_ms INTEGER,
+            CHECK ((signal IS NULL) <> (broadcast IS NULL)),
+            UNIQUE (user, dedup_key)
+        )
+        """,
+        "CREATE INDEX deliveries_due ON deliveries (next_attempt_ms) WHERE status = 'pending'",
+        "CREATE INDEX deliveries_by_signal ON deliveries (signal)",
+        "CREATE INDEX deliveries_by_broadcast ON deliveries (broadcast)",
+        "CREATE INDEX deliveries_by_episode ON deliveries (episode_key)",
+        "CREATE INDEX deliveries_by_user_time ON deliveries (user, created_ms)",
+        "CREATE INDEX deliveries_by_time ON deliveries (created_ms)",
+        """
+        CREATE TABLE leases (
+            name TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            expires_ms INTEGER NOT NULL
+        )
+        """,
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+"""The version a freshly migrated file has."""
