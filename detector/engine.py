@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from detector.book import SyncedBook
 from detector.clients.rest import BinanceClient, BybitClient
 from detector.config import DetectorConfig, FeedUrls
 from detector.errors import ConfigError, ExchangeError
@@ -20,7 +21,6 @@ from detector.models import Exchange, Source
 from detector.pipeline import Pipeline
 from detector.recording import Record
 from detector.signals import Signal
-from detector.symbols import SymbolMap
 from detector.venues.instruments import (
     parse_binance_exchange_info,
     parse_bybit_instruments,
@@ -213,7 +213,7 @@ class Detector:
                 await feed.reconnect_silent(silent_ms)
             await asyncio.sleep(TICK_S)
 
-    def _books_of(self, exchange: Exchange) -> list[tuple[str, Any]]:
+    def _books_of(self, exchange: Exchange) -> list[tuple[str, SyncedBook]]:
         mapping = self.pipeline.symbols
         index = 0 if exchange is Exchange.BINANCE else 1
         return [
@@ -226,7 +226,7 @@ class Detector:
     async def _checked_symbols(self) -> list[str]:
         """The configured symbols that trade on both exchanges; the others are reported."""
         requested = list(self.config.symbols)
-        mapping = SymbolMap(requested)
+        mapping = self.pipeline.symbols
         try:
             info = await self.binance_rest.get_instruments_info()
             pages = await self.bybit_rest.get_instruments_info()
