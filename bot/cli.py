@@ -80,7 +80,7 @@ def _build_parser() -> argparse.ArgumentParser:
     record.add_argument("--duration", type=float, help="stop after this many seconds")
     record.add_argument("--json", action="store_true", help="print signals as JSON")
     record.add_argument("--env-file", default=".env", help="settings file (default .env)")
-    record.set_defaults(func=_cmd_record)
+    record.set_defaults(func=_cmd_run)
 
     simulate = sub.add_parser("simulate", help="serve the loopback exchange simulator")
     simulate.add_argument("--scenario", default="showcase", help="scenario (default showcase)")
@@ -164,6 +164,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    """``run``, and ``record`` (which is ``run`` with ``--out``)."""
     settings = load_settings(args.env_file)
     asyncio.run(
         run_detector(
@@ -171,20 +172,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             settings.feed_urls(),
             json_out=args.json,
             duration_s=args.duration,
-        )
-    )
-    return 0
-
-
-def _cmd_record(args: argparse.Namespace) -> int:
-    settings = load_settings(args.env_file)
-    asyncio.run(
-        run_detector(
-            settings.detector_config(),
-            settings.feed_urls(),
-            json_out=args.json,
-            duration_s=args.duration,
-            record_to=args.out,
+            record_to=getattr(args, "out", None),
         )
     )
     return 0

@@ -83,19 +83,26 @@ class _RestClient:
     :meth:`_check` of the subclasses."""
 
     exchange: ClassVar[Exchange]
+    default_url: ClassVar[str]
+    budget: ClassVar[float]  # weight (Binance) or requests (Bybit) per window, with a margin
+    window_s: ClassVar[float]
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | None = None,
         *,
-        client: httpx.AsyncClient | None,
-        timeout: float,
-        clock: Callable[[], float],
-        max_retries: int,
-        sleep: Callable[[float], Awaitable[None]],
-        backoff: Backoff | None,
-        limiter: WeightLimiter,
+        client: httpx.AsyncClient | None = None,
+        timeout: float = 10.0,
+        clock: Callable[[], float] = time.time,
+        max_retries: int = 3,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        backoff: Backoff | None = None,
+        limiter: WeightLimiter | None = None,
     ) -> None:
+        if base_url is None:
+            base_url = self.default_url
+        if limiter is None:
+            limiter = WeightLimiter(self.budget, self.window_s, clock=clock, sleep=sleep)
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         self._base_url = base_url.rstrip("/")
@@ -213,29 +220,9 @@ class BinanceClient(_RestClient):
     """Binance USDⓈ-M futures public REST (``https://fapi.binance.com``)."""
 
     exchange = Exchange.BINANCE
-
-    def __init__(
-        self,
-        base_url: str = "https://fapi.binance.com",
-        *,
-        client: httpx.AsyncClient | None = None,
-        timeout: float = 10.0,
-        clock: Callable[[], float] = time.time,
-        max_retries: int = 3,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        backoff: Backoff | None = None,
-        limiter: WeightLimiter | None = None,
-    ) -> None:
-        super().__init__(
-            base_url,
-            client=client,
-            timeout=timeout,
-            clock=clock,
-            max_retries=max_retries,
-            sleep=sleep,
-            backoff=backoff,
-            limiter=limiter or WeightLimiter(BINANCE_WEIGHT_BUDGET, 60.0, clock=clock, sleep=sleep),
-        )
+    default_url = "https://fapi.binance.com"
+    budget = BINANCE_WEIGHT_BUDGET
+    window_s = 60.0
 
     async def get_order_book(self, symbol: str, limit: int = 1000) -> RestResult:
         """``GET /fapi/v1/depth`` → ``{lastUpdateId, E, T, bids, asks}``."""
@@ -295,30 +282,9 @@ class BybitClient(_RestClient):
     """Bybit v5 public REST, linear category (``https://api.bybit.com``)."""
 
     exchange = Exchange.BYBIT
-
-    def __init__(
-        self,
-        base_url: str = "https://api.bybit.com",
-        *,
-        client: httpx.AsyncClient | None = None,
-        timeout: float = 10.0,
-        clock: Callable[[], float] = time.time,
-        max_retries: int = 3,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        backoff: Backoff | None = None,
-        limiter: WeightLimiter | None = None,
-    ) -> None:
-        super().__init__(
-            base_url,
-            client=client,
-            timeout=timeout,
-            clock=clock,
-            max_retries=max_retries,
-            sleep=sleep,
-            backoff=backoff,
-            limiter=limiter
-            or WeightLimiter(BYBIT_REQUEST_BUDGET, BYBIT_WINDOW_S, clock=clock, sleep=sleep),
-        )
+    default_url = "https://api.bybit.com"
+    budget = BYBIT_REQUEST_BUDGET
+    window_s = BYBIT_WINDOW_S
 
     async def get_order_book(self, symbol: str, limit: int = 200) -> RestResult:
         """``GET /v5/market/orderbook`` → ``result{s, b, a, ts, u, seq, cts}``."""
