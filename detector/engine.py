@@ -151,6 +151,7 @@ class Detector:
                 **self._ws_options,
             ),
         }
+        await self._load_funding_intervals()
         for feed in self.feeds.values():
             await feed.start()
         self._tick_task = asyncio.create_task(self._tick_loop(), name="detector clock")
@@ -222,6 +223,15 @@ class Detector:
         ]
 
     # -- start-up checks -----------------------------------------------------------------
+
+    async def _load_funding_intervals(self) -> None:
+        """Binance symbols not on 8 h funding are listed by /fapi/v1/fundingInfo (recorded too)."""
+        try:
+            result = await self.binance_rest.get_funding_info()
+        except ExchangeError as exc:
+            log.warning("funding intervals unknown, assuming 8 h: %s", exc)
+            return
+        self.ingest(Exchange.BINANCE, Source.REST, result.endpoint, result.data, result.recv_ms)
 
     async def _checked_symbols(self) -> list[str]:
         """The configured symbols that trade on both exchanges; the others are reported."""

@@ -169,6 +169,9 @@ async def test_record_then_replay_gives_the_signals_seen_live(tmp_path: Path) ->
             live_signals = [s.to_dict() for s in run.signals]
     records = [r for r in read_recording(path) if isinstance(r, Record)]
     assert len(records) == writer.count
+    # The start-up REST calls the pipeline uses are recorded too (funding intervals, snapshots).
+    endpoints = {r.endpoint.split("?")[0] for r in records if r.source.value == "rest"}
+    assert {"/fapi/v1/fundingInfo", "/fapi/v1/depth"} <= endpoints
     replayed = [s.to_dict() for s in replay_records(records, CONFIG)]
     assert replayed[: len(live_signals)] == live_signals
 
