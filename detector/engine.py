@@ -199,20 +199,31 @@ class Detector:
         for signal in signals:
             self.signal_count += 1
             for fn in self._callbacks:
-                fn(signal)
+                try:
+                    fn(signal)
+                except Exception:  # one failing consumer must not starve the others
+                    self.internal_errors += 1
+                    log.exception("signal callback %r failed", fn)
             for queue in self._queues:
                 queue.put_nowait(signal)
 
     async def _tick_loop(self) -> None:
         silent_ms = 2 * self.config.stale_after_ms
         while True:
-            now = int(self._clock() * 1000)
-            self._deliver(self.pipeline.advance(now))
-            self._rates.append((now, self._frames[Exchange.BINANCE], self._frames[Exchange.BYBIT]))
-            for exchange, feed in self.feeds.items():
-                feed.repair(self._books_of(exchange))
-                await feed.reconnect_silent(silent_ms)
+            try:
+                await self._tick(silent_ms)
+            except Exception:  # the clock must keep ticking: it is what notices silent feeds
+                self.internal_errors += 1
+                log.exception("detector clock tick failed")
             await asyncio.sleep(TICK_S)
+
+    async def _tick(self, silent_ms: int) -> None:
+        now = int(self._clock() * 1000)
+        self._deliver(self.pipeline.advance(now))
+        self._rates.append((now, self._frames[Exchange.BINANCE], self._frames[Exchange.BYBIT]))
+        for exchange, feed in self.feeds.items():
+            feed.repair(self._books_of(exchange))
+            await feed.reconnect_silent(silent_ms)
 
     def _books_of(self, exchange: Exchange) -> list[tuple[str, SyncedBook]]:
         mapping = self.pipeline.symbols

@@ -102,7 +102,14 @@ def books_healthy(run: Run) -> bool:
 async def test_scripted_arbitrage_window_arrives_with_its_prices() -> None:
     window = ArbitrageWindow(2.0, 3.0, "BTCUSDT", sell_on=Exchange.BYBIT, net_pct=0.2)
     async with live((window,)) as run:
+
+        def broken_consumer(signal: Signal) -> None:
+            raise RuntimeError("a consumer bug")
+
+        run.detector.add_callback(broken_consumer)
         await run.until(lambda: bool(run.arbitrage()))
+        # The failing consumer was counted, the others (and the detector) went on.
+        assert run.detector.internal_errors >= 1
         signal = run.arbitrage()[0]
         d = signal.details
         assert d["buy_exchange"] == "binance" and d["sell_exchange"] == "bybit"
