@@ -152,8 +152,10 @@ class Pipeline:
             return []
         self._next_stale_check = now_ms + STALE_CHECK_EVERY_MS
         signals: list[Signal] = []
-        for symbol, (binance, bybit) in self._books.items():
-            if any(self._became_unhealthy(book, symbol) for book in (binance, bybit)):
+        for symbol, pair in self._books.items():
+            # Both books are looked at (no short-circuit): each transition counts when it happens.
+            changed = [self._became_unhealthy(book, symbol) for book in pair]
+            if any(changed):
                 self._analyze(symbol, signals)
         return signals
 
