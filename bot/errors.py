@@ -8,12 +8,17 @@ Every exception raised on purpose by ``bot`` derives from :class:`BotError`::
     │   ├── SchemaTooNew      the file was written by a newer arbwatch (``found``, ``supported``)
     │   └── UnknownUser       no user with this id (``user_id``)
     ├── SubscriptionLimit     a user already has ``limit`` subscriptions
+    ├── BadInput              a chat command was not accepted (``lines``: the reply saying why)
     └── InvalidButton         a button's callback data is longer than the platform allows
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.formatting import Line
 
 
 class BotError(Exception):
@@ -64,6 +69,14 @@ class SubscriptionLimit(BotError):
     def __init__(self, limit: int) -> None:
         self.limit = limit
         super().__init__(f"a user may hold at most {limit} subscriptions")
+
+
+class BadInput(BotError):
+    """A user's command was not accepted; ``lines`` is the neutral text that explains why."""
+
+    def __init__(self, *lines: Line) -> None:
+        self.lines = lines
+        super().__init__(" / ".join("".join(span.text for span in ln) for ln in lines))
 
 
 class InvalidButton(BotError):

@@ -1,0 +1,187 @@
+"""The outbox in the store: deliveries to send, their outcomes, broadcasts and the sender lease.
+
+An outbox loop calls :meth:`Deliveries.due` (or waits until :meth:`Deliveries.next_due_ms`),
+sends each one, and records the outcome with ``mark_sent``/``mark_retry``/``finish``; a 403 goes
+to ``Store.mark_blocked``. Rows survive restarts, so nothing queued is lost.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.database import Database
+from bot.records import (
+    DeliveryStatus,
+    DueDelivery,
+    LedgerRow,
+    Platform,
+    SentMessage,
+    signal_from_row,
+)
+from detector.signals import SignalStrength
+
+
+class Deliveries:
+    """Outbox rows (``Store.deliveries``)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def due(
+        self, now_ms: int, limit: int = 100, platform: Platform | None = None
+    ) -> list[DueDelivery]:
+        """Pending deliveries whose next attempt is due, oldest first."""
+        sql = (
+            "SELECT d.id, d.user, d.silent, d.attempts, d.created_ms, u.platform, u.chat_id,"
+            " u.is_group, b.text AS broadcast_text, s.type, s.symbol, s.strength, s.confidence,"
+            " s.timestamp, s.expires_at, s.key, s.details FROM deliveries d"
+            " JOIN users u ON u.id = d.user LEFT JOIN signals s ON s.id = d.signal"
+            " LEFT JOIN broadcasts b ON b.id = d.broadcast"
+            " WHERE d.status = 'pending' AND d.next_attempt_ms <= ?"
+        )
+        params: list[Any] = [now_ms]
+        if platform is not None:
+            sql += " AND u.platform = ?"
+            params.append(platform.value)
+        rows = self._db.rows(sql + " ORDER BY d.next_attempt_ms, d.id LIMIT ?", [*params, limit])
+        return [
+            DueDelivery(
+                id=r["id"],
+                user_id=r["user"],
+                platform=Platform(r["platform"]),
+                chat_id=r["chat_id"],
+                is_group=bool(r["is_group"]),
+                signal=None if r["type"] is None else signal_from_row(r),
+                broadcast_text=r["broadcast_text"],
+                silent=bool(r["silent"]),
+                attempts=r["attempts"],
+                created_ms=r["created_ms"],
+            )
+            for r in rows
+        ]
+
+    def next_due_ms(self) -> int | None:
+        """When the earliest pending delivery is due (None: nothing pending)."""
+        value = self._db.scalar(
+            "SELECT min(next_attempt_ms) FROM deliveries WHERE status = 'pending'"
+        )
+        return None if value is None else int(value)
+
+    def pending_count(self) -> int:
+        return int(self._db.scalar("SELECT count(*) FROM deliveries WHERE status = 'pending'"))
+
+    def mark_sent(self, delivery_id: int, now_ms: int, message_id: str | None = None) -> None:
+        """Delivered; ``message_id`` is the platform's id of the message, for later edits."""
+        with self._db.tx() as conn:
+            conn.execute(
+                "UPDATE deliveries SET status = 'sent', sent_ms = ?, finished_ms = ?,"
+                " message_id = ?, attempts = attempts + 1 WHERE id = ?",
+                (now_ms, now_ms, message_id, delivery_id),
+            )
+
+    def mark_retry(self, delivery_id: int, next_attempt_ms: int, error: str) -> None:
+        """A transient failure: try again at ``next_attempt_ms``."""
+        with self._db.tx() as conn:
+            conn.execute(
+                "UPDATE deliveries SET attempts = attempts + 1, next_attempt_ms = ?,"
+                " last_error = ? WHERE id = ? AND status = 'pending'",
+                (next_attempt_ms, error, delivery_id),
+            )
+
+    def finish(self, delivery_id: int, status: DeliveryStatus, now_ms: int, reason: str) -> None:
+        """End a delivery without sending it (failed, expired, skipped), recording why."""
+        if status in (DeliveryStatus.PENDING, DeliveryStatus.SENT):
+            raise ValueError(f"finish() records failures, not {status.value}; see mark_sent()")
+        with self._db.tx() as conn:
+            conn.execute(
+                "UPDATE deliveries SET status = ?, last_error = ?, finished_ms = ?"
+                " WHERE id = ? AND status = 'pending'",
+                (status.value, reason, now_ms, delivery_id),
+            )
+
+    def expire_pending(self, now_ms: int) -> int:
+        """Mark pending alerts whose signal expired as expired; returns how many."""
+        with self._db.tx() as conn:
+            return int(
+                conn.execute(
+                    "UPDATE deliveries SET status = 'expired', finished_ms = ?,"
+                    " last_error = 'signal expired before delivery' WHERE status = 'pending'"
+                    " AND signal IN (SELECT id FROM signals WHERE expires_at <= ?)",
+                    (now_ms, now_ms),
+                ).rowcount
+            )
+
+    def sent_for_episode(self, episode_key: str) -> list[SentMessage]:
+        """Alerts delivered about an episode (e.g. to edit them when the opportunity closes)."""
+        rows = self._db.rows(
+            "SELECT d.id, d.user, d.message_id, u.platform, u.chat_id, s.* FROM deliveries d"
+            " JOIN users u ON u.id = d.user JOIN signals s ON s.id = d.signal"
+            " WHERE s.key = ? AND d.status = 'sent' ORDER BY d.id",
+            (episode_key,),
+        )
+        return [
+            SentMessage(
+                delivery_id=r["id"],
+                user_id=r["user"],
+                platform=Platform(r["platform"]),
+                chat_id=r["chat_id"],
+                message_id=r["message_id"],
+                signal=signal_from_row(r),
+            )
+            for r in rows
+        ]
+
+    def ledger_rows(self, since_ms: int) -> list[LedgerRow]:
+        """What each user was queued (pending or sent) about each episode since ``since_ms``."""
+        rows = self._db.rows(
+            "SELECT d.user, s.key, s.strength, s.net_pct, d.created_ms FROM deliveries d"
+            " JOIN signals s ON s.id = d.signal"
+            " WHERE d.status IN ('pending', 'sent') AND d.created_ms >= ? ORDER BY d.id",
+            (since_ms,),
+        )
+        return [
+            LedgerRow(
+                r["user"],
+                r["key"],
+                SignalStrength(r["strength"]),
+                r["net_pct"],
+                r["created_ms"],
+            )
+            for r in rows
+        ]
+
+    def enqueue_broadcast(self, text: str, sender: str, now_ms: int) -> int:
+        """Queue ``text`` for every active user (silently for muted ones); returns how many."""
+        with self._db.tx() as conn:
+            broadcast_id = conn.execute(
+                "INSERT INTO broadcasts (text, sender, created_ms) VALUES (?, ?, ?)",
+                (text, sender, now_ms),
+            ).lastrowid
+            return int(
+                conn.execute(
+                    "INSERT INTO deliveries (user, broadcast, next_attempt_ms, silent, created_ms)"
+                    " SELECT id, ?, ?, coalesce(muted_until_ms > ?, 0), ? FROM users WHERE active",
+                    (broadcast_id, now_ms, now_ms, now_ms),
+                ).rowcount
+            )
+
+    def acquire_lease(self, name: str, owner: str, now_ms: int, ttl_ms: int) -> bool:
+        """Take or renew the named lease; False while another owner holds an unexpired one.
+
+        The outbox sends only while it holds ``"outbox"``, so two running instances never both
+        deliver the same alerts.
+        """
+        with self._db.tx() as conn:
+            return bool(
+                conn.execute(
+                    "INSERT INTO leases (name, owner, expires_ms) VALUES (?, ?, ?)"
+                    " ON CONFLICT (name) DO UPDATE SET owner = excluded.owner,"
+                    " expires_ms = excluded.expires_ms"
+                    " WHERE leases.owner = excluded.owner OR leases.expires_ms <= ?",
+                    (name, owner, now_ms + ttl_ms, now_ms),
+                ).rowcount
+            )
+
+    def release_lease(self, name: str, owner: str) -> None:
+        with self._db.tx() as conn:
+            conn.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))

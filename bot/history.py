@@ -1,0 +1,188 @@
+"""What the detector emitted, kept for /stats: signals (with their deliveries) and opportunities."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from bot.database import Database
+from bot.records import DeliveryPlan, OpportunityStats, net_profit_pct, news_key, to_json
+from detector.analyzer import TrackedOpportunity
+from detector.signals import Signal, SignalStrength, SignalType
+
+
+class SignalHistory:
+    """Signals and arbitrage opportunities in the store (``Store.history``)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def record_signal(self, signal: Signal, now_ms: int, plan: DeliveryPlan | None = None) -> int:
+        """Store a signal and queue its deliveries in one transaction; returns the signal's id.
+
+        Idempotent: the same news (:func:`news_key`) recorded again, with the same plan, adds
+        nothing. An arbitrage signal also updates its opportunity's row.
+        """
+        dedup_key = news_key(signal)
+        with self._db.tx() as conn:
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO signals (type, symbol, strength, confidence, timestamp,"
+                " expires_at, key, net_pct, details, received_ms, dedup_key)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    signal.type.value,
+                    signal.symbol,
+                    signal.strength.value,
+                    signal.confidence,
+                    signal.timestamp,
+                    signal.expires_at,
+                    signal.key,
+                    net_profit_pct(signal),
+                    to_json(signal.details),
+                    now_ms,
+                    dedup_key,
+                ),
+            ).rowcount
+            signal_id: int = conn.execute(
+                "SELECT id FROM signals WHERE dedup_key = ?", (dedup_key,)
+            ).fetchone()[0]
+            if inserted and signal.type is SignalType.ARBITRAGE:
+                _upsert_opportunity_from_signal(conn, signal)
+            if plan is not None and plan.recipients:
+                silent = int(plan.silent)
+                conn.executemany(
+                    "INSERT OR IGNORE INTO deliveries (signal, user, next_attempt_ms, silent,"
+                    " created_ms) VALUES (?, ?, ?, ?, ?)",
+                    [(signal_id, uid, now_ms, silent, now_ms) for uid in plan.recipients],
+                )
+        return signal_id
+
+    def record_opportunity(self, tracked: TrackedOpportunity) -> None:
+        """Store the analyzer's view of an opportunity (authoritative: open, peak and close)."""
+        peak = tracked.peak
+        with self._db.tx() as conn:
+            conn.execute(
+                "INSERT INTO opportunities (id, symbol, direction, opened_ms, closed_ms,"
+                " last_seen_ms, duration_ms, peak_net_pct, peak_expected_profit, peak_max_volume,"
+                " close_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET closed_ms = excluded.closed_ms,"
+                " last_seen_ms = excluded.last_seen_ms, duration_ms = excluded.duration_ms,"
+                " peak_net_pct = excluded.peak_net_pct,"
+                " peak_expected_profit = excluded.peak_expected_profit,"
+                " peak_max_volume = excluded.peak_max_volume,"
+                " close_reason = excluded.close_reason",
+                (
+                    tracked.id,
+                    tracked.symbol,
+                    tracked.direction.value,
+                    tracked.opened_ms,
+                    tracked.closed_ms,
+                    tracked.closed_ms or tracked.last.timestamp,
+                    tracked.duration_ms,
+                    peak.net_profit_percentage,
+                    peak.expected_profit,
+                    peak.max_volume,
+                    None if tracked.close_reason is None else tracked.close_reason.value,
+                ),
+            )
+
+    def signal_counts(
+        self, since_ms: int, until_ms: int, symbol: str | None = None
+    ) -> dict[SignalType, dict[SignalStrength, int]]:
+        """Signals stored in [since, until) by type and strength (only non-zero entries)."""
+        sql = (
+            "SELECT type, strength, count(*) AS n FROM signals"
+            " WHERE timestamp >= ? AND timestamp < ?"
+        )
+        params: list[Any] = [since_ms, until_ms]
+        if symbol is not None:
+            sql += " AND symbol = ?"
+            params.append(symbol)
+        counts: dict[SignalType, dict[SignalStrength, int]] = {}
+        for row in self._db.rows(sql + " GROUP BY type, strength", params):
+            try:
+                kind, strength = SignalType(row["type"]), SignalStrength(row["strength"])
+            except ValueError:
+                continue  # a type this version does not know (written by a newer detector)
+            counts.setdefault(kind, {})[strength] = row["n"]
+        return counts
+
+    def opportunity_stats(
+        self, since_ms: int, until_ms: int, symbol: str | None = None
+    ) -> OpportunityStats:
+        """Opportunities opened in [since, until)."""
+        where = "opened_ms >= ? AND opened_ms < ?"
+        params: list[Any] = [since_ms, until_ms]
+        if symbol is not None:
+            where += " AND symbol = ?"
+            params.append(symbol)
+        row = self._db.one(
+            "SELECT count(*) AS n, coalesce(sum(closed_ms IS NULL), 0) AS open_now,"
+            " avg(peak_net_pct) AS avg_net, max(peak_net_pct) AS max_net,"
+            " max(duration_ms) AS max_duration, coalesce(sum(peak_expected_profit), 0) AS total,"
+            f" max(peak_expected_profit) AS max_profit FROM opportunities WHERE {where}",
+            params,
+        )
+        assert row is not None
+        return OpportunityStats(
+            count=row["n"],
+            open_now=row["open_now"],
+            avg_peak_net_pct=row["avg_net"],
+            max_peak_net_pct=row["max_net"],
+            median_duration_ms=self._db.median("duration_ms", "opportunities", where, params),
+            max_duration_ms=row["max_duration"],
+            total_expected_profit=float(row["total"]),
+            max_expected_profit=row["max_profit"],
+        )
+
+    def alert_count(self, user_id: int, since_ms: int) -> int:
+        """Alerts delivered to the user since ``since_ms``."""
+        return int(
+            self._db.scalar(
+                "SELECT count(*) FROM deliveries WHERE user = ? AND signal IS NOT NULL"
+                " AND status = 'sent' AND created_ms >= ?",
+                (user_id, since_ms),
+            )
+        )
+
+    def delivery_latency_ms(self, since_ms: int) -> float | None:
+        """Median time from a signal to its delivery, over alerts sent since ``since_ms``."""
+        return self._db.median(
+            "d.sent_ms - s.timestamp",
+            "deliveries d JOIN signals s ON s.id = d.signal",
+            "d.status = 'sent' AND d.created_ms >= ?",
+            [since_ms],
+        )
+
+
+def _upsert_opportunity_from_signal(conn: sqlite3.Connection, signal: Signal) -> None:
+    """Keep an opportunity's row from its signals alone (``record_opportunity`` refines it)."""
+    d = signal.details
+    opportunity_id = str(d.get("opportunity_id") or signal.key.removeprefix("arbitrage:"))
+    opened = opportunity_id.rsplit(":", 1)[-1]
+    opened_ms = int(opened) if opened.isdigit() else signal.timestamp
+    net = float(d.get("net_profit_percentage", 0.0))
+    conn.execute(
+        "INSERT INTO opportunities (id, symbol, direction, opened_ms, last_seen_ms, duration_ms,"
+        " peak_net_pct, peak_expected_profit, peak_max_volume) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET"
+        " last_seen_ms = max(last_seen_ms, excluded.last_seen_ms),"
+        " duration_ms = CASE WHEN closed_ms IS NULL"
+        " THEN max(duration_ms, excluded.duration_ms) ELSE duration_ms END,"
+        " peak_expected_profit = CASE WHEN excluded.peak_net_pct > peak_net_pct"
+        " THEN excluded.peak_expected_profit ELSE peak_expected_profit END,"
+        " peak_max_volume = CASE WHEN excluded.peak_net_pct > peak_net_pct"
+        " THEN excluded.peak_max_volume ELSE peak_max_volume END,"
+        " peak_net_pct = max(peak_net_pct, excluded.peak_net_pct)",
+        (
+            opportunity_id,
+            signal.symbol,
+            str(d.get("direction", "")),
+            opened_ms,
+            signal.timestamp,
+            max(0, signal.timestamp - opened_ms),
+            net,
+            float(d.get("expected_profit", 0.0)),
+            float(d.get("max_volume", 0.0)),
+        ),
+    )

@@ -1,0 +1,172 @@
+"""The text of /stats, /status and /users: figures from the store and the detector's health."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from bot.formatting import (
+    Line,
+    bold,
+    code,
+    format_amount,
+    format_clock,
+    format_duration,
+    format_pct,
+    italic,
+    line,
+    type_label,
+)
+from bot.records import UserCounts
+from bot.store import Store
+from detector.signals import SignalStrength, SignalType
+
+if TYPE_CHECKING:
+    from detector.engine import Health
+
+
+def format_stats(
+    store: Store,
+    *,
+    symbol: str | None,
+    period_ms: int,
+    now_ms: int,
+    user_id: int | None,
+    health: Health | None,
+    aggregator: Mapping[str, Any] | None,
+) -> list[Line]:
+    """Signals by type and strength, arbitrage performance, latency, feeds and the user's alerts."""
+    since = now_ms - period_ms
+    scope = symbol or "all symbols"
+    lines = [line("📈 ", bold(f"Stats for {scope}, last {format_period(period_ms)}"))]
+
+    counts = store.history.signal_counts(since, now_ms + 1, symbol)
+    total = sum(sum(by.values()) for by in counts.values())
+    lines.append(line(bold("Signals"), f": {total}"))
+    for kind in SignalType:
+        by = counts.get(kind)
+        if by:
+            detail = " · ".join(f"{s.value} {by[s]}" for s in SignalStrength if by.get(s))
+            lines.append(line(f"• {type_label(kind)}: {sum(by.values())} ({detail})"))
+    if aggregator and aggregator.get("suppressed_total"):
+        lines.append(
+            line(italic(f"{aggregator['suppressed_total']} repeats suppressed since start"))
+        )
+
+    opp = store.history.opportunity_stats(since, now_ms + 1, symbol)
+    lines.append(
+        line(
+            bold("Arbitrage opportunities"),
+            f": {opp.count}" + (f" ({opp.open_now} open now)" if opp.open_now else ""),
+        )
+    )
+    if opp.count:
+        assert opp.avg_peak_net_pct is not None and opp.max_peak_net_pct is not None
+        lines.append(
+            line(
+                f"• Net profit at peak: average {format_pct(opp.avg_peak_net_pct)}, "
+                f"best {format_pct(opp.max_peak_net_pct)}"
+            )
+        )
+        if opp.median_duration_ms is not None and opp.max_duration_ms is not None:
+            lines.append(
+                line(
+                    f"• Duration: median {format_duration(opp.median_duration_ms)}, "
+                    f"longest {format_duration(opp.max_duration_ms)}"
+                )
+            )
+        best = opp.max_expected_profit or 0.0
+        lines.append(
+            line(
+                f"• Expected profit at max volume: {format_amount(opp.total_expected_profit)} "
+                f"USDT in total, best {format_amount(best)} USDT"
+            )
+        )
+
+    if health is not None and health.latency_p50_ms is not None:
+        p99 = health.latency_p99_ms if health.latency_p99_ms is not None else health.latency_p50_ms
+        lines.append(
+            line(
+                bold("Detection latency"),
+                f": p50 {health.latency_p50_ms:.0f} ms · p99 {p99:.0f} ms",
+            )
+        )
+    delivery = store.history.delivery_latency_ms(since)
+    if delivery is not None:
+        lines.append(line(bold("Alert delivery"), f": median {format_duration(delivery)}"))
+    if health is not None:
+        lines.append(line(bold("Feeds"), ": ", _feeds_summary(health)))
+    else:
+        lines.append(line(bold("Feeds"), ": health not available"))
+    if user_id is not None:
+        mine = store.history.alert_count(user_id, since)
+        lines.append(line(bold("Your alerts"), f": {mine} delivered"))
+    return lines
+
+
+def format_period(ms: int) -> str:
+    """``30 min``, ``24 h``, ``7 d``: hours up to two days, then days."""
+    hours = ms / 3_600_000
+    if hours < 1:
+        return f"{ms / 60_000:g} min"
+    if hours <= 48:
+        return f"{hours:g} h"
+    return f"{hours / 24:g} d"
+
+
+def _feeds_summary(health: Health) -> str:
+    parts = []
+    for exchange, ex in health.exchanges.items():
+        parts.append(f"{exchange.value.capitalize()} {'up' if ex.feed.connected else 'DOWN'}")
+    healthy = sum(b.healthy for b in health.books)
+    parts.append(f"books {healthy}/{len(health.books)} healthy")
+    return " · ".join(parts)
+
+
+def format_status(health: Health | None, now_ms: int) -> list[Line]:
+    """Live feed health per exchange and book."""
+    if health is None:
+        return [
+            line(bold("Feed health is not available right now.")),
+            line("The detector is not running in this process, or has not started yet."),
+        ]
+    lines = [line("🩺 ", bold("Feed status"), f" at {format_clock(health.now_ms)}")]
+    for exchange, ex in health.exchanges.items():
+        age = "never" if ex.last_frame_age_ms is None else format_duration(ex.last_frame_age_ms)
+        state = "🟢 connected" if ex.feed.connected else "🔴 disconnected"
+        lines.append(line(bold(exchange.value.capitalize()), f": {state}"))
+        lines.append(
+            line(
+                f"• {ex.frames_per_s:.0f} frames/s · last frame {age} ago · "
+                f"reconnects {ex.feed.reconnects} · gaps {ex.gaps} · resyncs {ex.resyncs}"
+                + (f" · frame errors {ex.frame_errors}" if ex.frame_errors else "")
+            )
+        )
+        if ex.feed.last_error:
+            lines.append(line("• last error: ", code(ex.feed.last_error[:200])))
+    healthy = [b for b in health.books if b.healthy]
+    lines.append(line(bold("Books"), f": {len(healthy)}/{len(health.books)} healthy"))
+    for book in health.books:
+        if not book.healthy:
+            age = "" if book.age_ms is None else f", {format_duration(book.age_ms)} old"
+            lines.append(line(f"• {book.exchange.value} {book.symbol}: {book.state}{age}"))
+    if health.latency_p50_ms is not None:
+        p99 = health.latency_p99_ms if health.latency_p99_ms is not None else health.latency_p50_ms
+        lines.append(
+            line(bold("Latency"), f": p50 {health.latency_p50_ms:.0f} ms · p99 {p99:.0f} ms")
+        )
+    lines.append(line(bold("Signals"), f": {health.signals} since start"))
+    for problem in health.symbol_problems:
+        lines.append(line("⚠️ ", problem))
+    return lines
+
+
+def format_user_counts(counts: UserCounts) -> list[Line]:
+    platforms = " · ".join(f"{p} {n}" for p, n in sorted(counts.by_platform.items())) or "none"
+    return [
+        line("👥 ", bold("Users")),
+        line(f"• {counts.total} in total: {counts.active} active, {counts.blocked} blocked"),
+        line(f"• {counts.muted} muted now · by platform: {platforms}"),
+        line(f"• {counts.subscribed} subscribed, {counts.subscriptions} subscriptions"),
+        line(f"• {counts.pending_deliveries} alerts waiting to be delivered"),
+    ]

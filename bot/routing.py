@@ -1,0 +1,263 @@
+"""Which users receive a signal: pure matching over an in-memory index of subscriptions.
+
+A signal goes to every active, unmuted user whose subscription for the signal's symbol matches
+(their ``ALL`` default when they have none for that symbol): the signal type is one they chose,
+and for ARBITRAGE the net profit reached their threshold, for every other type the strength
+reached their minimum. WEAK signals are delivered silently. A user is not sent the same episode
+(``signal.key``) again unless it upgraded in strength or, for arbitrage, its net profit grew by
+:data:`REGROWTH_PCT` points over what that user was last sent. Expired signals go nowhere.
+
+:func:`route` is pure; :class:`Router` is the glue that keeps the index in step with the store,
+records each signal with its deliveries in one transaction, and remembers what was queued.
+"""
+
+from __future__ import annotations
+
+import threading
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from bot.records import (
+    ALL_SYMBOLS,
+    DeliveryPlan,
+    LedgerRow,
+    Subscriber,
+    Subscription,
+    User,
+    net_profit_pct,
+)
+from bot.store import Store
+from detector.signals import Signal, SignalStrength, SignalType
+
+REGROWTH_PCT = 0.05
+"""Net-profit growth (points) that makes an arbitrage episode news again for a user."""
+
+LEDGER_IDLE_MS = 15 * 60_000
+"""Forget an episode's per-user ledger after this long without a signal about it.
+
+The detector itself only re-emits an episode on an upgrade or a regrowth, so the ledger matters
+for replays and restarts (the same signal routed twice) and for users whose thresholds differ;
+both happen within minutes.
+"""
+
+_EPSILON = 1e-9  # float tolerance of the threshold and regrowth comparisons (0.25 - 0.2)
+
+
+@dataclass(frozen=True, slots=True)
+class _Bucket:
+    """The users one (symbol, type) can reach, arranged for a fast cut."""
+
+    thresholds: list[float]  # arbitrage: ascending
+    users: list[int]  # arbitrage: in threshold order
+    by_rank: tuple[list[int], list[int], list[int]]  # other types: min strength rank <= index
+
+
+_EMPTY = _Bucket([], [], ([], [], []))
+
+
+class SubscriptionIndex:
+    """Active subscribers indexed by symbol and type; a bucket is built on first use, cached.
+
+    Keep it in step with the store by calling :meth:`update` after a user changes (see
+    :class:`Router`); any update drops the cached buckets.
+    """
+
+    def __init__(self, subscribers: Iterable[Subscriber] = ()) -> None:
+        self._users: dict[int, User] = {}
+        self._default: dict[int, Subscription] = {}  # user -> their ALL subscription
+        self._specific: dict[str, dict[int, Subscription]] = {}  # symbol -> user -> sub
+        self._symbols: dict[int, tuple[str, ...]] = {}  # user -> their specific symbols
+        self.mutes: dict[int, User] = {}  # users with a mute set (expired ones are harmless)
+        self._cache: dict[tuple[str, SignalType], _Bucket] = {}
+        for subscriber in subscribers:
+            self._add(subscriber)
+
+    def __len__(self) -> int:
+        return len(self._users)
+
+    def update(self, user_id: int, subscriber: Subscriber | None) -> None:
+        """Replace what the index knows about ``user_id`` (None or inactive: remove them)."""
+        self._remove(user_id)
+        if subscriber is not None:
+            self._add(subscriber)
+        self._cache.clear()
+
+    def bucket(self, symbol: str, kind: SignalType) -> _Bucket:
+        key = (symbol, kind)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = self._build(symbol, kind)
+        return found
+
+    def _add(self, subscriber: Subscriber) -> None:
+        user = subscriber.user
+        if not user.active or not subscriber.subscriptions:
+            return
+        self._users[user.id] = user
+        if user.muted_until_ms is not None or user.muted_symbols:
+            self.mutes[user.id] = user
+        symbols = []
+        for sub in subscriber.subscriptions:
+            if sub.symbol == ALL_SYMBOLS:
+                self._default[user.id] = sub
+            else:
+                self._specific.setdefault(sub.symbol, {})[user.id] = sub
+                symbols.append(sub.symbol)
+        self._symbols[user.id] = tuple(symbols)
+
+    def _remove(self, user_id: int) -> None:
+        if self._users.pop(user_id, None) is None:
+            return
+        self.mutes.pop(user_id, None)
+        self._default.pop(user_id, None)
+        for symbol in self._symbols.pop(user_id, ()):
+            subs = self._specific[symbol]
+            del subs[user_id]
+            if not subs:
+                del self._specific[symbol]
+
+    def _build(self, symbol: str, kind: SignalType) -> _Bucket:
+        specific = self._specific.get(symbol, {})
+        entries = [
+            (uid, sub)
+            for uid, sub in (
+                *specific.items(),
+                *((u, s) for u, s in self._default.items() if u not in specific),
+            )
+            if kind in (sub.types if sub.types is not None else self._users[uid].types)
+        ]
+        if not entries:
+            return _EMPTY
+        if kind is SignalType.ARBITRAGE:
+            entries.sort(key=lambda e: (e[1].threshold_pct, e[0]))
+            return _Bucket(
+                thresholds=[sub.threshold_pct for _, sub in entries],
+                users=[uid for uid, _ in entries],
+                by_rank=([], [], []),
+            )
+        entries.sort(key=lambda e: e[0])
+        weak, moderate, strong = (
+            [uid for uid, sub in entries if sub.min_strength.rank <= rank] for rank in range(3)
+        )
+        return _Bucket([], [], (weak, moderate, strong))
+
+
+class SentLedger:
+    """Per episode and user, the strongest and largest news queued so far: (rank, net %)."""
+
+    def __init__(self) -> None:
+        self._sent: dict[str, dict[int, tuple[int, float | None]]] = {}
+        self._touched: dict[str, int] = {}  # episode key -> when a plan about it was last noted
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[LedgerRow]) -> SentLedger:
+        """Rebuild from the store's deliveries (after a restart)."""
+        ledger = cls()
+        for row in rows:
+            users = ledger._sent.setdefault(row.episode_key, {})
+            previous = users.get(row.user_id)
+            rank, net = row.strength.rank, row.net_pct
+            if previous is not None:
+                rank = max(rank, previous[0])
+                if previous[1] is not None:
+                    net = previous[1] if net is None else max(net, previous[1])
+            users[row.user_id] = (rank, net)
+            touched = ledger._touched.get(row.episode_key, row.created_ms)
+            ledger._touched[row.episode_key] = max(touched, row.created_ms)
+        return ledger
+
+    def __len__(self) -> int:
+        return len(self._sent)
+
+    def sent(self, episode_key: str) -> Mapping[int, tuple[int, float | None]] | None:
+        return self._sent.get(episode_key)
+
+    def note(self, plan: DeliveryPlan, now_ms: int) -> None:
+        """Remember that ``plan`` was queued at ``now_ms`` (call after the store committed it)."""
+        key = plan.signal.key
+        self._touched[key] = max(self._touched.get(key, 0), now_ms)
+        if plan.recipients:
+            # route() only picks users for whom this is news, so it is each one's new maximum.
+            state = (plan.signal.strength.rank, plan.net_pct)
+            self._sent.setdefault(key, {}).update(dict.fromkeys(plan.recipients, state))
+
+    def prune(self, before_ms: int) -> int:
+        """Forget episodes not routed since ``before_ms``; returns how many."""
+        old = [key for key, at in self._touched.items() if at < before_ms]
+        for key in old:
+            del self._touched[key]
+            self._sent.pop(key, None)
+        return len(old)
+
+
+def route(
+    signal: Signal, index: SubscriptionIndex, ledger: SentLedger, now_ms: int
+) -> DeliveryPlan:
+    """The users who should receive ``signal`` now (pure: changes neither index nor ledger)."""
+    net = net_profit_pct(signal)
+    silent = signal.strength is SignalStrength.WEAK
+    if signal.is_expired(now_ms):
+        return DeliveryPlan(signal, silent, ())
+    bucket = index.bucket(signal.symbol, signal.type)
+    rank = signal.strength.rank
+    if net is not None:
+        candidates = bucket.users[: bisect_right(bucket.thresholds, net + _EPSILON)]
+    else:
+        candidates = bucket.by_rank[rank]
+    mutes = index.mutes
+    sent = ledger.sent(signal.key)
+    if not mutes and not sent:
+        return DeliveryPlan(signal, silent, tuple(candidates))
+    symbol = signal.symbol
+    chosen: list[int] = []
+    for uid in candidates:
+        if mutes:
+            user = mutes.get(uid)
+            if user is not None and user.muted(now_ms, symbol):
+                continue
+        if sent:
+            previous = sent.get(uid)
+            if previous is not None and rank <= previous[0]:
+                last_net = previous[1]
+                if net is None or last_net is None or net < last_net + REGROWTH_PCT - _EPSILON:
+                    continue
+        chosen.append(uid)
+    return DeliveryPlan(signal, silent, tuple(chosen))
+
+
+class Router:
+    """Routes each signal and queues its deliveries durably; keeps the index in step.
+
+    ``dispatch`` is synchronous: routing takes a few ms for 10 000 subscribers, and the store
+    then writes the signal and one row per recipient in one transaction (about 10 µs per
+    recipient), so a frontend with many users should call it via ``asyncio.to_thread``. Calls
+    are serialised, and index updates from commands in other threads are safe.
+    """
+
+    def __init__(self, store: Store, now_ms: int, *, ledger_idle_ms: int = LEDGER_IDLE_MS) -> None:
+        self.store = store
+        self.index = SubscriptionIndex(store.subscribers())
+        self.ledger = SentLedger.from_rows(store.deliveries.ledger_rows(now_ms - ledger_idle_ms))
+        self._idle_ms = ledger_idle_ms
+        self._next_prune = now_ms + ledger_idle_ms
+        self._dispatching = threading.Lock()  # one signal at a time: route, record, note
+        self._indexing = threading.Lock()  # the index is read by route, written by commands
+        store.add_listener(self._user_changed)
+
+    def dispatch(self, signal: Signal, now_ms: int) -> DeliveryPlan:
+        """Route, then store the signal and its deliveries; returns what was queued."""
+        with self._dispatching:
+            with self._indexing:
+                plan = route(signal, self.index, self.ledger, now_ms)
+            self.store.history.record_signal(signal, now_ms, plan)
+            self.ledger.note(plan, now_ms)
+            if now_ms >= self._next_prune:
+                self.ledger.prune(now_ms - self._idle_ms)
+                self._next_prune = now_ms + self._idle_ms
+        return plan
+
+    def _user_changed(self, user_id: int) -> None:
+        subscriber = self.store.subscriber(user_id)
+        with self._indexing:
+            self.index.update(user_id, subscriber)
