@@ -70,6 +70,7 @@ def format_health(health: Health) -> str:
             f"{exchange.value} {state} {ex.frames_per_s:.0f} f/s age {age}"
             f" reconnects {ex.feed.reconnects} gaps {ex.gaps} resyncs {ex.resyncs}"
             + (f" errors {ex.frame_errors}" if ex.frame_errors else "")
+            + (f" ({ex.feed.last_error})" if not ex.feed.connected and ex.feed.last_error else "")
         )
     healthy = sum(b.healthy for b in health.books)
     parts.append(f"books {healthy}/{len(health.books)} healthy")

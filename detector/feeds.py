@@ -39,6 +39,7 @@ class Connection(Protocol):
     connects: int
     reconnects: int
     last_message_ms: int | None
+    last_error: str | None
 
     async def run(self) -> None: ...
     async def stop(self) -> None: ...
@@ -145,7 +146,10 @@ class Feed:
             last_message_ms=self.last_message_ms(),
             repairs=self.repairs,
             rest_errors=self.rest_errors,
-            last_error=self.last_error,
+            last_error=next(
+                (c.last_error for c in self.connections if not c.connected and c.last_error),
+                self.last_error,
+            ),
         )
 
 
