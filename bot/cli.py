@@ -12,11 +12,11 @@ from pathlib import Path
 
 import orjson
 
+from bot.app import run_app
 from bot.config import load_settings
 from bot.console import format_opportunity_stats, format_signal
 from bot.demo import demo_config, demo_scenario
-from bot.errors import SettingsError
-from bot.live import run_detector
+from bot.errors import BotError
 from detector.bench import run_benchmark
 from detector.errors import DetectorError, RecordingError
 from detector.pipeline import Pipeline
@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         code: int = args.func(args)
-    except (SettingsError, DetectorError) as exc:
+    except (BotError, DetectorError) as exc:
         print(f"arbwatch: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -167,7 +167,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     """``run``, and ``record`` (which is ``run`` with ``--out``)."""
     settings = load_settings(args.env_file)
     asyncio.run(
-        run_detector(
+        run_app(
+            settings,
             settings.detector_config(),
             settings.feed_urls(),
             json_out=args.json,
@@ -198,8 +199,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             )
             for line in scenario.timeline():
                 print(f"  {line}", file=sys.stderr)
-            await run_detector(
-                config, server.urls.feed_urls(), json_out=args.json, duration_s=args.duration
+            await run_app(
+                settings,
+                config,
+                server.urls.feed_urls(),
+                json_out=args.json,
+                duration_s=args.duration,
             )
 
     asyncio.run(main())

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, HttpUrl, ValidationError, WebsocketUrl, field_validator
+from pydantic import Field, HttpUrl, SecretStr, ValidationError, WebsocketUrl, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import SettingsError
@@ -14,6 +14,7 @@ from detector.config import DetectorConfig, FeedUrls
 from detector.models import Exchange
 
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,30}USDT$")
+_SECRETS = frozenset({"TELEGRAM_BOT_TOKEN"})  # never echoed in an error message
 _ADMIN_ID = re.compile(r"^(?:(telegram|discord):)?(-?[0-9]{1,20})$")
 
 
@@ -36,6 +37,19 @@ class Settings(BaseSettings):
     # "platform:id" entries, or bare ids that match on every platform; normalised to lower case.
     admin_user_ids: Annotated[tuple[str, ...], NoDecode] = ()
     max_subscriptions_per_user: int = Field(50, ge=1, le=1000)
+    # A secret: SecretStr keeps it out of repr() and logs; None runs the console only.
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_url: HttpUrl = HttpUrl("https://api.telegram.org/bot")
+
+    @field_validator("telegram_bot_token", mode="before")
+    @classmethod
+    def _blank_token_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and not re.fullmatch(r"[0-9]+:[A-Za-z0-9_-]+", value.strip()):
+            # Never echo the value: it may be a real token with a typo.
+            raise ValueError("not a bot token (expected digits:letters, from @BotFather)")
+        return value.strip() if isinstance(value, str) else value
 
     @field_validator("symbols", mode="before")
     @classmethod
@@ -84,6 +98,10 @@ class Settings(BaseSettings):
             bybit_ws=str(self.bybit_ws_url).rstrip("/"),
         )
 
+    def telegram_base_url(self) -> str:
+        """TELEGRAM_API_URL as python-telegram-bot wants it (the token is appended)."""
+        return str(self.telegram_api_url)
+
     def detector_config(self) -> DetectorConfig:
         return DetectorConfig(
             symbols=self.symbols,
@@ -105,5 +123,6 @@ def load_settings(env_file: str | None = ".env") -> Settings:
         problems = []
         for err in exc.errors():
             name = ".".join(str(part) for part in err["loc"]).upper() or "SETTINGS"
-            problems.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
+            got = "(value hidden)" if name in _SECRETS else f"(got {err.get('input')!r})"
+            problems.append(f"{name}: {err['msg']} {got}")
         raise SettingsError(problems) from exc

@@ -9,7 +9,13 @@ Every exception raised on purpose by ``bot`` derives from :class:`BotError`::
     │   └── UnknownUser       no user with this id (``user_id``)
     ├── SubscriptionLimit     a user already has ``limit`` subscriptions
     ├── BadInput              a chat command was not accepted (``lines``: the reply saying why)
-    └── InvalidButton         a button's callback data is longer than the platform allows
+    ├── InvalidButton         a button's callback data is longer than the platform allows
+    ├── FrontendError         a chat frontend cannot start (``platform``, ``reason``)
+    └── SendError             a platform refused or failed one outbox send (``reason``)
+        ├── RateLimited       429: wait ``retry_after_s`` (for ``chat_id``, or every chat)
+        ├── Blocked           403: the user blocked the bot; never send to them again
+        ├── TransientSendError  5xx or network: retry later with backoff
+        └── PermanentSendError  400: this message can never be sent as it is
 """
 
 from __future__ import annotations
@@ -86,3 +92,41 @@ class InvalidButton(BotError):
         self.data = data
         self.limit = limit
         super().__init__(f"callback data {data!r} is longer than {limit} bytes")
+
+
+class SendError(BotError):
+    """One send of the outbox failed; frontends translate their library's errors into these."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class RateLimited(SendError):
+    """The platform asked us to wait ``retry_after_s`` (for ``chat_id``; None: every chat)."""
+
+    def __init__(self, retry_after_s: float, chat_id: str | None = None) -> None:
+        self.retry_after_s = retry_after_s
+        self.chat_id = chat_id
+        super().__init__(f"rate limited: retry after {retry_after_s:g} s")
+
+
+class Blocked(SendError):
+    """The user blocked the bot (Telegram 403): deactivate them, keep their data."""
+
+
+class TransientSendError(SendError):
+    """A server error or a network failure: the same send may succeed later."""
+
+
+class PermanentSendError(SendError):
+    """The platform rejected the message itself (Telegram 400): retrying cannot help."""
+
+
+class FrontendError(BotError):
+    """A chat frontend could not start (a rejected token, the platform unreachable)."""
+
+    def __init__(self, platform: str, reason: str) -> None:
+        self.platform = platform
+        self.reason = reason
+        super().__init__(f"{platform}: cannot start: {reason}")

@@ -24,6 +24,8 @@ ALL_NAMES = (
     "DATABASE_PATH",
     "ADMIN_USER_IDS",
     "MAX_SUBSCRIPTIONS_PER_USER",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_API_URL",
 )
 
 
@@ -112,3 +114,26 @@ def test_urls_reach_the_detector_without_trailing_slashes(monkeypatch: pytest.Mo
     assert urls.binance_rest == "http://127.0.0.1:8790"
     assert urls.bybit_ws == "ws://127.0.0.1:8790/v5/public/linear"
     assert urls.binance_ws == "wss://fstream.binance.com"
+
+
+def test_telegram_is_off_by_default_and_the_token_is_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = load_settings(env_file=None)
+    assert settings.telegram_bot_token is None
+    assert settings.telegram_base_url() == "https://api.telegram.org/bot"
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:SECRET-token_x")
+    monkeypatch.setenv("TELEGRAM_API_URL", "http://127.0.0.1:8081/bot")
+    settings = load_settings(env_file=None)
+    assert settings.telegram_bot_token is not None
+    assert settings.telegram_bot_token.get_secret_value() == "123456:SECRET-token_x"
+    assert "SECRET" not in repr(settings) and "SECRET" not in str(settings.model_dump())
+    assert settings.telegram_base_url() == "http://127.0.0.1:8081/bot"
+
+
+def test_a_bad_token_is_named_but_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "SECRET with spaces")
+    with pytest.raises(SettingsError) as info:
+        load_settings(env_file=None)
+    assert "TELEGRAM_BOT_TOKEN" in str(info.value)
+    assert "SECRET" not in str(info.value)

@@ -1,0 +1,269 @@
+"""The Telegram frontend: python-telegram-bot inside arbwatch's event loop, and the outbox sender.
+
+Every command (and every button press, whose callback data is a command) goes to the
+platform-neutral :class:`~bot.commands.CommandHandler`; its :class:`~bot.commands.Reply` is
+rendered to Telegram HTML and split at 4096 characters. :meth:`TelegramFrontend.send` is the
+outbox's :class:`~bot.outbox.Sender`: it turns PTB's errors into the bot's send errors
+(RetryAfter → RateLimited, Forbidden → Blocked, BadRequest → PermanentSendError, network and
+server errors → TransientSendError). The bot token is a secret: it is in every Bot API URL, so
+the loggers that print URLs (httpx, PTB's bot) are kept at WARNING and no URL is ever logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dtm
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.commands import COMMANDS, CommandHandler, Reply
+from bot.config import Settings
+from bot.errors import (
+    Blocked,
+    FrontendError,
+    PermanentSendError,
+    RateLimited,
+    TransientSendError,
+)
+from bot.formatting import Button, Text, alert_buttons, format_alert, line, telegram_messages
+from bot.records import DueDelivery, Platform
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+POLL_TIMEOUT_S = 30.0  # long-poll of getUpdates (Telegram holds it until an update arrives)
+# Their INFO/DEBUG lines carry URLs, hence the token (PTB's bots log "Set Bot API URL: ..."
+# at DEBUG): kept at WARNING whatever the root level.
+_QUIET_LOGGERS = ("httpx", "httpcore", "telegram.Bot", "telegram.ext.ExtBot")
+
+TelegramApp = Application[Any, Any, Any, Any, Any, Any]
+
+
+def _chat_id(chat_id: str) -> int | str:
+    """Store chat ids are text; Telegram wants an integer (or an @channel name)."""
+    return int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id
+
+
+def _keyboard(buttons: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b.label, callback_data=b.data) for b in row] for row in buttons]
+    )
+
+
+def _seconds(value: dtm.timedelta | float) -> float:
+    return value.total_seconds() if isinstance(value, dtm.timedelta) else float(value)
+
+
+def broadcast_text(text: str) -> Text:
+    """An admin's broadcast as neutral text (escaped by the renderer like everything else)."""
+    return (line("📣 ", "Announcement"), *(line(part) for part in text.splitlines()))
+
+
+class TelegramFrontend:
+    """The Telegram bot: commands in, replies and alerts out (see module doc)."""
+
+    platform = Platform.TELEGRAM
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        handler: CommandHandler,
+        *,
+        clock: Callable[[], int] = lambda: int(time.time() * 1000),
+        after_command: Callable[[], None] = lambda: None,
+        poll_timeout_s: float = POLL_TIMEOUT_S,
+    ) -> None:
+        if settings.telegram_bot_token is None:
+            raise ValueError("TelegramFrontend needs TELEGRAM_BOT_TOKEN")
+        # PTB 22 reports retry_after as a timedelta with this opt-in (and warns without it).
+        os.environ.setdefault("PTB_TIMEDELTA", "true")
+        for name in _QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        self._token = settings.telegram_bot_token.get_secret_value()
+        self.store = store
+        self.handler = handler
+        self.clock = clock
+        self.after_command = after_command
+        self.poll_timeout_s = poll_timeout_s
+        self.polling_errors = 0
+        self.app: TelegramApp = (
+            ApplicationBuilder()
+            .token(self._token)
+            .base_url(settings.telegram_base_url())
+            .rate_limiter(AIORateLimiter())
+            .build()
+        )
+        self.app.add_handler(MessageHandler(filters.COMMAND, self._on_command))
+        self.app.add_handler(
+            MessageHandler(
+                filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE, self._on_command
+            )
+        )
+        self.app.add_handler(CallbackQueryHandler(self._on_button))
+        self._running = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """getMe, the commands menu, then long polling; all inside the running event loop."""
+        app = self.app
+        assert app.updater is not None
+        try:
+            await app.initialize()
+        except BaseException as exc:
+            # A failed initialize leaves the bot's HTTP clients open; shutdown() would skip them.
+            await app.bot.shutdown()
+            if isinstance(exc, TelegramError):  # InvalidToken, NetworkError: say so plainly
+                # "from None": PTB's InvalidToken quotes the token; no traceback may show it.
+                raise FrontendError("telegram", self._describe(exc)) from None
+            raise
+        try:
+            await app.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
+            await app.start()
+            await app.updater.start_polling(
+                poll_interval=0,
+                timeout=dtm.timedelta(seconds=self.poll_timeout_s),
+                error_callback=self._polling_error,
+            )
+        except BaseException as exc:
+            await self._stop_app()
+            if isinstance(exc, TelegramError):
+                raise FrontendError("telegram", self._describe(exc)) from None
+            raise
+        self._running = True
+        log.info("telegram: polling as @%s", app.bot.username)
+
+    async def stop(self) -> None:
+        """Stop polling (confirming fetched updates), then the application; safe to repeat."""
+        if not self._running:
+            return
+        self._running = False
+        await self._stop_app()
+
+    async def _stop_app(self) -> None:
+        app = self.app
+        assert app.updater is not None
+        try:
+            if app.updater.running:
+                await app.updater.stop()
+            if app.running:
+                await app.stop()
+        finally:
+            await app.shutdown()
+
+    def _redact(self, text: str) -> str:
+        """PTB quotes the token in some messages (InvalidToken): never pass it on."""
+        return text.replace(self._token, "<TELEGRAM_BOT_TOKEN>")
+
+    def _describe(self, exc: TelegramError) -> str:
+        return self._redact(f"{type(exc).__name__}: {exc.message}")
+
+    def _polling_error(self, exc: TelegramError) -> None:
+        # A plain function: PTB calls it without awaiting. PTB retries polling by itself.
+        self.polling_errors += 1
+        log.warning("telegram: polling failed: %s", self._describe(exc))
+
+    # -- incoming -------------------------------------------------------------------------------
+
+    async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message is None or message.text is None:
+            return
+        await self._run(update, message.text)
+
+    async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        await query.answer()
+        if query.data:
+            await self._run(update, query.data)
+
+    async def _run(self, update: Update, text: str) -> None:
+        chat, user = update.effective_chat, update.effective_user
+        if chat is None:
+            return
+        name = user.full_name if user is not None else (chat.title or "")
+        ctx = self.handler.context(
+            Platform.TELEGRAM,
+            str(chat.id),
+            str(user.id if user is not None else chat.id),
+            name,
+            self.clock(),
+            is_group=chat.type != chat.PRIVATE,
+        )
+        # The store commits before the reply goes out; a worker thread keeps the loop free.
+        reply = await asyncio.to_thread(self.handler.handle, text, ctx)
+        self.after_command()  # e.g. a /broadcast queued deliveries: wake the outbox
+        await self.reply(str(chat.id), reply)
+
+    async def reply(self, chat_id: str, reply: Reply) -> None:
+        """Answer a command; a 429 on a reply is waited out once (replies are not queued)."""
+        try:
+            await self._send_text(chat_id, reply.lines, reply.buttons, reply.silent)
+        except RetryAfter as exc:
+            await asyncio.sleep(_seconds(exc.retry_after))
+            await self._send_text(chat_id, reply.lines, reply.buttons, reply.silent)
+        except TelegramError as exc:
+            log.warning("telegram: reply failed: %s", self._describe(exc))
+
+    # -- outgoing -------------------------------------------------------------------------------
+
+    async def send(self, delivery: DueDelivery) -> str | None:
+        """The outbox's Sender: one alert or broadcast to one chat; returns the message id."""
+        if delivery.signal is not None:
+            text = format_alert(delivery.signal, self.clock())
+            buttons = alert_buttons(delivery.signal)
+        else:
+            text, buttons = broadcast_text(delivery.broadcast_text or ""), ()
+        try:
+            sent = await self._send_text(delivery.chat_id, text, buttons, delivery.silent)
+        except RetryAfter as exc:
+            raise RateLimited(_seconds(exc.retry_after), delivery.chat_id) from exc
+        except Forbidden as exc:
+            raise Blocked(self._redact(exc.message)) from exc
+        except BadRequest as exc:  # before NetworkError: PTB derives BadRequest from it
+            raise PermanentSendError(self._redact(exc.message)) from exc
+        except TelegramError as exc:  # NetworkError, TimedOut, 5xx, Conflict, ...
+            raise TransientSendError(self._describe(exc)) from exc
+        return None if sent is None else str(sent.message_id)
+
+    async def _send_text(
+        self,
+        chat_id: str,
+        text: Text,
+        buttons: Sequence[Sequence[Button]],
+        silent: bool,
+    ) -> Message | None:
+        """Send ``text`` in chunks of at most 4096 characters; buttons go under the last one."""
+        chunks = telegram_messages(text)
+        first: Message | None = None
+        for n, chunk in enumerate(chunks):
+            message = await self.app.bot.send_message(
+                chat_id=_chat_id(chat_id),
+                text=chunk,
+                parse_mode=ParseMode.HTML,
+                disable_notification=silent,
+                reply_markup=_keyboard(buttons) if n == len(chunks) - 1 else None,
+            )
+            first = first or message
+        return first

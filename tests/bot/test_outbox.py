@@ -1,0 +1,380 @@
+"""The outbox against a scripted in-process sender, on an injected clock (no network, no sleeps)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.errors import Blocked, PermanentSendError, RateLimited, TransientSendError
+from bot.outbox import Limits, Outbox, Pacer
+from bot.records import DueDelivery, Platform
+from bot.routing import Router
+from bot.store import Store
+from detector.signals import Signal, SignalStrength
+from tests.bot.factories import T0, TTL_MS, arbitrage
+
+
+class Clock:
+    def __init__(self, now: int = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+class FakeSender:
+    """Records each send; ``script[chat_id]`` lists exceptions to raise before succeeding."""
+
+    platform = Platform.TELEGRAM
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.sent: list[tuple[int, str, int]] = []  # (delivery id, chat id, time)
+        self.calls = 0
+        self.script: dict[str, list[Exception]] = {}
+        self.arrived = asyncio.Event()
+
+    async def send(self, delivery: DueDelivery) -> str | None:
+        self.calls += 1
+        queued = self.script.get(delivery.chat_id)
+        if queued:
+            raise queued.pop(0)
+        self.sent.append((delivery.id, delivery.chat_id, self.clock()))
+        self.arrived.set()
+        return f"m{delivery.id}"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store(tmp_path / "arbwatch.db") as s:
+        yield s
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def sender(clock: Clock) -> FakeSender:
+    return FakeSender(clock)
+
+
+def make_outbox(store: Store, sender: FakeSender, clock: Clock, **options: Any) -> Outbox:
+    return Outbox(store, sender, clock, owner="test-1", **options)
+
+
+def add_users(store: Store, count: int, *, group: bool = False, threshold: float = 0.1) -> None:
+    for n in range(count):
+        chat = f"-{100 + n}" if group else str(100 + n)
+        user = store.register(Platform.TELEGRAM, chat, chat, f"user {n}", T0, is_group=group)
+        store.subscribe(user.id, "BTCUSDT", threshold, SignalStrength.WEAK, T0, limit=50)
+
+
+def episode(n: int, net: float = 0.25) -> Signal:
+    """A distinct arbitrage episode (so one user may be queued several alerts)."""
+    return arbitrage(net, opened_ms=T0 + n)
+
+
+def statuses(store: Store) -> list[tuple[str, str | None, int]]:
+    return [
+        (r["status"], r["last_error"], r["attempts"])
+        for r in store.db.rows("SELECT status, last_error, attempts FROM deliveries ORDER BY id")
+    ]
+
+
+async def test_every_delivery_is_sent_once_notifying_before_silent(
+    store: Store, sender: FakeSender, clock: Clock
+) -> None:
+    add_users(store, 1)
+    router = Router(store, T0)
+    weak = router.dispatch(episode(1, net=0.15), T0)
+    strong = router.dispatch(episode(2, net=0.5), T0)
+    assert weak.silent and not strong.silent
+    outbox = make_outbox(store, sender, clock)
+    first = await outbox.pump()
+    assert first.sent == 1
+    clock.now += 1_100
+    assert (await outbox.pump()).sent == 1
+    assert (await outbox.pump()).sent == 0
+    ids = [r["id"] for r in store.db.rows("SELECT id FROM deliveries ORDER BY id")]
+    assert [d for d, _, _ in sender.sent] == [ids[1], ids[0]]  # the strong alert first
+    assert statuses(store) == [("sent", None, 1), ("sent", None, 1)]
+    rows = store.db.rows("SELECT message_id FROM deliveries ORDER BY id")
+    assert [r["message_id"] for r in rows] == [f"m{ids[0]}", f"m{ids[1]}"]
+
+
+async def test_a_429_pauses_the_chat_then_the_alert_is_sent(
+    store: Store, sender: FakeSender, clock: Clock
+) -> None:
+    add_users(store, 2)
+    Router(store, T0).dispatch(episode(1), T0)
+    sender.script["100"] = [RateLimited(3, chat_id="100")]
+    outbox = make_outbox(store, sender, clock)
+    result = await outbox.pump()
+    assert (result.sent, result.rate_limited) == (1, 1)  # the other chat is not held up
+    assert result.wake_ms == T0 + 3_000
+    clock.now += 2_000
+    assert (await outbox.pump()).sent == 0  # still paused: nothing is sent early
+    clock.now += 1_000
+    assert (await outbox.pump()).sent == 1
+    assert [chat for _, chat, _ in sender.sent] == ["101", "100"]
+    # A 429 is not an attempt: the row is untouched until it is sent.
+    assert statuses(store) == [("sent", None, 1), ("sent", None, 1)]
+
+
+async def test_a_429_without_a_chat_pauses_every_chat(
+    store: Store, sender: FakeSender, clock: Clock
+) -> None:
+    add_users(store, 2)
+    Router(store, T0).dispatch(episode(1), T0)
+    sender.script["100"] = [RateLimited(2)]
+    outbox = make_outbox(store, sender, clock)
+    await outbox.pump()
+    clock.now += 1_500
+    Router(store, clock.now).dispatch(episode(2), clock.now)
+    assert (await outbox.pump()).sent == 0
+    clock.now = T0 + 2_000
+    assert (await outbox.pump()).sent == 2
+
+
+async def test_a_403_deactivates_the_user_and_skips_their_alerts(
+    store: Store, sender: FakeSender, clock: Clock
+) -> None:
+    add_users(store, 1)
+    router = Router(store, T0)
+    router.dispatch(episode(1), T0)
+    router.dispatch(episode(2), T0)
+    sender.script["100"] = [Blocked("Forbidden: bot was blocked by the user")]
+    outbox = make_outbox(store, sender, clock)
+    assert (await outbox.pump()).blocked == 1
+    user = store.find_user(Platform.TELEGRAM, "100")
+    assert user is not None and not user.active and user.blocked_at == T0
+    assert statuses(store) == [("skipped", "Forbidden: bot was blocked by the user", 0)] * 2
+    assert router.dispatch(episode(3), T0 + 10).recipients == ()  # no more alerts to them
+    clock.now += 5_000
+    assert (await outbox.pump()).sent == 0
+    assert sender.sent == [] and sender.calls == 1
+
+
+async def test_transient_errors_back_off_then_fail_with_the_reason(
+    store: Store, sender: FakeSender, clock: Clock
+) -> None:
+    add_users(store, 1)
+    Router(store, T0).dispatch(episode(1), T0)
+    sender.script["100"] = [TransientSendError("bad gateway")] * 3
+    outbox = make_outbox(store, sender, clock, max_attempts=3, backoff_ms=2_000)
+    waits = []
+    for _ in range(3):
+        result = await outbox.pump()
+        if result.wake_ms is not None:
+            waits.append(result.wake_ms - clock.now)
+            clock.now = result.wake_ms
+    assert waits == [2_000, 4_000]  # exponential backoff
+    assert statuses(store) == [("failed", "gave up after 3 attempts: bad gateway", 2)]
+    assert sender.sent == []
+
+
+async def test_a_transient_error_then_success(
+    store: Store, sender: FakeSender, clock: Clock
+) -> None:
+    add_users(store, 1)
+    Router(store, T0).dispatch(episode(1), T0)
+    sender.script["100"] = [TransientSendError("timed out")]
+    outbox = make_outbox(store, sender, clock, backoff_ms=2_000)
+    assert (await outbox.pump()).retried == 1
+    clock.now += 2_000
+    assert (await outbox.pump()).sent == 1
+    assert statuses(store) == [("sent", "timed out", 2)]
+
+
+async def test_a_permanent_error_fails_at_once_with_the_reason(
+    store: Store, sender: FakeSender, clock: Clock
+) -> None:
+    add_users(store, 1)
+    Router(store, T0).dispatch(episode(1), T0)
+    sender.script["100"] = [PermanentSendError("bad request: can't parse entities")]
+    outbox = make_outbox(store, sender, clock)
+    assert (await outbox.pump()).failed == 1
+    assert statuses(store) == [("failed", "bad request: can't parse entities", 0)]
+
+
+async def test_a_sender_bug_is_retried_and_never_lost(
+    store: Store, sender: FakeSender, clock: Clock
+) -> None:
+    add_users(store, 1)
+    Router(store, T0).dispatch(episode(1), T0)
+    sender.script["100"] = [RuntimeError("oops")]
+    outbox = make_outbox(store, sender, clock, max_attempts=1)
+    await outbox.pump()
+    reason = "gave up after 1 attempts: unexpected error: RuntimeError('oops')"
+    assert statuses(store) == [("failed", reason, 0)]
+
+
+async def test_an_alert_whose_signal_expired_is_finished_expired(
+    store: Store, sender: FakeSender, clock: Clock
+) -> None:
+    add_users(store, 1)
+    Router(store, T0).dispatch(episode(1), T0)
+    clock.now = T0 + TTL_MS
+    assert (await make_outbox(store, sender, clock).pump()).expired == 1
+    assert statuses(store) == [("expired", "signal expired before delivery", 0)]
+    assert sender.calls == 0
+
+
+async def test_a_second_outbox_on_the_same_file_does_not_send(
+    tmp_path: Path, store: Store, sender: FakeSender, clock: Clock
+) -> None:
+    add_users(store, 3)
+    Router(store, T0).dispatch(episode(1), T0)
+    other_sender = FakeSender(clock)
+    with Store(tmp_path / "arbwatch.db") as other_store:
+        first = make_outbox(store, sender, clock)
+        second = Outbox(other_store, other_sender, clock, owner="test-2")
+        assert (await first.pump()).sent == 3
+        Router(store, T0).dispatch(episode(2), T0)
+        clock.now += 1_100
+        assert not (await second.pump()).leased
+        assert other_sender.calls == 0
+        assert (await first.pump()).sent == 3
+        # The holder stops (releases the lease): the other takes over.
+        await first.release()
+        Router(store, T0).dispatch(episode(3), clock.now)
+        clock.now += 1_100
+        assert (await second.pump()).sent == 3
+        assert not (await first.pump()).leased
+    assert len(sender.sent) + len(other_sender.sent) == 9
+
+
+async def test_a_crashed_holder_lease_expires(
+    store: Store, sender: FakeSender, clock: Clock
+) -> None:
+    add_users(store, 1)
+    Router(store, T0).dispatch(episode(1), T0)
+    assert store.deliveries.acquire_lease("outbox", "crashed", T0, 10_000)
+    outbox = make_outbox(store, sender, clock)
+    assert not (await outbox.pump()).leased
+    clock.now += 10_000
+    assert (await outbox.pump()).sent == 1
+
+
+async def test_a_private_chat_gets_at_most_one_message_per_second(
+    store: Store, sender: FakeSender, clock: Clock
+) -> None:
+    add_users(store, 1)
+    router = Router(store, T0)
+    for n in range(3):
+        router.dispatch(episode(n), T0)
+    outbox = make_outbox(store, sender, clock)
+    assert (await outbox.pump()).sent == 1
+    clock.now += 500
+    result = await outbox.pump()
+    assert result.sent == 0 and result.wake_ms == T0 + 1_100
+    clock.now = result.wake_ms
+    assert (await outbox.pump()).sent == 1
+    clock.now += 1_100
+    assert (await outbox.pump()).sent == 1
+    assert [t - T0 for _, _, t in sender.sent] == [0, 1_100, 2_200]
+
+
+async def test_overall_rate_and_concurrency_are_bounded(
+    store: Store, sender: FakeSender, clock: Clock
+) -> None:
+    add_users(store, 70)
+    Router(store, T0).dispatch(episode(1), T0)
+    outbox = make_outbox(store, sender, clock, max_in_flight=100)
+    first = await outbox.pump()
+    assert first.sent == 30 and first.wake_ms == T0 + 1_100
+    clock.now = T0 + 1_100
+    assert (await outbox.pump()).sent == 30
+    clock.now += 1_100
+    assert (await outbox.pump()).sent == 10
+    assert len({d for d, _, _ in sender.sent}) == 70
+
+
+@pytest.mark.parametrize(
+    ("sends", "at_ms", "expected_slot"),
+    [
+        (0, 0, 0),  # fresh chat: now
+        (19, 1_000, 0),  # 19 in the window: one more fits
+        (20, 1_000, 66_000),  # 20 per (60 s + 10 %): the 21st waits for the first to age out
+    ],
+)
+def test_a_group_gets_at_most_20_messages_a_minute(
+    sends: int, at_ms: int, expected_slot: int
+) -> None:
+    pacer = Pacer(Limits(global_per_s=1_000))
+    for _ in range(sends):
+        pacer.record("-5", True, 0)
+    assert max(0, pacer.next_slot("-5", True, at_ms)) == expected_slot
+
+
+def test_a_pause_holds_only_its_chat() -> None:
+    pacer = Pacer()
+    pacer.pause("1", False, 5_000)
+    assert pacer.next_slot("1", False, 0) == 5_000
+    assert pacer.next_slot("2", False, 0) == 0
+    pacer.pause(None, False, 7_000)
+    assert pacer.next_slot("2", False, 0) == 7_000
+
+
+async def test_run_wakes_on_new_deliveries_and_releases_the_lease_on_stop(
+    store: Store, clock: Clock
+) -> None:
+    sender = FakeSender(clock)
+    add_users(store, 1)
+    outbox = make_outbox(store, sender, clock, idle_ms=60_000)
+    task = asyncio.create_task(outbox.run())
+    Router(store, T0).dispatch(episode(1), T0)
+    outbox.wake()
+    async with asyncio.timeout(5):
+        await sender.arrived.wait()
+    outbox.stop()
+    async with asyncio.timeout(5):
+        await task
+    assert statuses(store) == [("sent", None, 1)]
+    assert store.deliveries.acquire_lease("outbox", "someone else", clock.now, 1_000)
+
+
+async def test_windows_count_from_when_a_slow_send_completed(
+    store: Store, sender: FakeSender, clock: Clock
+) -> None:
+    """The platform saw a send somewhere between start and completion: assume the latest."""
+
+    class SlowSender(FakeSender):
+        async def send(self, delivery: DueDelivery) -> str | None:
+            self.clock.now = max(self.clock.now, T0 + 300)  # 300 ms of latency
+            return await super().send(delivery)
+
+    slow = SlowSender(clock)
+    add_users(store, 1)
+    router = Router(store, T0)
+    router.dispatch(episode(1), T0)
+    router.dispatch(episode(2), T0)
+    outbox = make_outbox(store, slow, clock)
+    assert (await outbox.pump()).sent == 1
+    result = await outbox.pump()
+    assert result.sent == 0 and result.wake_ms == T0 + 300 + 1_100
+
+
+async def test_a_new_holder_respects_what_the_previous_one_just_sent(
+    tmp_path: Path, store: Store, sender: FakeSender, clock: Clock
+) -> None:
+    add_users(store, 1)
+    router = Router(store, T0)
+    router.dispatch(episode(1), T0)
+    router.dispatch(episode(2), T0)
+    first = make_outbox(store, sender, clock)
+    assert (await first.pump()).sent == 1
+    await first.release()  # a restart
+    clock.now += 500
+    with Store(tmp_path / "arbwatch.db") as again:
+        second = Outbox(again, sender, clock, owner="test-2")
+        result = await second.pump()
+        assert result.sent == 0 and result.wake_ms == T0 + 1_100
+        clock.now = T0 + 1_100
+        assert (await second.pump()).sent == 1
