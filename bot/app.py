@@ -30,6 +30,7 @@ from bot.outbox import Outbox
 from bot.routing import Router
 from bot.store import Store
 from bot.telegram_frontend import POLL_TIMEOUT_S, TelegramFrontend
+from detector.analyzer import TrackedOpportunity
 from detector.config import DetectorConfig, FeedUrls
 from detector.engine import Detector, Health
 from detector.recording import RecordingWriter
@@ -72,8 +73,10 @@ class App:
         )
         if console:
             self.detector.add_callback(signal_printer(json_out, self.out))
-        self._signals: asyncio.Queue[Signal | None] = asyncio.Queue()
+        # Signals and closed opportunities reach the store in the order the detector saw them.
+        self._signals: asyncio.Queue[Signal | TrackedOpportunity | None] = asyncio.Queue()
         self.detector.add_callback(self._signals.put_nowait)
+        self.detector.add_opportunity_callback(self._signals.put_nowait)
         self.store = Store(settings.database_path)
         self.router = Router(self.store, now_ms())
         self._health: Health | None = None
@@ -157,6 +160,12 @@ class App:
 
     async def _route_loop(self) -> None:
         while (signal := await self._signals.get()) is not None:
+            if isinstance(signal, TrackedOpportunity):
+                try:  # its final duration and peak, for /stats
+                    await asyncio.to_thread(self.store.history.record_opportunity, signal)
+                except Exception:
+                    log.exception("recording opportunity %s failed", signal.id)
+                continue
             try:
                 plan = await asyncio.to_thread(self.router.dispatch, signal, now_ms())
             except Exception:  # one bad signal (or a full disk) must not stop routing

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from detector.analyzer import TrackedOpportunity
 from detector.book import SyncedBook
 from detector.clients.rest import BinanceClient, BybitClient
 from detector.config import DetectorConfig, FeedUrls
@@ -93,7 +94,8 @@ class Detector:
         rest = rest_options or {}
         self.binance_rest = BinanceClient(self.urls.binance_rest, clock=clock, **rest)
         self.bybit_rest = BybitClient(self.urls.bybit_rest, clock=clock, **rest)
-        self.pipeline = Pipeline(config)
+        self._opportunity_callbacks: list[Callable[[TrackedOpportunity], None]] = []
+        self.pipeline = self._new_pipeline(config)
         self.feeds: dict[Exchange, Feed] = {}
         self.symbol_problems: list[str] = []
         self.latencies: deque[int] = deque(maxlen=LATENCY_SAMPLES)
@@ -112,6 +114,23 @@ class Detector:
         """``fn(signal)`` runs for every signal, in order, inside the event loop."""
         self._callbacks.append(fn)
 
+    def add_opportunity_callback(self, fn: Callable[[TrackedOpportunity], None]) -> None:
+        """``fn(tracked)`` runs for every opportunity that closes, with its final figures."""
+        self._opportunity_callbacks.append(fn)
+
+    def _new_pipeline(self, config: DetectorConfig) -> Pipeline:
+        pipeline = Pipeline(config)
+        pipeline.on_opportunity_closed = self._opportunity_closed
+        return pipeline
+
+    def _opportunity_closed(self, tracked: TrackedOpportunity) -> None:
+        for fn in self._opportunity_callbacks:
+            try:
+                fn(tracked)
+            except Exception:  # as for signal callbacks: counted, logged, the rest go on
+                self.internal_errors += 1
+                log.exception("opportunity callback %r failed", fn)
+
     async def signals(self) -> AsyncIterator[Signal]:
         """Every signal from now on, as an async iterator."""
         queue: asyncio.Queue[Signal] = asyncio.Queue()
@@ -129,7 +148,7 @@ class Detector:
         symbols = await self._checked_symbols() if self._validate else list(self.config.symbols)
         if tuple(symbols) != self.config.symbols:
             self.config = replace(self.config, symbols=tuple(symbols))
-            self.pipeline = Pipeline(self.config)
+            self.pipeline = self._new_pipeline(self.config)
         mapping = self.pipeline.symbols
         binance_symbols = [mapping.venue_symbol(Exchange.BINANCE, s) for s in symbols]
         bybit_symbols = [mapping.venue_symbol(Exchange.BYBIT, s) for s in symbols]

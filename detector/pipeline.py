@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from detector.aggregator import RealtimeSignalAggregator
-from detector.analyzer import CrossExchangeAnalyzer
+from detector.analyzer import (
+    CrossExchangeAnalyzer,
+    OpportunityEventKind,
+    TrackedOpportunity,
+)
 from detector.book import ApplyResult, SyncedBook
 from detector.config import DetectorConfig
 from detector.errors import FrameError
@@ -104,6 +109,8 @@ class Pipeline:
         self.last_error: FrameError | None = None
         self.now_ms = 0
         self.last_exchange_ms: int | None = None
+        # Called with every opportunity the analyzer closes (its final open/peak/close figures).
+        self.on_opportunity_closed: Callable[[TrackedOpportunity], None] | None = None
         self._stale_ms = config.stale_after_ms
         self._next_stale_check = 0
         # Per book: was it usable and fresh the last time we looked? Drives the transitions.
@@ -294,6 +301,10 @@ class Pipeline:
         binance, bybit = self._books[symbol]
         events = self.analyzer.update(symbol, binance, bybit, self.now_ms)
         if events:
+            if self.on_opportunity_closed is not None:
+                for event in events:
+                    if event.kind is OpportunityEventKind.CLOSED:
+                        self.on_opportunity_closed(event.tracked)
             signals.extend(
                 self._emit(self.aggregator.on_opportunities(events, binance, bybit, self.now_ms))
             )

@@ -142,6 +142,18 @@ async def test_subscribe_then_a_live_window_alerts_only_those_below_it(
             )
             user = app.store.find_user(Platform.TELEGRAM, "1001")
             assert user is not None and user.muted(now_ms(), "BTCUSDT")
+
+            # When the window closes, the analyzer's final figures reach the store: /stats then
+            # shows the opportunity's real duration.
+            async with asyncio.timeout(WAIT_S):
+                while not app.store.db.rows(  # noqa: ASYNC110 - the store is written by a thread
+                    "SELECT id FROM opportunities WHERE closed_ms IS NOT NULL"
+                ):
+                    await asyncio.sleep(0.05)
+            since = len(fake.sent)
+            fake.send_user_message(1001, "/stats BTCUSDT")
+            closed = await fake.wait_for(lambda m: m.chat_id == 1001, WAIT_S, since=since)
+            assert "longest" in (closed.text or "")
         assert alerts(fake, 1002) == []
     assert TOKEN not in caplog.text
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from detector.analyzer import TrackedOpportunity
 from detector.config import DetectorConfig
 from detector.models import Exchange, Need, Source
 from detector.pipeline import Pipeline
@@ -254,3 +255,16 @@ def test_a_book_ticker_arriving_before_its_depth_event_is_checked_when_it_lands(
     assert pipeline.stats.desyncs == {"binance:SUSHIUSDT": 1}
     binance, _ = pipeline.books("SUSHIUSDT")
     assert binance.need is Need.SNAPSHOT  # discarded at the first contradiction, awaiting REST
+
+
+def test_closed_opportunities_are_reported_with_their_final_figures() -> None:
+    pipeline = Pipeline(CONFIG)
+    closed: list[TrackedOpportunity] = []
+    pipeline.on_opportunity_closed = closed.append
+    for record in sample_records():
+        pipeline.feed(record)
+    assert len(closed) == pipeline.analyzer.stats().closed >= 2
+    for tracked in closed:
+        assert tracked.closed_ms is not None and tracked.close_reason is not None
+        assert tracked.duration_ms == tracked.closed_ms - tracked.opened_ms > 0
+        assert tracked.peak.net_profit_percentage >= CONFIG.min_profit_pct
