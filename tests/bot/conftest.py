@@ -1,9 +1,13 @@
-"""Fixtures shared by the bot tests: python-telegram-bot's environment for the loopback fake."""
+"""Fixtures shared by the bot tests: PTB's environment for the loopback fake, a real store file."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
+from bot.store import Store
 from tests.bot.fake_telegram import prepare_ptb_env
 
 
@@ -11,3 +15,16 @@ from tests.bot.fake_telegram import prepare_ptb_env
 def _ptb_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """NO_PROXY for 127.0.0.1 and PTB_TIMEDELTA (see ``prepare_ptb_env``), for every bot test."""
     prepare_ptb_env(monkeypatch)
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    """Where the test's SQLite database lives (a real file)."""
+    return tmp_path / "arbwatch.db"
+
+
+@pytest.fixture
+def store(path: Path) -> Iterator[Store]:
+    """A store on a fresh file, closed after the test."""
+    with Store(path) as opened:
+        yield opened

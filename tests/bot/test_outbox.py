@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +45,6 @@ class FakeSender:
         self.sent.append((delivery.id, delivery.chat_id, self.clock()))
         self.arrived.set()
         return f"m{delivery.id}"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "arbwatch.db") as s:
-        yield s
 
 
 @pytest.fixture
