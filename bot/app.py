@@ -24,8 +24,7 @@ from typing import Any, TextIO
 
 from bot.commands import CommandHandler
 from bot.config import Settings
-from bot.console import format_health
-from bot.live import HEALTH_EVERY_S, signal_printer
+from bot.console import HEALTH_EVERY_S, format_health, signal_printer
 from bot.outbox import Outbox
 from bot.routing import Router
 from bot.store import Store

@@ -1,9 +1,12 @@
-"""Console output: a readable line per signal, and the replay summary."""
+"""Console output: a readable line (or a JSON object) per signal, health lines, summaries."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
+
+import orjson
 
 from detector.analyzer import AnalyzerStats
 from detector.signals import Signal, SignalType
@@ -80,3 +83,20 @@ def format_health(health: Health) -> str:
         )
     parts.append(f"signals {health.signals}")
     return " | ".join(parts)
+
+
+HEALTH_EVERY_S = 10.0
+"""How often the live commands print a health line on stderr."""
+
+
+def signal_printer(json_out: bool, out: TextIO) -> Callable[[Signal], None]:
+    """Print each signal as a readable line, or as one JSON object per line."""
+
+    def emit(sig: Signal) -> None:
+        if json_out:
+            out.write(orjson.dumps(sig.to_dict()).decode() + "\n")
+        else:
+            out.write(format_signal(sig) + "\n")
+        out.flush()
+
+    return emit
