@@ -106,7 +106,6 @@ class Detector:
         self._callbacks: list[Callable[[Signal], None]] = []
         self._queues: list[asyncio.Queue[Signal]] = []
         self._tick_task: asyncio.Task[None] | None = None
-        self.started = asyncio.Event()
 
     # -- wiring --------------------------------------------------------------------------
 
@@ -174,7 +173,6 @@ class Detector:
         for feed in self.feeds.values():
             await feed.start()
         self._tick_task = asyncio.create_task(self._tick_loop(), name="detector clock")
-        self.started.set()
 
     async def stop(self) -> None:
         """Close the feeds and the REST clients; safe to call more than once."""

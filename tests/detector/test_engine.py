@@ -107,7 +107,16 @@ async def test_scripted_arbitrage_window_arrives_with_its_prices() -> None:
             raise RuntimeError("a consumer bug")
 
         run.detector.add_callback(broken_consumer)
+
+        async def first_from_iterator() -> Signal:
+            async for signal in run.detector.signals():
+                return signal
+            raise AssertionError("the iterator ended")
+
+        iterated = asyncio.create_task(first_from_iterator())
         await run.until(lambda: bool(run.arbitrage()))
+        # The async iterator sees the same signals as the callbacks.
+        assert await asyncio.wait_for(iterated, 5) in run.signals
         # The failing consumer was counted, the others (and the detector) went on.
         assert run.detector.internal_errors >= 1
         signal = run.arbitrage()[0]
