@@ -106,7 +106,6 @@ class Pipeline:
         self.aggregator = RealtimeSignalAggregator(config)
         self.parsers = {Exchange.BINANCE: BinanceParser(), Exchange.BYBIT: BybitParser()}
         self.stats = PipelineStats()
-        self.last_error: FrameError | None = None
         self.now_ms = 0
         self.last_exchange_ms: int | None = None
         # Called with every opportunity the analyzer closes (its final open/peak/close figures).
@@ -141,7 +140,6 @@ class Pipeline:
         except FrameError as exc:
             # One bad frame is logged and skipped: no book is reset, nothing else is lost.
             self.stats.frame_errors[record.exchange.value] += 1
-            self.last_error = exc
             log.warning("skipped a frame from %s %s: %s", record.exchange, record.endpoint, exc)
             return signals
         for event in events:
