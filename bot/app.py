@@ -25,6 +25,7 @@ from typing import Any, TextIO
 from bot.commands import CommandHandler
 from bot.config import Settings
 from bot.console import HEALTH_EVERY_S, format_health, signal_printer
+from bot.errors import AlreadyRunning
 from bot.outbox import Outbox
 from bot.routing import Router
 from bot.store import Store
@@ -39,6 +40,9 @@ log = logging.getLogger(__name__)
 
 NO_TOKEN = "TELEGRAM_BOT_TOKEN not set: alerts go to the console only"
 SNAPSHOT_EVERY_S = 1.0
+# One arbwatch per database: the running one renews this claim every SNAPSHOT_EVERY_S.
+INSTANCE_LEASE = "instance"
+INSTANCE_TTL_MS = 15_000
 PRUNE_EVERY_S = 3600.0
 
 
@@ -77,6 +81,7 @@ class App:
         self.detector.add_callback(self._signals.put_nowait)
         self.detector.add_opportunity_callback(self._signals.put_nowait)
         self.store = Store(settings.database_path)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.router = Router(self.store, now_ms())
         self._health: Health | None = None
         self._stats: Mapping[str, Any] | None = None
@@ -97,8 +102,7 @@ class App:
                 clock=now_ms,
                 poll_timeout_s=poll_timeout_s or POLL_TIMEOUT_S,
             )
-            owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-            self.outbox = Outbox(self.store, self.telegram, now_ms, owner=owner)
+            self.outbox = Outbox(self.store, self.telegram, now_ms, owner=self.owner)
             self.telegram.after_command = self.outbox.wake
         self._router_task: asyncio.Task[None] | None = None
         self._outbox_task: asyncio.Task[None] | None = None
@@ -110,6 +114,7 @@ class App:
         if self.telegram is None:
             self.err.write(f"arbwatch: {NO_TOKEN}\n")
         try:
+            await self._claim_database()
             await asyncio.to_thread(self.store.prune, now_ms())
             await self.detector.start()
             self._snapshot()
@@ -143,6 +148,8 @@ class App:
             self._router_task = self._outbox_task = self._snapshot_task = None
             if self.telegram is not None:
                 await self.telegram.stop()
+            with contextlib.suppress(Exception):  # never mask the reason we are stopping
+                self.store.deliveries.release_lease(INSTANCE_LEASE, self.owner)
             self.store.close()
             if self.writer is not None:
                 self.writer.close()
@@ -178,11 +185,29 @@ class App:
         self._health = self.detector.health()
         self._stats = self.detector.pipeline.aggregator.stats()
 
+    async def _claim_database(self) -> None:
+        """Refuse to run beside another instance on the same database (it would double-send)."""
+        deliveries = self.store.deliveries
+        if await asyncio.to_thread(
+            deliveries.acquire_lease, INSTANCE_LEASE, self.owner, now_ms(), INSTANCE_TTL_MS
+        ):
+            return
+        rows = self.store.db.rows("SELECT owner FROM leases WHERE name = ?", [INSTANCE_LEASE])
+        holder = rows[0]["owner"] if rows else "unknown"
+        raise AlreadyRunning(self.settings.database_path, holder)
+
     async def _snapshot_loop(self) -> None:
         next_prune = time.monotonic() + PRUNE_EVERY_S
         while True:
             await asyncio.sleep(SNAPSHOT_EVERY_S)
             self._snapshot()
+            await asyncio.to_thread(
+                self.store.deliveries.acquire_lease,
+                INSTANCE_LEASE,
+                self.owner,
+                now_ms(),
+                INSTANCE_TTL_MS,
+            )
             if time.monotonic() >= next_prune:
                 next_prune += PRUNE_EVERY_S
                 await asyncio.to_thread(self.store.prune, now_ms())

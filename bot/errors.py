@@ -11,6 +11,7 @@ Every exception raised on purpose by ``bot`` derives from :class:`BotError`::
     ├── BadInput              a chat command was not accepted (``lines``: the reply saying why)
     ├── InvalidButton         a button's callback data is longer than the platform allows
     ├── FrontendError         a chat frontend cannot start (``platform``, ``reason``)
+    ├── AlreadyRunning        another arbwatch uses the same database (``database``, ``holder``)
     └── SendError             a platform refused or failed one outbox send (``reason``)
         ├── RateLimited       429: wait ``retry_after_s`` (for ``chat_id``, or every chat)
         ├── Blocked           403: the user blocked the bot; never send to them again
@@ -121,6 +122,18 @@ class TransientSendError(SendError):
 
 class PermanentSendError(SendError):
     """The platform rejected the message itself (Telegram 400): retrying cannot help."""
+
+
+class AlreadyRunning(BotError):
+    """Another running arbwatch holds the database: a second one would double-send alerts."""
+
+    def __init__(self, database: Path, holder: str) -> None:
+        self.database = database
+        self.holder = holder
+        super().__init__(
+            f"another arbwatch ({holder}) is running on {database}; stop it first, or give this"
+            " one its own DATABASE_PATH (a crashed instance's claim lapses within 15 s)"
+        )
 
 
 class FrontendError(BotError):

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from bot.app import App, now_ms
 from bot.commands import CommandHandler
 from bot.config import Settings
-from bot.errors import FrontendError
+from bot.errors import AlreadyRunning, FrontendError
 from bot.outbox import TELEGRAM_LIMITS, Limits, Outbox
 from bot.records import Platform
 from bot.routing import Router
@@ -299,3 +299,30 @@ async def test_without_a_token_alerts_stay_on_the_console(tmp_path: Path) -> Non
     assert err.getvalue().count("TELEGRAM_BOT_TOKEN not set: alerts go to the console only") == 1
     with Store(settings.database_path) as store:  # recorded for /stats all the same
         assert store.history.opportunity_stats(0, now_ms() + 1).count >= 1
+
+
+async def test_a_second_instance_on_the_same_database_refuses_to_start(tmp_path: Path) -> None:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        symbols=SYMBOLS,
+        database_path=tmp_path / "arbwatch.db",
+        telegram_bot_token=None,
+    )
+    scenario = Scenario("quiet", "nothing happens", 60.0, ())
+    async with SimulatorServer(scenario, symbols=SYMBOLS, seed=5) as server:
+
+        def new_app() -> App:
+            config, urls = settings.detector_config(), server.urls.feed_urls()
+            return App(settings, config, urls, out=io.StringIO(), err=io.StringIO())
+
+        first = new_app()
+        async with first:
+            second = new_app()
+            with pytest.raises(AlreadyRunning) as info:
+                await second.start()
+            assert info.value.holder == first.owner
+            assert str(settings.database_path) in str(info.value)
+        # Once the first has stopped, the database is free again.
+        third = new_app()
+        async with third:
+            assert third.detector.feeds
