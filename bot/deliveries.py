@@ -33,8 +33,9 @@ class Deliveries:
         """Pending deliveries whose next attempt is due, oldest first."""
         sql = (
             "SELECT d.id, d.user, d.silent, d.attempts, d.created_ms, u.platform, u.chat_id,"
-            " u.is_group, b.text AS broadcast_text, s.type, s.symbol, s.strength, s.confidence,"
-            " s.timestamp, s.expires_at, s.key, s.details FROM deliveries d"
+            " u.is_group, json_extract(u.preferences, '$.channel') AS channel_id,"
+            " b.text AS broadcast_text, s.type, s.symbol, s.strength, s.confidence, s.timestamp,"
+            " s.expires_at, s.key, s.details FROM deliveries d"
             " JOIN users u ON u.id = d.user LEFT JOIN signals s ON s.id = d.signal"
             " LEFT JOIN broadcasts b ON b.id = d.broadcast"
             " WHERE d.status = 'pending' AND d.next_attempt_ms <= ?"
@@ -56,15 +57,19 @@ class Deliveries:
                 silent=bool(r["silent"]),
                 attempts=r["attempts"],
                 created_ms=r["created_ms"],
+                channel_id=r["channel_id"],
             )
             for r in rows
         ]
 
-    def next_due_ms(self) -> int | None:
-        """When the earliest pending delivery is due (None: nothing pending)."""
-        value = self._db.scalar(
-            "SELECT min(next_attempt_ms) FROM deliveries WHERE status = 'pending'"
-        )
+    def next_due_ms(self, platform: Platform | None = None) -> int | None:
+        """When the earliest pending delivery (for ``platform``) is due (None: nothing pending)."""
+        sql = "SELECT min(next_attempt_ms) FROM deliveries WHERE status = 'pending'"
+        params: list[Any] = []
+        if platform is not None:
+            sql += " AND user IN (SELECT id FROM users WHERE platform = ?)"
+            params.append(platform.value)
+        value = self._db.scalar(sql, params)
         return None if value is None else int(value)
 
     def pending_count(self) -> int:
@@ -168,7 +173,7 @@ class Deliveries:
     def acquire_lease(self, name: str, owner: str, now_ms: int, ttl_ms: int) -> bool:
         """Take or renew the named lease; False while another owner holds an unexpired one.
 
-        The outbox sends only while it holds ``"outbox"``, so two running instances never both
+        Each outbox sends only while it holds ``"outbox:<platform>"``, so two instances never both
         deliver the same alerts.
         """
         with self._db.tx() as conn:

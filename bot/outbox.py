@@ -33,7 +33,8 @@ from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-LEASE_NAME = "outbox"
+LEASE_PREFIX = "outbox"
+"""Each platform's outbox holds its own lease (``outbox:telegram``, ``outbox:discord``)."""
 
 
 class Sender(Protocol):
@@ -57,6 +58,10 @@ class Limits:
 
 
 TELEGRAM_LIMITS = Limits()
+# Discord: 50 requests/s per bot; a DM or channel takes about 5 messages per 5 s. discord.py
+# also waits out the per-route buckets itself; pacing keeps us clear of them in the first place.
+DISCORD_LIMITS = Limits(global_per_s=40.0, private_per_s=1.0, group_per_min=50.0)
+LIMITS = {Platform.TELEGRAM: TELEGRAM_LIMITS, Platform.DISCORD: DISCORD_LIMITS}
 
 
 class _Window:
@@ -156,6 +161,7 @@ class PassResult:
     expired: int = 0
     leased: bool = True
     wake_ms: int | None = None
+    paced_ms: int | None = None  # when a row that is due now fits its pacing window
 
 
 class Outbox:
@@ -168,7 +174,7 @@ class Outbox:
         clock: Callable[[], int],
         *,
         owner: str,
-        limits: Limits = TELEGRAM_LIMITS,
+        limits: Limits | None = None,
         max_attempts: int = 5,
         backoff_ms: int = 2_000,
         max_backoff_ms: int = 300_000,
@@ -181,7 +187,8 @@ class Outbox:
         self.sender = sender
         self.clock = clock
         self.owner = owner
-        self.pacer = Pacer(limits)
+        self.pacer = Pacer(LIMITS[sender.platform] if limits is None else limits)
+        self.lease_name = f"{LEASE_PREFIX}:{sender.platform.value}"
         self.max_attempts = max_attempts
         self.backoff_ms = backoff_ms
         self.max_backoff_ms = max_backoff_ms
@@ -226,7 +233,9 @@ class Outbox:
         """Give up the sender lease, so another instance may take over at once."""
         if self._lease_until:
             self._lease_until = 0
-            await asyncio.to_thread(self.store.deliveries.release_lease, LEASE_NAME, self.owner)
+            await asyncio.to_thread(
+                self.store.deliveries.release_lease, self.lease_name, self.owner
+            )
 
     async def _sleep(self, seconds: float) -> None:
         waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(self._stop_wait())]
@@ -245,6 +254,35 @@ class Outbox:
     def stop(self) -> None:
         """Ask :meth:`run` to finish: sends in flight complete and are recorded first."""
         self._stopping.set()
+
+    async def flush(self, timeout_s: float) -> PassResult:
+        """At shutdown, after :meth:`run` ended: deliver what is due, for up to ``timeout_s``.
+
+        Pacing and 429s still apply; a pass in progress at the deadline completes (a send is
+        never cut off between the platform's answer and its record). What is left stays pending
+        for the next start.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        flushed = PassResult()
+        try:
+            while loop.time() < deadline:
+                result = await self.pump()
+                for name in ("sent", "failed", "retried", "rate_limited", "blocked", "expired"):
+                    setattr(flushed, name, getattr(flushed, name) + getattr(result, name))
+                if not result.leased:
+                    break  # another instance sends them
+                if result.sent or result.failed or result.retried or result.blocked:
+                    continue  # more may be admissible right away
+                if result.paced_ms is None:
+                    break  # nothing due now is left (later retries wait for the next start)
+                wait_s = (result.paced_ms - self.clock()) / 1000
+                if loop.time() + wait_s >= deadline:
+                    break
+                await asyncio.sleep(max(0.0, wait_s))
+        finally:
+            await self.release()
+        return flushed
 
     # -- one pass -------------------------------------------------------------------------------
 
@@ -267,24 +305,26 @@ class Outbox:
             if len(chosen) >= self.max_in_flight:
                 wake = now
                 break
-            if delivery.chat_id in chats:
+            where = delivery.destination
+            if where in chats:
                 continue  # one send per chat per pass: its window decides the next
-            slot = self.pacer.next_slot(delivery.chat_id, delivery.is_group, now)
+            slot = self.pacer.next_slot(where, delivery.shared, now)
             if slot > now:
                 wake = slot if wake is None else min(wake, slot)
                 continue
-            self.pacer.record(delivery.chat_id, delivery.is_group, now)
-            chats.add(delivery.chat_id)
+            self.pacer.record(where, delivery.shared, now)
+            chats.add(where)
             chosen.append(delivery)
         outcomes = await asyncio.gather(*(self._attempt(d) for d in chosen))
-        sends = [(d.chat_id, d.is_group) for d in chosen]
+        sends = [(d.destination, d.shared) for d in chosen]
         self.pacer.settle(sends, now, self.clock())
         for delivery, outcome in zip(chosen, outcomes, strict=True):
             await self._record(delivery, outcome, result)
             if isinstance(outcome, RateLimited):
-                slot = self.pacer.next_slot(delivery.chat_id, delivery.is_group, now)
+                slot = self.pacer.next_slot(delivery.destination, delivery.shared, now)
                 wake = slot if wake is None else min(wake, slot)
-        next_due = await asyncio.to_thread(deliveries.next_due_ms)
+        result.paced_ms = wake  # so far: only due rows held back by pacing or a 429
+        next_due = await asyncio.to_thread(deliveries.next_due_ms, self.sender.platform)
         if next_due is not None and next_due > now:
             wake = next_due if wake is None else min(wake, next_due)
         result.wake_ms = wake
@@ -295,7 +335,11 @@ class Outbox:
         if self._lease_until - now > self.lease_ttl_ms // 2:
             return True
         held = await asyncio.to_thread(
-            self.store.deliveries.acquire_lease, LEASE_NAME, self.owner, now, self.lease_ttl_ms
+            self.store.deliveries.acquire_lease,
+            self.lease_name,
+            self.owner,
+            now,
+            self.lease_ttl_ms,
         )
         if held and not self._lease_until:
             await self._seed_pacer(now)
@@ -306,13 +350,17 @@ class Outbox:
         """Take over the windows of the previous holder (a restart): what it sent recently."""
         rows = await asyncio.to_thread(
             self.store.db.rows,
-            "SELECT u.chat_id, u.is_group, d.sent_ms FROM deliveries d"
+            "SELECT u.chat_id, u.is_group, json_extract(u.preferences, '$.channel') AS channel,"
+            " d.sent_ms FROM deliveries d"
             " JOIN users u ON u.id = d.user WHERE d.status = 'sent' AND d.sent_ms > ?"
             " AND u.platform = ? ORDER BY d.sent_ms",
             (now - self.pacer.horizon_ms, self.sender.platform.value),
         )
         for row in rows:
-            self.pacer.record(row["chat_id"], bool(row["is_group"]), int(row["sent_ms"]))
+            channel = row["channel"]
+            where = row["chat_id"] if channel is None else f"channel:{channel}"
+            shared = bool(row["is_group"]) or channel is not None
+            self.pacer.record(where, shared, int(row["sent_ms"]))
 
     async def _attempt(self, delivery: DueDelivery) -> str | SendError | None:
         try:
@@ -333,7 +381,8 @@ class Outbox:
             result.sent += 1
         elif isinstance(outcome, RateLimited):
             until = now + round(outcome.retry_after_s * 1000)
-            self.pacer.pause(outcome.chat_id, delivery.is_group, until)
+            chat = None if outcome.chat_id is None else delivery.destination
+            self.pacer.pause(chat, delivery.shared, until)
             result.rate_limited += 1
         elif isinstance(outcome, Blocked):
             await asyncio.to_thread(self.store.mark_blocked, delivery.user_id, now, outcome.reason)

@@ -61,6 +61,7 @@ class User:
     created_ms: int
     types: frozenset[SignalType]  # signal types this user receives
     muted_symbols: dict[str, int] = field(default_factory=dict)  # symbol -> muted until, ms
+    channel_id: str | None = None  # Discord: alerts go to this channel instead of a DM
 
     def muted(self, now_ms: int, symbol: str | None = None) -> bool:
         """Whether alerts are muted at ``now_ms`` (for ``symbol``, when given)."""
@@ -132,6 +133,17 @@ class DueDelivery:
     silent: bool
     attempts: int
     created_ms: int
+    channel_id: str | None = None  # Discord: the channel the user routed alerts to (else a DM)
+
+    @property
+    def destination(self) -> str:
+        """Where the message goes: the routed channel, or the user's own chat."""
+        return self.chat_id if self.channel_id is None else f"channel:{self.channel_id}"
+
+    @property
+    def shared(self) -> bool:
+        """A group or a channel: paced like a group, and alerts may mention the user."""
+        return self.is_group or self.channel_id is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +232,7 @@ def user_from_row(row: dict[str, Any]) -> User:
         created_ms=row["created_ms"],
         types=frozenset(SignalType) if types is None else _types(types),
         muted_symbols={str(s): int(u) for s, u in prefs.get("muted_symbols", {}).items()},
+        channel_id=prefs.get("channel"),
     )
 
 

@@ -173,6 +173,20 @@ class Store:
         self._notify(user_id)
         return True
 
+    def set_channel(self, user_id: int, channel_id: str | None, now_ms: int) -> None:
+        """Send the user's alerts to ``channel_id`` (Discord), or back to their DMs (None).
+
+        Alerts already queued follow the new choice: the outbox reads it when it sends.
+        """
+        with self.db.tx():
+            prefs = self._preferences(user_id)
+            if channel_id is None:
+                prefs.pop("channel", None)
+            else:
+                prefs["channel"] = channel_id
+            self._save_preferences(user_id, prefs, now_ms)
+        self._notify(user_id)
+
     def mark_blocked(self, user_id: int, now_ms: int, reason: str = "blocked the bot") -> int:
         """The user blocked the bot (403): deactivate, keep their data, skip what was pending.
 

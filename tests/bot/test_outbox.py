@@ -248,7 +248,7 @@ async def test_a_crashed_holder_lease_expires(
 ) -> None:
     add_users(store, 1)
     Router(store, T0).dispatch(episode(1), T0)
-    assert store.deliveries.acquire_lease("outbox", "crashed", T0, 10_000)
+    assert store.deliveries.acquire_lease("outbox:telegram", "crashed", T0, 10_000)
     outbox = make_outbox(store, sender, clock)
     assert not (await outbox.pump()).leased
     clock.now += 10_000
@@ -330,7 +330,7 @@ async def test_run_wakes_on_new_deliveries_and_releases_the_lease_on_stop(
     async with asyncio.timeout(5):
         await task
     assert statuses(store) == [("sent", None, 1)]
-    assert store.deliveries.acquire_lease("outbox", "someone else", clock.now, 1_000)
+    assert store.deliveries.acquire_lease("outbox:telegram", "someone else", clock.now, 1_000)
 
 
 async def test_windows_count_from_when_a_slow_send_completed(
@@ -371,3 +371,58 @@ async def test_a_new_holder_respects_what_the_previous_one_just_sent(
         assert result.sent == 0 and result.wake_ms == T0 + 1_100
         clock.now = T0 + 1_100
         assert (await second.pump()).sent == 1
+
+
+async def test_flush_delivers_what_is_due_and_leaves_later_retries_pending(
+    store: Store, sender: FakeSender, clock: Clock
+) -> None:
+    add_users(store, 3)
+    Router(store, T0).dispatch(episode(1), T0)
+    sender.script["102"] = [TransientSendError("502 Bad Gateway")]
+    outbox = make_outbox(store, sender, clock)
+    flushed = await outbox.flush(timeout_s=5.0)
+    # Two sent; the failed one is rescheduled 2 s later (on the injected clock: never due
+    # during the flush) and stays pending for the next start, its attempt counted.
+    assert (flushed.sent, flushed.retried) == (2, 1)
+    assert sorted(s for s, _, _ in statuses(store)) == ["pending", "sent", "sent"]
+    assert not store.db.rows("SELECT * FROM leases WHERE name = 'outbox:telegram'")
+
+
+async def test_flush_without_the_lease_sends_nothing(
+    store: Store, sender: FakeSender, clock: Clock
+) -> None:
+    add_users(store, 1)
+    Router(store, T0).dispatch(episode(1), T0)
+    assert store.deliveries.acquire_lease("outbox:telegram", "the other one", T0, 60_000)
+    flushed = await make_outbox(store, sender, clock).flush(timeout_s=5.0)
+    assert (flushed.sent, flushed.leased) == (0, True) and sender.sent == []
+
+
+async def test_each_platform_has_its_own_lease_and_rows(store: Store, clock: Clock) -> None:
+    for platform in Platform:
+        user = store.register(platform, "100", "100", "u", T0)
+        store.subscribe(user.id, "BTCUSDT", 0.1, SignalStrength.WEAK, T0, limit=50)
+    Router(store, T0).dispatch(episode(1), T0)
+    telegram, discord = FakeSender(clock), FakeSender(clock)
+    discord.platform = Platform.DISCORD
+    assert (await make_outbox(store, telegram, clock).pump()).sent == 1
+    assert (await make_outbox(store, discord, clock).pump()).sent == 1
+    leases = {r["name"] for r in store.db.rows("SELECT name FROM leases")}
+    assert leases == {"outbox:telegram", "outbox:discord"}
+
+
+async def test_alerts_routed_to_one_discord_channel_are_paced_as_that_channel(
+    store: Store, clock: Clock
+) -> None:
+    for n in range(2):
+        user = store.register(Platform.DISCORD, f"{100 + n}", f"{100 + n}", "u", T0)
+        store.subscribe(user.id, "BTCUSDT", 0.1, SignalStrength.WEAK, T0, limit=50)
+        store.set_channel(user.id, "555", T0)
+    Router(store, T0).dispatch(episode(1), T0)
+    sender = FakeSender(clock)
+    sender.platform = Platform.DISCORD
+    outbox = make_outbox(store, sender, clock)
+    due = store.deliveries.due(T0, platform=Platform.DISCORD)
+    assert {d.destination for d in due} == {"channel:555"} and all(d.shared for d in due)
+    assert (await outbox.pump()).sent == 1  # one send per destination per pass
+    assert (await outbox.pump()).sent == 1  # a channel takes more than one a second
