@@ -14,7 +14,11 @@ from detector.config import DetectorConfig, FeedUrls
 from detector.models import Exchange
 
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,30}USDT$")
-_SECRETS = frozenset({"TELEGRAM_BOT_TOKEN"})  # never echoed in an error message
+_SECRETS = frozenset(
+    {"TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN"}
+)  # never echoed in an error message
+# Three base64url parts: the bot's id, a timestamp and an HMAC (Developer Portal → Bot → Token).
+_DISCORD_TOKEN = re.compile(r"[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{10,}")
 _ADMIN_ID = re.compile(r"^(?:(telegram|discord):)?(-?[0-9]{1,20})$")
 
 
@@ -40,6 +44,9 @@ class Settings(BaseSettings):
     # A secret: SecretStr keeps it out of repr() and logs; None runs the console only.
     telegram_bot_token: SecretStr | None = None
     telegram_api_url: HttpUrl = HttpUrl("https://api.telegram.org/bot")
+    discord_bot_token: SecretStr | None = None
+    discord_api_url: HttpUrl = HttpUrl("https://discord.com/api/v10")
+    discord_gateway_url: WebsocketUrl = WebsocketUrl("wss://gateway.discord.gg")
 
     @field_validator("telegram_bot_token", mode="before")
     @classmethod
@@ -49,6 +56,17 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not re.fullmatch(r"[0-9]+:[A-Za-z0-9_-]+", value.strip()):
             # Never echo the value: it may be a real token with a typo.
             raise ValueError("not a bot token (expected digits:letters, from @BotFather)")
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("discord_bot_token", mode="before")
+    @classmethod
+    def _blank_discord_token_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and not _DISCORD_TOKEN.fullmatch(value.strip()):
+            raise ValueError(
+                "not a bot token (expected three dot-separated parts, from the Developer Portal)"
+            )
         return value.strip() if isinstance(value, str) else value
 
     @field_validator("symbols", mode="before")
@@ -101,6 +119,13 @@ class Settings(BaseSettings):
     def telegram_base_url(self) -> str:
         """TELEGRAM_API_URL as python-telegram-bot wants it (the token is appended)."""
         return str(self.telegram_api_url)
+
+    def discord_api_base(self) -> str:
+        """DISCORD_API_URL without a trailing slash (discord.py appends ``/users/@me`` etc.)."""
+        return str(self.discord_api_url).rstrip("/")
+
+    def discord_gateway(self) -> str:
+        return str(self.discord_gateway_url)
 
     def detector_config(self) -> DetectorConfig:
         return DetectorConfig(

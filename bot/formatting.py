@@ -352,15 +352,8 @@ def format_alert(
     peak_net_pct: float | None = None,
 ) -> Text:
     """A readable alert; ``closed_after_ms``/``peak_net_pct`` edit in how an episode ended."""
-    d = signal.details
-    head = line(
-        f"{_ICON[signal.type]} ",
-        bold(f"{signal.symbol} {type_label(signal.type)}"),
-        _exchange_suffix(signal),
-        f" · {_MARK[signal.strength]} {signal.strength.value.upper()}",
-        _REASON.get(str(d.get("reason")), ""),
-    )
-    body = _BODIES[signal.type](signal.symbol, d)
+    head = alert_head(signal)
+    body = alert_body(signal)
     foot = line(
         f"Confidence {signal.confidence * 100:.0f} % · "
         f"{format_duration(max(0, now_ms - signal.timestamp))} ago"
@@ -372,6 +365,22 @@ def format_alert(
             ending += f" · peak net {format_pct(peak_net_pct)}"
         lines.append(line(italic(ending)))
     return tuple(lines)
+
+
+def alert_head(signal: Signal) -> Line:
+    """``💱 BTCUSDT arbitrage · ▲▲ MODERATE``: what, where and how strong."""
+    return line(
+        f"{_ICON[signal.type]} ",
+        bold(f"{signal.symbol} {type_label(signal.type)}"),
+        _exchange_suffix(signal),
+        f" · {_MARK[signal.strength]} {signal.strength.value.upper()}",
+        _REASON.get(str(signal.details.get("reason")), ""),
+    )
+
+
+def alert_body(signal: Signal) -> list[Line]:
+    """The figures of one signal, a few lines of its type's own."""
+    return _BODIES[signal.type](signal.symbol, signal.details)
 
 
 def alert_buttons(signal: Signal) -> tuple[tuple[Button, ...], ...]:

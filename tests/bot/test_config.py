@@ -26,6 +26,9 @@ ALL_NAMES = (
     "MAX_SUBSCRIPTIONS_PER_USER",
     "TELEGRAM_BOT_TOKEN",
     "TELEGRAM_API_URL",
+    "DISCORD_BOT_TOKEN",
+    "DISCORD_API_URL",
+    "DISCORD_GATEWAY_URL",
 )
 
 
@@ -136,4 +139,44 @@ def test_a_bad_token_is_named_but_never_echoed(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(SettingsError) as info:
         load_settings(env_file=None)
     assert "TELEGRAM_BOT_TOKEN" in str(info.value)
+    assert "SECRET" not in str(info.value)
+
+
+DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.SECRET_fake-token-for-tests-0123456789"
+
+
+def test_discord_is_off_by_default_and_the_token_is_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = load_settings(env_file=None)
+    assert settings.discord_bot_token is None
+    assert settings.discord_api_base() == "https://discord.com/api/v10"
+    assert settings.discord_gateway() == "wss://gateway.discord.gg/"
+    monkeypatch.setenv("DISCORD_BOT_TOKEN", f"  {DISCORD_TOKEN} ")
+    monkeypatch.setenv("DISCORD_API_URL", "http://127.0.0.1:8082/api/v10/")
+    monkeypatch.setenv("DISCORD_GATEWAY_URL", "ws://127.0.0.1:8082/gateway")
+    settings = load_settings(env_file=None)
+    assert settings.discord_bot_token is not None
+    assert settings.discord_bot_token.get_secret_value() == DISCORD_TOKEN
+    assert "SECRET" not in repr(settings) and "SECRET" not in str(settings.model_dump())
+    assert settings.discord_api_base() == "http://127.0.0.1:8082/api/v10"
+    assert settings.discord_gateway() == "ws://127.0.0.1:8082/gateway"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DISCORD_BOT_TOKEN", "SECRET-not-a-discord-token"),
+        ("DISCORD_BOT_TOKEN", "123456:SECRET-a-telegram-token"),
+        ("DISCORD_API_URL", "not a url"),
+        ("DISCORD_GATEWAY_URL", "https://gateway.discord.gg"),
+    ],
+)
+def test_bad_discord_settings_are_named(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings(env_file=None)
+    assert name in str(info.value)
     assert "SECRET" not in str(info.value)

@@ -1,0 +1,175 @@
+"""Discord embeds for alerts and broadcasts, built as plain values within Discord's limits (pure).
+
+:func:`alert_embed` lays a signal out as Discord users expect: a title naming what happened,
+a colour for its strength, and fields for the figures (for arbitrage: both legs and prices,
+gross and net %, max volume, expected profit, confidence, age). :func:`fit_embed` enforces
+Discord's embed limits on whatever text went in, so a send never fails with a 400 for length.
+The Discord frontend turns an :class:`AlertEmbed` into a ``discord.Embed``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot.formatting import (
+    Line,
+    alert_body,
+    alert_head,
+    bold,
+    code,
+    format_amount,
+    format_duration,
+    format_pct,
+    format_prices,
+    format_quantity,
+    line,
+    plain_text,
+    render_line_discord,
+)
+from detector.signals import Signal, SignalStrength, SignalType
+
+TITLE_LIMIT = 256
+DESCRIPTION_LIMIT = 4096
+FIELDS_LIMIT = 25
+FIELD_NAME_LIMIT = 256
+FIELD_VALUE_LIMIT = 1024
+FOOTER_LIMIT = 2048
+TOTAL_LIMIT = 6000
+"""Discord's embed limits (characters); the total counts title, description, fields, footer."""
+
+STRENGTH_COLORS = {
+    SignalStrength.WEAK: 0x95A5A6,  # grey: arrives silently
+    SignalStrength.MODERATE: 0xF1A81D,  # amber
+    SignalStrength.STRONG: 0x2ECC71,  # green: act now
+}
+BROADCAST_COLOR = 0x5865F2  # Discord blurple: a message from the operators, not a signal
+ELLIPSIS = "…"
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedField:
+    name: str
+    value: str
+    inline: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEmbed:
+    """What one Discord embed shows (title and footer plain, the rest Discord markdown)."""
+
+    title: str
+    description: str
+    color: int
+    fields: tuple[EmbedField, ...] = ()
+    footer: str = ""
+    timestamp_ms: int | None = None
+
+    @property
+    def size(self) -> int:
+        """Characters as Discord counts them against :data:`TOTAL_LIMIT`."""
+        return (
+            len(self.title)
+            + len(self.description)
+            + len(self.footer)
+            + sum(len(f.name) + len(f.value) for f in self.fields)
+        )
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
+
+
+def _fit_field(field: EmbedField) -> EmbedField:
+    # Discord refuses empty names and values too.
+    name = _cut(field.name, FIELD_NAME_LIMIT) or "-"
+    return EmbedField(name, _cut(field.value, FIELD_VALUE_LIMIT) or "-", field.inline)
+
+
+def fit_embed(embed: AlertEmbed) -> AlertEmbed:
+    """``embed`` cut to Discord's limits: long texts end in "…", surplus fields are dropped."""
+    fields = tuple(_fit_field(f) for f in embed.fields[:FIELDS_LIMIT])
+    fitted = replace(
+        embed,
+        title=_cut(embed.title, TITLE_LIMIT),
+        description=_cut(embed.description, DESCRIPTION_LIMIT),
+        footer=_cut(embed.footer, FOOTER_LIMIT),
+        fields=fields,
+    )
+    while fitted.size > TOTAL_LIMIT and fitted.fields:
+        fitted = replace(fitted, fields=fitted.fields[:-1])
+    if fitted.size > TOTAL_LIMIT:
+        room = TOTAL_LIMIT - (fitted.size - len(fitted.description))
+        fitted = replace(fitted, description=_cut(fitted.description, max(room, 1)))
+    return fitted
+
+
+def _num(details: Mapping[str, Any], key: str) -> float:
+    value = details.get(key)
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
+def _venue(value: Any) -> str:
+    return str(value or "?").capitalize()
+
+
+def _md(*parts: Line) -> str:
+    return "\n".join(render_line_discord(part) for part in parts)
+
+
+def alert_embed(signal: Signal, now_ms: int) -> AlertEmbed:
+    """The embed of one alert, its age measured at ``now_ms`` (when it is sent)."""
+    title = plain_text((alert_head(signal),))
+    common = (
+        EmbedField("Confidence", f"{signal.confidence * 100:.0f} %"),
+        EmbedField("Age", format_duration(max(0, now_ms - signal.timestamp))),
+    )
+    if signal.type is SignalType.ARBITRAGE:
+        description, fields = _arbitrage(signal)
+        footer = "arbwatch · net of both taker fees"
+    else:
+        description = _md(*alert_body(signal))
+        exchange = signal.details.get("exchange")
+        fields = (EmbedField("Exchange", _venue(exchange)),) if exchange else ()
+        footer = "arbwatch"
+    return fit_embed(
+        AlertEmbed(
+            title=title,
+            description=description,
+            color=STRENGTH_COLORS[signal.strength],
+            fields=(*fields, *common),
+            footer=footer,
+            timestamp_ms=signal.timestamp,
+        )
+    )
+
+
+def _arbitrage(signal: Signal) -> tuple[str, tuple[EmbedField, ...]]:
+    d = signal.details
+    buy_on, sell_on = _venue(d.get("buy_exchange")), _venue(d.get("sell_exchange"))
+    buy, sell = format_prices(_num(d, "buy_price"), _num(d, "sell_price"))
+    base = signal.symbol.removesuffix("USDT") or signal.symbol
+    notional = _num(d, "notional")
+    volume = f"{format_quantity(_num(d, 'max_volume'))} {base}"
+    if math.isfinite(notional):
+        volume += f" (≈ {format_amount(notional)} USDT)"
+    net = format_pct(_num(d, "net_profit_percentage"))
+    description = _md(line(f"Buy on {buy_on}, sell on {sell_on}: ", bold(net), " net after fees"))
+    fields = (
+        EmbedField("Direction", f"{buy_on} → {sell_on}"),
+        EmbedField("Buy", _md(line(f"{buy_on} ", code(buy)))),
+        EmbedField("Sell", _md(line(f"{sell_on} ", code(sell)))),
+        EmbedField("Net after fees", net),
+        EmbedField("Gross", format_pct(_num(d, "profit_percentage"))),
+        EmbedField("Max volume", _md(line(volume))),
+        EmbedField("Expected profit", f"{format_amount(_num(d, 'expected_profit'))} USDT"),
+    )
+    return description, fields
+
+
+def broadcast_embed(text: str) -> AlertEmbed:
+    """An admin's announcement; its text is escaped like everything else users wrote."""
+    body = _md(*(line(part) for part in text.splitlines()))
+    return fit_embed(AlertEmbed("📣 Announcement", body or "-", BROADCAST_COLOR))

@@ -1,0 +1,93 @@
+"""Discord alert embeds: the figures users need, a colour per strength, Discord's limits kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.embeds import (
+    DESCRIPTION_LIMIT,
+    FIELD_NAME_LIMIT,
+    FIELD_VALUE_LIMIT,
+    FIELDS_LIMIT,
+    FOOTER_LIMIT,
+    STRENGTH_COLORS,
+    TITLE_LIMIT,
+    TOTAL_LIMIT,
+    AlertEmbed,
+    EmbedField,
+    alert_embed,
+    broadcast_embed,
+    fit_embed,
+)
+from detector.signals import SignalStrength, SignalType
+from tests.bot.factories import T0, arbitrage, other
+
+
+def test_an_arbitrage_embed_carries_every_figure() -> None:
+    signal = arbitrage(0.25, expected_profit=18.4, max_volume=0.5)
+    embed = alert_embed(signal, T0 + 1_200)
+    fields = {f.name: f.value for f in embed.fields}
+    assert embed.title == "💱 BTCUSDT arbitrage · ▲▲ MODERATE"
+    assert embed.color == STRENGTH_COLORS[SignalStrength.MODERATE]
+    assert "Buy on Binance, sell on Bybit" in embed.description
+    assert "**0.250 %**" in embed.description
+    assert fields["Direction"] == "Binance → Bybit"
+    assert fields["Buy"] == "Binance `64,123.5`"
+    assert fields["Sell"].startswith("Bybit `")
+    assert fields["Net after fees"] == "0.250 %"
+    assert fields["Gross"] == "0.355 %"
+    assert fields["Max volume"] == "0.5 BTC (≈ 32,062 USDT)"
+    assert fields["Expected profit"] == "18.40 USDT"
+    assert fields["Confidence"] == "88 %"
+    assert fields["Age"] == "1.2 s"
+    assert embed.timestamp_ms == T0
+    assert embed.size <= TOTAL_LIMIT
+
+
+@pytest.mark.parametrize("strength", list(SignalStrength))
+def test_the_colour_follows_the_strength(strength: SignalStrength) -> None:
+    embed = alert_embed(other(SignalType.VOLUME_SPIKE, strength), T0)
+    assert embed.color == STRENGTH_COLORS[strength]
+    assert len(set(STRENGTH_COLORS.values())) == 3
+
+
+@pytest.mark.parametrize("kind", [t for t in SignalType if t is not SignalType.ARBITRAGE])
+def test_other_types_describe_their_figures(kind: SignalType) -> None:
+    embed = alert_embed(other(kind), T0 + 500)
+    assert "BTCUSDT" in embed.title and embed.description
+    names = [f.name for f in embed.fields]
+    assert names[-2:] == ["Confidence", "Age"]
+    assert " nan" not in embed.description.lower()
+
+
+def test_broadcast_text_cannot_mention_or_format() -> None:
+    embed = broadcast_embed("Maintenance at 12:00 @everyone **now**\n- line two")
+    assert embed.title == "📣 Announcement"
+    assert "@everyone" not in embed.description  # broken by a zero-width space
+    assert "\\*\\*now\\*\\*" in embed.description
+    assert "\\- line two" in embed.description
+
+
+def test_fit_embed_keeps_every_limit() -> None:
+    huge = AlertEmbed(
+        title="t" * 1000,
+        description="d" * 10_000,
+        color=0,
+        fields=tuple(EmbedField("n" * 300, "v" * 2000) for _ in range(30)),
+        footer="f" * 3000,
+    )
+    fitted = fit_embed(huge)
+    assert len(fitted.title) == TITLE_LIMIT and fitted.title.endswith("…")
+    assert len(fitted.description) <= DESCRIPTION_LIMIT
+    assert len(fitted.footer) == FOOTER_LIMIT
+    assert len(fitted.fields) <= FIELDS_LIMIT
+    assert all(len(f.name) <= FIELD_NAME_LIMIT for f in fitted.fields)
+    assert all(len(f.value) <= FIELD_VALUE_LIMIT for f in fitted.fields)
+    assert fitted.size <= TOTAL_LIMIT
+
+
+def test_fit_embed_fills_empty_fields_and_leaves_small_embeds_alone() -> None:
+    small = AlertEmbed("title", "body", 1, (EmbedField("", ""),))
+    assert fit_embed(small).fields == (EmbedField("-", "-"),)
+    fine = AlertEmbed("title", "body", 1, (EmbedField("a", "b", inline=False),), footer="x")
+    assert fit_embed(fine) == fine
