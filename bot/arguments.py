@@ -55,11 +55,16 @@ def too_many(args: Sequence[str], most: int, usage_line: Line) -> BadInput:
     )
 
 
-def resolve_symbol(raw: str, symbols: Sequence[str]) -> str:
-    """A watched symbol (or ALL), case-insensitive; anything else is rejected with suggestions."""
+def resolve_symbol(raw: str, symbols: Sequence[str], *, allow_all: bool = True) -> str:
+    """A watched symbol (or ALL), case-insensitive; anything else is rejected with suggestions.
+
+    With ``allow_all=False`` (a command about one symbol) ALL is rejected and not suggested.
+    """
     symbol = raw.upper()
-    if symbol == ALL_SYMBOLS or symbol in symbols:
+    if symbol in symbols or (symbol == ALL_SYMBOLS and allow_all):
         return symbol
+    if symbol == ALL_SYMBOLS:
+        raise BadInput(line(bold("Give one symbol here, not ALL.")))
     guesses = [s for s in (symbol + "USDT", symbol + "T") if s in symbols]
     guesses += difflib.get_close_matches(symbol, symbols, n=3, cutoff=0.7)
     guesses = list(dict.fromkeys(guesses))[:3]
@@ -71,9 +76,8 @@ def resolve_symbol(raw: str, symbols: Sequence[str]) -> str:
             parts.append(code(guess))
         lines.append(line(*parts, "?"))
     shown = ", ".join(symbols[:20]) + (" …" if len(symbols) > 20 else "")
-    lines.append(
-        line(f"Watched ({len(symbols)}): ", code(shown), ", or ", code("ALL"), " for every one.")
-    )
+    every = (", or ", code("ALL"), " for every one") if allow_all else ()
+    lines.append(line(f"Watched ({len(symbols)}): ", code(shown), *every, "."))
     raise BadInput(*lines)
 
 
@@ -147,7 +151,12 @@ def parse_duration(raw: str, maximum_ms: int, usage_line: Line) -> int:
 
 
 def parse_symbol_and_duration(
-    args: Sequence[str], symbols: Sequence[str], maximum_ms: int, usage_line: Line
+    args: Sequence[str],
+    symbols: Sequence[str],
+    maximum_ms: int,
+    usage_line: Line,
+    *,
+    allow_all: bool = True,
 ) -> tuple[str | None, int | None]:
     """At most one symbol and one duration, in either order (``ALL`` counts as no symbol)."""
     if len(args) > 2:
@@ -162,7 +171,7 @@ def parse_symbol_and_duration(
         else:
             if symbol is not None:
                 raise BadInput(line(bold("Give one symbol.")), usage_line)
-            symbol = resolve_symbol(arg, symbols)
+            symbol = resolve_symbol(arg, symbols, allow_all=allow_all)
     return (None if symbol == ALL_SYMBOLS else symbol), duration
 
 

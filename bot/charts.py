@@ -1,9 +1,10 @@
 """PNG charts for /stats and /chart, rendered headless from the stored history (pure, sync).
 
-Rendering takes ~0.1 s of CPU, so the async frontends call these through ``asyncio.to_thread``.
-Each figure is its own ``Figure`` on an Agg canvas (no pyplot, no global state), of a fixed pixel
-size well inside Telegram's photo and Discord's attachment limits. The same rows give the same
-bytes: the PNG carries no software or time stamp.
+Rendering takes ~0.1 s of CPU, so the async frontends call these through ``asyncio.to_thread``
+(via ``CommandHandler.handle``). Each figure is its own ``Figure`` on an Agg canvas (no pyplot),
+of a fixed pixel size well inside Telegram's photo and Discord's attachment limits; matplotlib is
+not thread-safe, so renders from several frontends' threads take turns. The same rows give the
+same bytes: the PNG carries no software or time stamp.
 
 - :func:`render_stats_chart`: opportunities opened per hour (per day beyond 48 h), stacked by
   symbol, with the best peak net profit of each bucket on a second axis.
@@ -15,14 +16,16 @@ Both return ``None`` when there is nothing to draw; the caller answers with text
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import struct
+import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import matplotlib.dates as mdates
 import orjson
@@ -46,16 +49,30 @@ MAX_SYMBOLS = 6  # stacked series before the rest are lumped into "other"
 _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#7f7f7f")
 _BYBIT_HIGHER, _BINANCE_HIGHER = "#2ca02c", "#d62728"
 _BYBIT_HIGHER_DIRECTION = "buy_binance_sell_bybit"  # buy cheap on Binance: Bybit quotes higher
+_RENDERING = threading.Lock()  # matplotlib is not thread-safe: one render at a time
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _one_at_a_time(render: Callable[_P, _R]) -> Callable[_P, _R]:
+    @functools.wraps(render)
+    def locked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with _RENDERING:
+            return render(*args, **kwargs)
+
+    return locked
 
 
 @dataclass(frozen=True, slots=True)
 class Chart:
-    """A rendered PNG, its pixel size, and a caption saying what it shows."""
+    """A rendered PNG, its pixel size, a caption saying what it shows, and a file name."""
 
     png: bytes
     width: int
     height: int
     caption: str
+    filename: str = "chart.png"
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +177,7 @@ def _gap_point(kind: str, timestamp_ms: int, d: dict[str, Any]) -> GapPoint | No
 # -- rendering -------------------------------------------------------------------------------
 
 
+@_one_at_a_time
 def render_stats_chart(
     source: Store | Sequence[OpportunityRow],
     since_ms: int,
@@ -229,12 +247,14 @@ def render_stats_chart(
     caption = (
         f"Arbitrage opportunities opened per {unit}, {_period(since_ms, until_ms)}, for {scope}:"
         f" bars stacked by symbol (left axis), diamonds the best peak net profit in each {unit}"
-        f" (right axis). {len(rows)} opportunities; best peak {best.peak_net_pct:.3f}% net"
+        f" (right axis). {_count(len(rows), 'opportunity', 'opportunities')};"
+        f" best peak {best.peak_net_pct:.3f}% net"
         f" ({best.symbol}, {_stamp(best.opened_ms)})."
     )
-    return _finish(fig, caption)
+    return _finish(fig, caption, "stats.png")
 
 
+@_one_at_a_time
 def render_gap_chart(
     source: Store | Sequence[GapPoint],
     symbol: str,
@@ -286,14 +306,16 @@ def render_gap_chart(
     ax.legend(loc="best", fontsize=8, ncols=2, framealpha=0.8)
 
     widest = max((abs(p.gap_pct) for p in points), default=0.0)
+    signals = _count(len(points), "stored signal", "stored signals")
+    shaded = _count(len(windows), "arbitrage opportunity window", "arbitrage opportunity windows")
     caption = (
         f"{symbol}: cross-exchange price gap (Bybit - Binance, % of the Binance price),"
-        f" {_period(since_ms, until_ms)}, from {len(points)} stored signal(s)"
+        f" {_period(since_ms, until_ms)}, from {signals}"
         f"{f'; widest {widest:.3f}%' if points else ''}. Line: gross gap; crosses: net of fees."
-        f" Shaded: {len(windows)} arbitrage opportunity window(s), green when Bybit quoted higher,"
+        f" Shaded: {shaded}, green when Bybit quoted higher,"
         " red when Binance did; the bar inside each is its peak net profit."
     )
-    return _finish(fig, caption)
+    return _finish(fig, caption, "chart.png")
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -323,6 +345,10 @@ def _time_axis(ax: Axes, since_ms: int, until_ms: int) -> None:
     ax.set_xlabel("UTC")
 
 
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
 def _stamp(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
@@ -331,7 +357,7 @@ def _period(since_ms: int, until_ms: int) -> str:
     return f"{_stamp(since_ms)} to {_stamp(until_ms)} UTC"
 
 
-def _finish(fig: Figure, caption: str) -> Chart:
+def _finish(fig: Figure, caption: str, filename: str) -> Chart:
     buf = io.BytesIO()
     # No Software/date chunks: identical rows give identical bytes.
     fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
@@ -339,7 +365,7 @@ def _finish(fig: Figure, caption: str) -> Chart:
     width, height = png_size(png)
     if len(caption) > CAPTION_LIMIT:
         caption = caption[: CAPTION_LIMIT - 1] + "…"
-    return Chart(png=png, width=width, height=height, caption=caption)
+    return Chart(png=png, width=width, height=height, caption=caption, filename=filename)
 
 
 def png_size(png: bytes) -> tuple[int, int]:

@@ -1,10 +1,13 @@
 """The platform-neutral command layer: chat text in, a :class:`Reply` out, the store updated.
 
 Every frontend (Telegram, Discord) turns a message or a button press into
-``handler.handle(text, handler.context(...))`` and renders the reply with ``bot.formatting``.
-Bad input always gets a specific reply and never changes the database; valid changes are
-committed before ``handle`` returns. Synchronous: a frontend may call it from its event loop
-(each command is a few indexed queries) or via ``asyncio.to_thread``.
+``handler.handle(text, handler.context(...))`` and renders the reply with ``bot.formatting``,
+then sends the reply's chart, if any, as a picture. Bad input always gets a specific reply and
+never changes the database; valid changes are committed before ``handle`` returns.
+
+Synchronous, and it may take a while: ``/stats`` and ``/chart`` render their PNG (matplotlib,
+~0.1-0.3 s of CPU) inside ``handle``. Every frontend therefore calls it via
+``asyncio.to_thread``, which keeps the rendering off the event loop.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from bot.arguments import (
     too_many,
     usage,
 )
+from bot.charts import Chart, render_gap_chart, render_stats_chart
 from bot.config import Settings
 from bot.errors import BadInput, SubscriptionLimit
 from bot.formatting import (
@@ -42,7 +46,7 @@ from bot.formatting import (
     type_label,
 )
 from bot.records import ALL_SYMBOLS, Platform, Subscription, User
-from bot.reports import format_stats, format_status, format_user_counts
+from bot.reports import format_period, format_stats, format_status, format_user_counts
 from bot.store import Store
 from detector.signals import SignalStrength, SignalType
 
@@ -56,6 +60,7 @@ DEFAULT_MUTE_MS = HOUR_MS
 MAX_MUTE_MS = 30 * DAY_MS
 DEFAULT_STATS_MS = DAY_MS
 MAX_STATS_MS = 30 * DAY_MS
+"""Longest period of /stats and /chart (their default is DEFAULT_STATS_MS)."""
 
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("start", "Register and see what I can do"),
@@ -66,7 +71,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("types", "[SYMBOL] TYPE ...: choose which signal types you receive"),
     ("mute", "[SYMBOL] [DURATION]: pause alerts, e.g. 30m, 2h, 1d (default 1h)"),
     ("unmute", "[SYMBOL]: resume alerts"),
-    ("stats", "[SYMBOL] [PERIOD]: performance over 1h, 24h, 7d (default 24h)"),
+    ("stats", "[SYMBOL] [PERIOD]: performance over 1h, 24h, 7d (default 24h), with a chart"),
+    ("chart", "SYMBOL [PERIOD]: chart of the Bybit-Binance price gap, e.g. 24h, 7d (default 24h)"),
     ("status", "Live health of the exchange feeds"),
 )
 """Commands everyone may use, with descriptions (for Telegram's setMyCommands)."""
@@ -82,6 +88,7 @@ _TYPES = usage("/types arbitrage volume_spike", "/types all", "/types BTCUSDT ar
 _MUTE = usage("/mute", "/mute 30m", "/mute BTCUSDT 2h")
 _UNMUTE = usage("/unmute", "/unmute BTCUSDT")
 _STATS = usage("/stats", "/stats BTCUSDT", "/stats 7d", "/stats ETHUSDT 1h")
+_CHART = usage("/chart BTCUSDT", "/chart ETHUSDT 7d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,12 +106,18 @@ class CommandContext:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """What to answer: neutral text (see bot.formatting), optional buttons and delivery flags."""
+    """What to answer: neutral text (see bot.formatting), optional buttons and delivery flags.
+
+    ``image`` is a chart to send after the text, as a picture with its caption. It is rendered
+    inside :meth:`CommandHandler.handle`, which every frontend calls via ``asyncio.to_thread``:
+    the rendering never blocks the event loop.
+    """
 
     lines: Text
     buttons: tuple[tuple[Button, ...], ...] = ()
     silent: bool = False
     ephemeral: bool = False  # Discord: visible to the caller only
+    image: Chart | None = None
 
     @property
     def text(self) -> str:
@@ -153,6 +166,7 @@ class CommandHandler:
             "mute": self._mute,
             "unmute": self._unmute,
             "stats": self._stats_command,
+            "chart": self._chart,
             "status": self._status,
             "users": self._users,
             "broadcast": self._broadcast,
@@ -173,7 +187,10 @@ class CommandHandler:
         return CommandContext(platform, chat_id, user_id, user_name, admin, now_ms, is_group)
 
     def handle(self, text: str, ctx: CommandContext) -> Reply:
-        """Run one command (a button's callback data is a command too)."""
+        """Run one command (a button's callback data is a command too).
+
+        Blocking (it may render a chart): call it via ``asyncio.to_thread`` from async code.
+        """
         text = text.strip()
         if not text.startswith("/"):
             return _reply(line("I understand commands only. Send ", code("/help"), " to see them."))
@@ -415,18 +432,55 @@ class CommandHandler:
 
     def _stats_command(self, ctx: CommandContext, args: list[str], rest: str) -> Reply:
         symbol, period = parse_symbol_and_duration(args, self.symbols, MAX_STATS_MS, _STATS)
+        period = DEFAULT_STATS_MS if period is None else period
         user = self._user(ctx)
-        return _reply(
-            *format_stats(
-                self.store,
-                symbol=symbol,
-                period_ms=DEFAULT_STATS_MS if period is None else period,
-                now_ms=ctx.now_ms,
-                user_id=user.id if user else None,
-                health=self._health(),
-                aggregator=self._stats(),
-            )
+        lines = format_stats(
+            self.store,
+            symbol=symbol,
+            period_ms=period,
+            now_ms=ctx.now_ms,
+            user_id=user.id if user else None,
+            health=self._health(),
+            aggregator=self._stats(),
         )
+        # The same window as format_stats' opportunity count, [now - period, now], so the chart
+        # is None exactly when the text says "Arbitrage opportunities: 0".
+        chart = render_stats_chart(self.store, ctx.now_ms - period, ctx.now_ms + 1, symbol)
+        if chart is None:
+            lines.append(line(italic("The chart appears once opportunities are recorded.")))
+        return Reply(tuple(lines), image=chart)
+
+    def _chart(self, ctx: CommandContext, args: list[str], rest: str) -> Reply:
+        which = BadInput(line(bold("Which symbol?"), " /chart draws one at a time."), _CHART)
+        if not args:
+            raise which
+        if any(arg.upper() == ALL_SYMBOLS for arg in args):
+            raise BadInput(
+                line(bold("/chart draws one symbol, not ALL.")),
+                line("For every symbol at once, see ", code("/stats"), "."),
+                _CHART,
+            )
+        symbol, period = parse_symbol_and_duration(
+            args, self.symbols, MAX_STATS_MS, _CHART, allow_all=False
+        )
+        if symbol is None:  # a period alone
+            raise which
+        period = DEFAULT_STATS_MS if period is None else period
+        last = f"last {format_period(period)}"
+        chart = render_gap_chart(self.store, symbol, ctx.now_ms - period, ctx.now_ms + 1)
+        if chart is not None:
+            return Reply((line("📈 ", bold(f"{symbol} gap"), f", {last}"),), image=chart)
+        lines = [
+            line(
+                bold(f"No {symbol} signals in the {last} yet"),
+                " — the chart needs stored arbitrage or momentum signals, which carry both"
+                " exchanges' prices.",
+            )
+        ]
+        if period < MAX_STATS_MS:
+            longer = "7d" if period < 7 * DAY_MS else "30d"
+            lines.append(line("Try a longer period: ", code(f"/chart {symbol} {longer}")))
+        return _reply(*lines)
 
     def _status(self, ctx: CommandContext, args: list[str], rest: str) -> Reply:
         if args:

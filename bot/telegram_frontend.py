@@ -1,8 +1,9 @@
 """The Telegram frontend: python-telegram-bot inside arbwatch's event loop, and the outbox sender.
 
 Every command (and every button press, whose callback data is a command) goes to the
-platform-neutral :class:`~bot.commands.CommandHandler`; its :class:`~bot.commands.Reply` is
-rendered to Telegram HTML and split at 4096 characters. :meth:`TelegramFrontend.send` is the
+platform-neutral :class:`~bot.commands.CommandHandler` in a worker thread (it may render a
+chart); its :class:`~bot.commands.Reply` is rendered to Telegram HTML and split at 4096
+characters, and its chart, if any, follows as a photo. :meth:`TelegramFrontend.send` is the
 outbox's :class:`~bot.outbox.Sender`: it turns PTB's errors into the bot's send errors
 (RetryAfter → RateLimited, Forbidden → Blocked, BadRequest → PermanentSendError, network and
 server errors → TransientSendError). The bot token is a secret: it is in every Bot API URL, so
@@ -16,10 +17,17 @@ import datetime as dtm
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
-from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    Message,
+    Update,
+)
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import (
@@ -32,6 +40,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.charts import CAPTION_LIMIT, Chart
 from bot.commands import COMMANDS, CommandHandler, Reply
 from bot.config import Settings
 from bot.errors import (
@@ -41,7 +50,15 @@ from bot.errors import (
     RateLimited,
     TransientSendError,
 )
-from bot.formatting import Button, Text, alert_buttons, format_alert, line, telegram_messages
+from bot.formatting import (
+    Button,
+    Text,
+    alert_buttons,
+    format_alert,
+    line,
+    telegram_messages,
+    text_length,
+)
 from bot.records import DueDelivery, Platform
 from bot.store import Store
 
@@ -53,6 +70,8 @@ POLL_TIMEOUT_S = 30.0  # long-poll of getUpdates (Telegram holds it until an upd
 _QUIET_LOGGERS = ("httpx", "httpcore", "telegram.Bot", "telegram.ext.ExtBot")
 
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
+_T = TypeVar("_T")
+CHART_FAILED: Text = (line("⚠️ The chart could not be sent; please try again later."),)
 
 
 def _chat_id(chat_id: str) -> int | str:
@@ -70,6 +89,16 @@ def _keyboard(buttons: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | Non
 
 def _seconds(value: dtm.timedelta | float) -> float:
     return value.total_seconds() if isinstance(value, dtm.timedelta) else float(value)
+
+
+def telegram_caption(text: str) -> str:
+    """``text`` within Telegram's photo caption limit (UTF-16 units), cut with "…" if longer."""
+    if text_length(text) <= CAPTION_LIMIT:
+        return text
+    cut = CAPTION_LIMIT - 1  # code points; each is one or two UTF-16 units
+    while text_length(text[:cut]) > CAPTION_LIMIT - 1:
+        cut -= 1
+    return text[:cut] + "…"
 
 
 def broadcast_text(text: str) -> Text:
@@ -119,7 +148,8 @@ class TelegramFrontend:
             )
         )
         self.app.add_handler(CallbackQueryHandler(self._on_button))
-        self._running = False
+        self._open = False  # initialized and not yet shut down
+        self._lifecycle = asyncio.Lock()  # stop_receiving and close, one at a time
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -136,6 +166,7 @@ class TelegramFrontend:
                 # "from None": PTB's InvalidToken quotes the token; no traceback may show it.
                 raise FrontendError("telegram", self._describe(exc)) from None
             raise
+        self._open = True
         try:
             await app.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
             await app.start()
@@ -145,30 +176,44 @@ class TelegramFrontend:
                 error_callback=self._polling_error,
             )
         except BaseException as exc:
-            await self._stop_app()
+            await self.close()
             if isinstance(exc, TelegramError):
                 raise FrontendError("telegram", self._describe(exc)) from None
             raise
-        self._running = True
         log.info("telegram: polling as @%s", app.bot.username)
 
     async def stop(self) -> None:
-        """Stop polling (confirming fetched updates), then the application; safe to repeat."""
-        if not self._running:
-            return
-        self._running = False
-        await self._stop_app()
+        """:meth:`stop_receiving`, then :meth:`close`; safe to repeat."""
+        await self.stop_receiving()
+        await self.close()
 
-    async def _stop_app(self) -> None:
+    async def stop_receiving(self) -> None:
+        """Stop polling: no more commands are fetched; safe to repeat, and before :meth:`start`.
+
+        PTB's ``updater.stop`` confirms the updates already fetched with one last getUpdates;
+        commands already fetched are still answered. Sending (:meth:`send`, :meth:`reply`) keeps
+        working until :meth:`close`, so the outbox can flush in between.
+        """
+        updater = self.app.updater
+        assert updater is not None
+        async with self._lifecycle:
+            if updater.running:
+                await updater.stop()
+
+    async def close(self) -> None:
+        """Stop the application (finishing commands in progress) and shut it down, closing the
+        bot's HTTP clients; polling is stopped first if it still runs. Safe to repeat."""
+        await self.stop_receiving()
         app = self.app
-        assert app.updater is not None
-        try:
-            if app.updater.running:
-                await app.updater.stop()
-            if app.running:
-                await app.stop()
-        finally:
-            await app.shutdown()
+        async with self._lifecycle:
+            if not self._open:
+                return
+            self._open = False
+            try:
+                if app.running:
+                    await app.stop()
+            finally:
+                await app.shutdown()
 
     def _redact(self, text: str) -> str:
         """PTB quotes the token in some messages (InvalidToken): never pass it on."""
@@ -217,14 +262,37 @@ class TelegramFrontend:
         await self.reply(str(chat.id), reply)
 
     async def reply(self, chat_id: str, reply: Reply) -> None:
-        """Answer a command; a 429 on a reply is waited out once (replies are not queued)."""
+        """Answer a command: the text, then the chart as a photo, if any; never raises.
+
+        A 429 is waited out once (replies are not queued). A chart that cannot be sent is
+        answered with a line saying so; a reply whose text failed gets no chart.
+        """
         try:
-            await self._send_text(chat_id, reply.lines, reply.buttons, reply.silent)
-        except RetryAfter as exc:
-            await asyncio.sleep(_seconds(exc.retry_after))
-            await self._send_text(chat_id, reply.lines, reply.buttons, reply.silent)
+            await self._retry_once(
+                lambda: self._send_text(chat_id, reply.lines, reply.buttons, reply.silent)
+            )
         except TelegramError as exc:
             log.warning("telegram: reply failed: %s", self._describe(exc))
+            return
+        image = reply.image
+        if image is None:
+            return
+        try:
+            await self._retry_once(lambda: self._send_photo(chat_id, image, reply.silent))
+        except TelegramError as exc:
+            log.warning("telegram: chart failed: %s", self._describe(exc))
+            try:
+                await self._send_text(chat_id, CHART_FAILED, (), reply.silent)
+            except TelegramError as again:
+                log.warning("telegram: reply failed: %s", self._describe(again))
+
+    @staticmethod
+    async def _retry_once(send: Callable[[], Awaitable[_T]]) -> _T:
+        try:
+            return await send()
+        except RetryAfter as exc:
+            await asyncio.sleep(_seconds(exc.retry_after))
+            return await send()
 
     # -- outgoing -------------------------------------------------------------------------------
 
@@ -267,3 +335,13 @@ class TelegramFrontend:
             )
             first = first or message
         return first
+
+    async def _send_photo(self, chat_id: str, chart: Chart, silent: bool) -> Message:
+        """The chart as a photo; its caption is plain text (no parse mode)."""
+        message: Message = await self.app.bot.send_photo(
+            chat_id=_chat_id(chat_id),
+            photo=InputFile(chart.png, filename=chart.filename),
+            caption=telegram_caption(chart.caption),
+            disable_notification=silent,
+        )
+        return message

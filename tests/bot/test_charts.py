@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from matplotlib.image import imread
@@ -64,6 +65,7 @@ def test_stats_chart_from_the_store(store: Store) -> None:
 
     assert chart is not None
     _check_png(chart)
+    assert chart.filename == "stats.png"
     assert "per hour" in chart.caption
     assert "15 opportunities" in chart.caption
     assert "0.450% net" in chart.caption
@@ -132,6 +134,18 @@ def test_same_rows_give_the_same_bytes(store: Store) -> None:
     assert b"Software" not in first.png
 
 
+def test_renders_from_several_threads_give_the_same_bytes(store: Store) -> None:
+    """Frontends render from worker threads (``asyncio.to_thread``), possibly at once."""
+    _fill(store)
+    expected = render_gap_chart(store, "BTCUSDT", T0, T0 + DAY_MS)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        charts = list(
+            pool.map(lambda _: render_gap_chart(store, "BTCUSDT", T0, T0 + DAY_MS), range(8))
+        )
+    assert expected is not None
+    assert all(chart == expected for chart in charts)
+
+
 def test_gap_points_are_signed_bybit_minus_binance(store: Store) -> None:
     store.history.record_signal(arbitrage(0.2, direction="buy_binance_sell_bybit"), T0)
     store.history.record_signal(
@@ -158,9 +172,10 @@ def test_gap_chart_marks_the_opportunity_windows(store: Store) -> None:
 
     assert chart is not None
     _check_png(chart)
+    assert chart.filename == "chart.png"
     assert chart.caption.startswith("BTCUSDT: cross-exchange price gap")
-    assert "from 24 stored signal(s)" in chart.caption
-    assert "8 arbitrage opportunity window(s)" in chart.caption
+    assert "from 24 stored signals" in chart.caption
+    assert "8 arbitrage opportunity windows" in chart.caption
 
 
 def test_gap_chart_from_plain_rows() -> None:
@@ -172,7 +187,7 @@ def test_gap_chart_from_plain_rows() -> None:
     assert chart is not None and windows_only is not None
     _check_png(chart)
     _check_png(windows_only)
-    assert "from 30 stored signal(s)" in chart.caption
+    assert "from 30 stored signals" in chart.caption
     assert chart.png != windows_only.png
 
 

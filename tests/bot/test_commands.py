@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import re
 import sqlite3
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
+from matplotlib.image import imread
 
+from bot.charts import Chart, png_size
 from bot.commands import (
     ADMIN_COMMANDS,
     COMMANDS,
@@ -101,6 +105,17 @@ def subscriptions(store: Store, user: str = "7") -> dict[str, tuple[float, Signa
         ("/stats 40d", ["too long"]),
         ("/stats BTCUSDT 1h 2h", ["Too many arguments"]),
         ("/stats DOGE", ["I don't watch DOGE"]),
+        ("/chart", ["Which symbol?", "Usage: /chart BTCUSDT or /chart ETHUSDT 7d"]),
+        ("/chart 7d", ["Which symbol?", "Usage: /chart BTCUSDT"]),
+        ("/chart ALL", ["/chart draws one symbol, not ALL.", "/stats", "Usage: /chart"]),
+        ("/chart 7d all", ["/chart draws one symbol, not ALL."]),
+        ("/chart BTC", ["I don't watch BTC", "Did you mean BTCUSDT?", "1000PEPEUSDT."]),
+        ("/chart XRPUSDT 1h", ["I don't watch XRPUSDT", "Watched (4)"]),
+        ("/chart BTCUSDT 5y", ["I can't read the duration 5y", "Usage: /chart BTCUSDT"]),
+        ("/chart BTCUSDT 31d", ["31d is too long", "the most is 30 d"]),
+        ("/chart BTCUSDT 0m", ["at least 1 minute"]),
+        ("/chart BTCUSDT ETHUSDT", ["Give one symbol", "Usage: /chart"]),
+        ("/chart BTCUSDT 1h 2h", ["Too many arguments (3; at most 2)", "Usage: /chart"]),
         ("/status now", ["/status takes no arguments"]),
         ("/users", ["Sorry, /users is for arbwatch admins only."]),
         ("/broadcast hello everyone", ["Sorry, /broadcast is for arbwatch admins only."]),
@@ -310,6 +325,103 @@ def test_stats_reports_real_figures(handler: CommandHandler, store: Store) -> No
     assert "Signals: 1" in text and "Arbitrage opportunities: 1 (1 open now)" in text
     text = send(handler, "/stats 7d").text
     assert "last 7 d" in text and "Signals: 5" in text and "Arbitrage opportunities: 3" in text
+
+
+def check_png(chart: Chart | None) -> Chart:
+    """A decodable 1000 x 560 PNG whose header agrees with the Chart's size."""
+    assert chart is not None
+    pixels = imread(io.BytesIO(chart.png), format="png")
+    assert pixels.shape in ((560, 1000, 4), (560, 1000, 3))
+    assert png_size(chart.png) == (chart.width, chart.height) == (1000, 560)
+    return chart
+
+
+def test_stats_without_opportunities_is_text_saying_when_the_chart_comes(
+    handler: CommandHandler,
+) -> None:
+    reply = send(handler, "/stats")
+    assert reply.image is None
+    assert "Arbitrage opportunities: 0" in reply.text
+    assert reply.text.endswith("\nThe chart appears once opportunities are recorded.")
+    assert reply.text.count("chart") == 1
+
+
+def test_stats_charts_the_opportunities_it_counts(handler: CommandHandler, store: Store) -> None:
+    # One opened exactly "now": counted by the text and drawn by the chart alike.
+    store.history.record_signal(arbitrage(0.3, timestamp=T0, opened_ms=T0), T0)
+    eth = T0 - 5 * HOUR
+    store.history.record_signal(arbitrage(0.2, symbol="ETHUSDT", timestamp=eth, opened_ms=eth), T0)
+
+    reply = send(handler, "/stats")
+    assert "Arbitrage opportunities: 2" in reply.text
+    assert "chart appears" not in reply.text
+    chart = check_png(reply.image)
+    assert chart.filename == "stats.png"
+    assert "for all symbols" in chart.caption and "2 opportunities" in chart.caption
+    assert "for ETHUSDT" in check_png(send(handler, "/stats ETHUSDT 7d").image).caption
+    # Outside the period, or another symbol: the text alone.
+    for text in ("/stats 1h ETHUSDT", "/stats SOLUSDT"):
+        reply = send(handler, text)
+        assert reply.image is None
+        assert "Arbitrage opportunities: 0" in reply.text and "The chart appears" in reply.text
+
+
+def test_chart_without_signals_says_what_it_needs(handler: CommandHandler, store: Store) -> None:
+    # A volume spike carries one exchange's price only: nothing to draw a gap from.
+    store.history.record_signal(other(SignalType.VOLUME_SPIKE, timestamp=T0 - HOUR), T0)
+    reply = send(handler, "/chart btcusdt")
+    assert reply.image is None
+    assert reply.text.startswith(
+        "No BTCUSDT signals in the last 24 h yet — the chart needs stored arbitrage or momentum"
+        " signals"
+    )
+    assert "Try a longer period: /chart BTCUSDT 7d" in reply.text
+    assert "Try a longer period: /chart ETHUSDT 30d" in send(handler, "/chart 7d ETHUSDT").text
+    last = send(handler, "/chart BTCUSDT 30d")
+    assert "last 30 d" in last.text and "longer period" not in last.text
+
+
+def test_chart_draws_the_gap_from_stored_signals(handler: CommandHandler, store: Store) -> None:
+    opened = T0 - 2 * HOUR
+    for k, net in enumerate((0.15, 0.3)):
+        reason = "new" if k == 0 else "upgrade"
+        signal = arbitrage(net, timestamp=opened + k * 60_000, opened_ms=opened, reason=reason)
+        store.history.record_signal(signal, signal.timestamp)
+    momentum = other(SignalType.MOMENTUM_BREAKOUT, timestamp=T0 - HOUR, start_ms=T0 - HOUR)
+    store.history.record_signal(momentum, T0 - HOUR)
+
+    reply = send(handler, "/chart BTCUSDT")
+    assert reply.text == "📈 BTCUSDT gap, last 24 h"
+    assert not reply.ephemeral and not reply.buttons
+    chart = check_png(reply.image)
+    assert chart.filename == "chart.png"
+    assert chart.caption.startswith("BTCUSDT: cross-exchange price gap")
+    assert "from 3 stored signals" in chart.caption
+    assert "1 arbitrage opportunity window" in chart.caption
+    # The period counts: 90 minutes hold the momentum signal only, 30 minutes nothing.
+    recent = send(handler, "/chart 90m btcusdt")
+    assert recent.text == "📈 BTCUSDT gap, last 1.5 h"
+    assert "from 1 stored signal" in check_png(recent.image).caption
+    assert send(handler, "/chart BTCUSDT 30m").image is None
+    assert send(handler, "/chart ETHUSDT").image is None
+
+
+def test_chart_never_suggests_all(handler: CommandHandler) -> None:
+    assert "ALL" not in send(handler, "/chart XRPUSDT").text
+    assert "or ALL for every one." in send(handler, "/stats XRPUSDT").text
+
+
+def test_only_stats_and_chart_carry_images(handler: CommandHandler, store: Store) -> None:
+    store.history.record_signal(arbitrage(0.3), T0)
+    for text in ("/start", "/help", "/list", "/types", "/mute", "/status", "/nope"):
+        assert send(handler, text).image is None
+
+
+def test_commands_fit_telegrams_menu() -> None:
+    assert dict(COMMANDS)["chart"].startswith("SYMBOL [PERIOD]: ")
+    for name, about in COMMANDS + ADMIN_COMMANDS:
+        assert re.fullmatch(r"[a-z0-9_]{1,32}", name)
+        assert 1 <= len(about) <= 256
 
 
 def _health() -> Health:
