@@ -1,10 +1,16 @@
-"""The composition root: detector → router → store → outbox → Telegram, in one event loop.
+"""The composition root: detector → router → store → outboxes → Telegram and Discord, one loop.
 
 The detector's callback only queues each signal; one routing task dispatches them in order
 through ``asyncio.to_thread`` (routing is ~1-1.5 ms for 10 000 users, but storing the signal
 and one delivery row per recipient is a durable commit, too slow for the feeds' loop), then
 wakes the outbox. Commands also run in worker threads (see ``bot.telegram_frontend``), so they
 read a health snapshot refreshed here in the loop rather than the live detector.
+
+Each configured frontend gets its own outbox (its own lease and pacing). A frontend that cannot
+start (a rejected token, an unreachable API) is reported and left out; the detector, the store
+and the other frontend keep running. :meth:`App.stop` shuts down in order: stop taking commands,
+stop the feeds, route what was queued, flush what is due (bounded by ``FLUSH_S``), close the
+platforms, then release the database.
 """
 
 from __future__ import annotations
@@ -18,15 +24,17 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from bot.commands import CommandHandler
 from bot.config import Settings
 from bot.console import HEALTH_EVERY_S, format_health, signal_printer
-from bot.errors import AlreadyRunning
-from bot.outbox import Outbox
+from bot.discord_frontend import DiscordFrontend
+from bot.errors import AlreadyRunning, FrontendError
+from bot.outbox import Outbox, Sender
+from bot.records import Platform
 from bot.routing import Router
 from bot.store import Store
 from bot.telegram_frontend import POLL_TIMEOUT_S, TelegramFrontend
@@ -38,7 +46,9 @@ from detector.signals import Signal
 
 log = logging.getLogger(__name__)
 
-NO_TOKEN = "TELEGRAM_BOT_TOKEN not set: alerts go to the console only"
+NO_TOKEN = "neither TELEGRAM_BOT_TOKEN nor DISCORD_BOT_TOKEN is set: alerts go to the console only"
+FLUSH_S = 5.0
+"""At shutdown, how long the outboxes may keep delivering what is already due."""
 SNAPSHOT_EVERY_S = 1.0
 # One arbwatch per database: the running one renews this claim every SNAPSHOT_EVERY_S.
 INSTANCE_LEASE = "instance"
@@ -48,6 +58,18 @@ PRUNE_EVERY_S = 3600.0
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+class Frontend(Sender, Protocol):
+    """A chat platform: commands in (between start and stop_receiving), alerts out (send)."""
+
+    after_command: Callable[[], None]
+
+    async def start(self) -> None: ...
+
+    async def stop_receiving(self) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class App:
@@ -93,7 +115,7 @@ class App:
             stats_provider=lambda: self._stats,
         )
         self.telegram: TelegramFrontend | None = None
-        self.outbox: Outbox | None = None
+        self.discord: DiscordFrontend | None = None
         if settings.telegram_bot_token is not None:
             self.telegram = TelegramFrontend(
                 settings,
@@ -102,16 +124,24 @@ class App:
                 clock=now_ms,
                 poll_timeout_s=poll_timeout_s or POLL_TIMEOUT_S,
             )
-            self.outbox = Outbox(self.store, self.telegram, now_ms, owner=self.owner)
-            self.telegram.after_command = self.outbox.wake
+        if settings.discord_bot_token is not None:
+            self.discord = DiscordFrontend(settings, self.store, self.handler, clock=now_ms)
+        self.frontends: list[Frontend] = [f for f in (self.telegram, self.discord) if f]
+        self.outboxes: dict[Platform, Outbox] = {}
+        self.frontend_states: dict[Platform, str] = {f.platform: "starting" for f in self.frontends}
+        self._live: list[Frontend] = []
+        self._outbox_tasks: list[asyncio.Task[None]] = []
         self._router_task: asyncio.Task[None] | None = None
         self._outbox_task: asyncio.Task[None] | None = None
         self._snapshot_task: asyncio.Task[None] | None = None
         self.routed = 0
 
     async def start(self) -> None:
-        """Open the feeds, start routing and delivery, then Telegram polling; undone on failure."""
-        if self.telegram is None:
+        """Open the feeds, start routing, then each frontend with its outbox; undone on failure.
+
+        A frontend that fails to start is reported on stderr and left out; the rest run.
+        """
+        if not self.frontends:
             self.err.write(f"arbwatch: {NO_TOKEN}\n")
         try:
             await self._claim_database()
@@ -120,9 +150,8 @@ class App:
             self._snapshot()
             self._router_task = asyncio.create_task(self._route_loop(), name="router")
             self._snapshot_task = asyncio.create_task(self._snapshot_loop(), name="snapshots")
-            if self.outbox is not None and self.telegram is not None:
-                self._outbox_task = asyncio.create_task(self.outbox.run(), name="outbox")
-                await self.telegram.start()
+            for frontend in self.frontends:
+                await self._start_frontend(frontend)
         except BaseException:
             await self.stop()
             raise
@@ -130,24 +159,51 @@ class App:
         for problem in self.detector.symbol_problems:
             self.err.write(f"arbwatch: {problem}\n")
 
-    async def stop(self) -> None:
-        """Detector first (no new signals), route what was queued, let in-flight sends finish."""
+    async def _start_frontend(self, frontend: Frontend) -> None:
+        platform = frontend.platform
         try:
+            await frontend.start()
+        except FrontendError as exc:
+            self.frontend_states[platform] = f"failed: {exc.reason}"
+            self.err.write(f"arbwatch: {exc}; running without {platform.value}\n")
+            return
+        self._live.append(frontend)
+        outbox = Outbox(self.store, frontend, now_ms, owner=self.owner)
+        frontend.after_command = outbox.wake
+        self.outboxes[platform] = outbox
+        self._outbox_tasks.append(asyncio.create_task(outbox.run(), name=f"outbox-{platform}"))
+        self.frontend_states[platform] = "connected"
+        self.err.write(f"arbwatch: {platform.value} connected\n")
+
+    async def stop(self) -> None:
+        """Shut down in order (see module doc); the database is left consistent and released."""
+        try:
+            for frontend in self._live:  # no new commands; running ones answer first
+                await _logged(frontend.stop_receiving(), f"stopping {frontend.platform} commands")
             await self.detector.stop()
             if self._router_task is not None:
                 self._signals.put_nowait(None)
                 await self._router_task
-            if self.outbox is not None and self._outbox_task is not None:
-                self.outbox.stop()
-                await self._outbox_task
+            for outbox in self.outboxes.values():
+                outbox.stop()
+            for task in self._outbox_tasks:
+                await task
+            for platform, outbox in self.outboxes.items():
+                flushed = await outbox.flush(FLUSH_S)
+                if flushed.sent:
+                    self.err.write(f"arbwatch: {platform.value}: flushed {flushed.sent} alerts\n")
             if self._snapshot_task is not None:
                 self._snapshot_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._snapshot_task
         finally:
-            self._router_task = self._outbox_task = self._snapshot_task = None
-            if self.telegram is not None:
-                await self.telegram.stop()
+            self._router_task = self._snapshot_task = None
+            self._outbox_tasks = []
+            for frontend in self.frontends:
+                await _logged(frontend.close(), f"closing {frontend.platform}")
+                if self.frontend_states.get(frontend.platform) == "connected":
+                    self.frontend_states[frontend.platform] = "stopped"
+            self._live = []
             with contextlib.suppress(Exception):  # never mask the reason we are stopping
                 self.store.deliveries.release_lease(INSTANCE_LEASE, self.owner)
             self.store.close()
@@ -156,6 +212,10 @@ class App:
                 self.err.write(
                     f"arbwatch: recorded {self.writer.count} messages to {self.writer.path}\n"
                 )
+
+    def chat_summary(self) -> str:
+        """``telegram connected · discord failed: ...`` for the console health line."""
+        return " · ".join(f"{p.value} {state}" for p, state in self.frontend_states.items())
 
     async def __aenter__(self) -> App:
         await self.start()
@@ -178,8 +238,9 @@ class App:
                 log.exception("routing a %s signal failed", signal.type)
                 continue
             self.routed += 1
-            if plan.recipients and self.outbox is not None:
-                self.outbox.wake()
+            if plan.recipients:
+                for outbox in self.outboxes.values():
+                    outbox.wake()
 
     def _snapshot(self) -> None:
         self._health = self.detector.health()
@@ -247,9 +308,19 @@ async def run_app(
                         break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout)
-                app.err.write(format_health(app.detector.health()) + "\n")
+                health = format_health(app.detector.health())
+                chats = app.chat_summary()
+                app.err.write(f"{health} · {chats}\n" if chats else health + "\n")
                 app.err.flush()
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
     return app
+
+
+async def _logged(step: Awaitable[None], what: str) -> None:
+    """Run one shutdown step; a failure is logged and the shutdown goes on."""
+    try:
+        await step
+    except Exception:
+        log.exception("%s failed", what)

@@ -7,6 +7,7 @@ Every wait is bounded and waits for a condition; nothing asserts a wall-clock du
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import logging
 import time
@@ -15,12 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from matplotlib.image import imread
 from pydantic import SecretStr
 
 from bot.app import App, now_ms
-from bot.commands import CommandHandler
+from bot.charts import GapPoint, render_gap_chart
+from bot.commands import CommandHandler, Reply
 from bot.config import Settings
 from bot.errors import AlreadyRunning, FrontendError
+from bot.formatting import line, text_length
 from bot.outbox import TELEGRAM_LIMITS, Limits, Outbox
 from bot.records import Platform
 from bot.routing import Router
@@ -33,6 +37,7 @@ from detector.simulator.scenarios import ArbitrageWindow, Scenario
 from detector.simulator.server import SimulatorServer
 from tests.bot.factories import arbitrage
 from tests.bot.fake_telegram import FakeTelegram, SentMessage
+from tests.bot.fake_telegram_rules import MAX_CAPTION
 
 TOKEN = "123456:SECRET-e2e-token"
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
@@ -61,6 +66,17 @@ async def until(condition: Callable[[], bool], limit_s: float = WAIT_S) -> None:
 
 def is_alert(message: SentMessage) -> bool:
     return "arbitrage</b>" in (message.text or "")
+
+
+def is_photo(chat_id: int) -> Callable[[SentMessage], bool]:
+    return lambda m: m.chat_id == chat_id and m.method == "sendPhoto"
+
+
+def decoded_size(photo: SentMessage) -> tuple[int, int]:
+    """Width and height of the uploaded PNG, decoded (not read from its header)."""
+    assert photo.photo is not None
+    pixels = imread(io.BytesIO(photo.photo), format="png")
+    return pixels.shape[1], pixels.shape[0]
 
 
 def alerts(fake: FakeTelegram, chat_id: int | None = None) -> list[SentMessage]:
@@ -125,14 +141,21 @@ async def test_subscribe_then_a_live_window_alerts_only_those_below_it(
             )
             assert {r["chat_id"] for r in rows} == {"1001"}
 
-            # /stats answers with what the store recorded about the window.
+            # /stats answers with what the store recorded about the window: text, then a chart.
             since = len(fake.sent)
             fake.send_user_message(1001, "/stats BTCUSDT")
             stats = await fake.wait_for(lambda m: m.chat_id == 1001, WAIT_S, since=since)
             stats_text = stats.text or ""
+            assert stats.method == "sendMessage"
             assert "Arbitrage opportunities</b>: 1" in stats_text
             assert "Your alerts</b>: 1 delivered" in stats_text
             assert "Detection latency" in stats_text and "p50" in stats_text
+            assert "chart appears" not in stats_text
+            photo = await fake.wait_for(is_photo(1001), WAIT_S, since=since)
+            assert decoded_size(photo) == (1000, 560)
+            assert (photo.text or "").startswith("Arbitrage opportunities opened per hour")
+            assert "for BTCUSDT" in (photo.text or "") and "1 opportunity;" in (photo.text or "")
+            assert photo.parse_mode is None and not photo.disable_notification
 
             # Pressing the alert's button mutes the symbol.
             since = len(fake.sent)
@@ -154,6 +177,17 @@ async def test_subscribe_then_a_live_window_alerts_only_those_below_it(
             fake.send_user_message(1001, "/stats BTCUSDT")
             closed = await fake.wait_for(lambda m: m.chat_id == 1001, WAIT_S, since=since)
             assert "longest" in (closed.text or "")
+            await fake.wait_for(is_photo(1001), WAIT_S, since=since)
+
+            # /chart draws the window's stored signals: a line of text, then the picture.
+            since = len(fake.sent)
+            fake.send_user_message(1001, "/chart BTCUSDT")
+            heading = await fake.wait_for(lambda m: m.chat_id == 1001, WAIT_S, since=since)
+            assert heading.text == "📈 <b>BTCUSDT gap</b>, last 24 h"
+            gap = await fake.wait_for(is_photo(1001), WAIT_S, since=since)
+            assert decoded_size(gap) == (1000, 560)
+            assert (gap.text or "").startswith("BTCUSDT: cross-exchange price gap")
+            assert "1 arbitrage opportunity window" in (gap.text or "")
         assert alerts(fake, 1002) == []
     assert TOKEN not in caplog.text
 
@@ -220,6 +254,91 @@ async def test_a_user_who_blocked_the_bot_becomes_inactive(
         await until(lambda: len(alerts(fake, 2002)) == 2)
     assert alerts(fake, 2001) == []
     assert [r.status for r in fake.rejected] == [403]
+
+
+async def test_chart_on_an_empty_database_is_text_only(tmp_path: Path, fake: FakeTelegram) -> None:
+    settings = make_settings(tmp_path, fake)
+    async with Harness(settings, owner="one"):
+        fake.send_user_message(4001, "/chart BTCUSDT")
+        reply = await fake.wait_for(lambda m: m.chat_id == 4001, WAIT_S)
+        assert "No BTCUSDT signals in the last 24 h yet" in (reply.text or "")
+        # Updates are handled one at a time: once /help is answered, /chart was answered whole.
+        fake.send_user_message(4001, "/help")
+        await fake.wait_for(lambda m: "Commands" in (m.text or ""), WAIT_S)
+    assert fake.calls["sendPhoto"] == 0
+    assert [m.method for m in fake.sent] == ["sendMessage", "sendMessage"]
+
+
+async def test_a_chart_that_cannot_be_sent_is_explained_and_a_429_waited_out(
+    tmp_path: Path, fake: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(tmp_path, fake)
+    async with Harness(settings, owner="one") as bot:
+        opened = now_ms() - 60_000
+        bot.store.history.record_signal(arbitrage(0.3, timestamp=opened, opened_ms=opened), opened)
+
+        fake.fail_next("sendPhoto", 400, description="Bad Request: IMAGE_PROCESS_FAILED")
+        fake.send_user_message(4101, "/chart BTCUSDT")
+        failed = await fake.wait_for(lambda m: "could not be sent" in (m.text or ""), WAIT_S)
+        assert failed.chat_id == 4101 and failed.method == "sendMessage"
+        assert "chart failed: BadRequest: Image_process_failed" in caplog.text  # as PTB words it
+
+        since = len(fake.sent)
+        fake.fail_next("sendPhoto", 429, retry_after=1, chat_id=4101)
+        fake.send_user_message(4101, "/chart BTCUSDT 1h")
+        photo = await fake.wait_for(is_photo(4101), WAIT_S, since=since)
+        assert decoded_size(photo) == (1000, 560)
+    assert [(r.method, r.status) for r in fake.rejected] == [("sendPhoto", 400), ("sendPhoto", 429)]
+    assert sum("could not be sent" in (m.text or "") for m in fake.sent) == 1
+    assert TOKEN not in caplog.text
+
+
+async def test_after_stop_receiving_sends_and_replies_still_go_out(
+    tmp_path: Path, fake: FakeTelegram
+) -> None:
+    settings = make_settings(tmp_path, fake)
+    async with Harness(settings, owner="one") as bot:
+        bot.add_users([5001])
+        fake.send_user_message(5002, "/start")
+        await fake.wait_for(lambda m: m.chat_id == 5002, WAIT_S)
+
+        await bot.frontend.stop_receiving()
+        await bot.frontend.stop_receiving()  # safe to repeat
+        polls = fake.calls["getUpdates"]
+        unread = fake.send_user_message(5003, "/help")
+
+        # The outbox still delivers (as it does while the process flushes before close) ...
+        assert bot.alert_all() == 1
+        await until(lambda: bot.statuses() == {"sent": 1})
+        assert len(alerts(fake, 5001)) == 1
+        # ... and a reply with a chart still goes out, its caption cut to Telegram's limit.
+        points = [GapPoint(now_ms() - 60_000 * i, 0.1, None) for i in range(5)]
+        chart = render_gap_chart(points, "BTCUSDT", now_ms() - 3_600_000, now_ms() + 1)
+        assert chart is not None
+        long_chart = dataclasses.replace(chart, caption="\U0001d538" * 2000)  # 2 UTF-16 units each
+        await bot.frontend.reply("5004", Reply((line("late"),), image=long_chart))
+        photo = await fake.wait_for(is_photo(5004), WAIT_S)
+        caption = photo.text or ""
+        assert caption.endswith("…") and text_length(caption) <= MAX_CAPTION
+        assert photo.params.get("parse_mode") is None
+
+        # No command was fetched after stop_receiving.
+        assert fake.calls["getUpdates"] == polls
+        assert [u["update_id"] for u in fake.pending_updates] == [unread]
+    assert not [m for m in fake.sent if m.chat_id == 5003]
+
+
+async def test_stopping_a_frontend_that_never_started_is_a_no_op(
+    tmp_path: Path, fake: FakeTelegram
+) -> None:
+    settings = make_settings(tmp_path, fake)
+    with Store(settings.database_path) as store:
+        handler = CommandHandler(store, settings, settings.symbols)
+        frontend = TelegramFrontend(settings, store, handler)
+        await frontend.stop_receiving()
+        await frontend.close()
+        await frontend.stop()
+    assert sum(fake.calls.values()) == 0
 
 
 async def test_a_restart_in_a_burst_loses_and_duplicates_nothing(tmp_path: Path) -> None:
@@ -294,9 +413,9 @@ async def test_without_a_token_alerts_stay_on_the_console(tmp_path: Path) -> Non
     async with SimulatorServer(scenario, symbols=SYMBOLS, seed=5) as server:
         app = App(settings, settings.detector_config(), server.urls.feed_urls(), out=out, err=err)
         async with app:
-            assert app.telegram is None and app.outbox is None
+            assert app.telegram is None and not app.outboxes
             await until(lambda: "ARBITRAGE" in out.getvalue() and app.routed > 0)
-    assert err.getvalue().count("TELEGRAM_BOT_TOKEN not set: alerts go to the console only") == 1
+    assert err.getvalue().count("alerts go to the console only") == 1
     with Store(settings.database_path) as store:  # recorded for /stats all the same
         assert store.history.opportunity_stats(0, now_ms() + 1).count >= 1
 

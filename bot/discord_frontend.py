@@ -1,0 +1,545 @@
+"""The Discord frontend: discord.py slash commands inside arbwatch's event loop, and a Sender.
+
+Each slash command is typed (``Range`` for the threshold, choices for strength, signal type and
+destination, autocomplete for symbols and periods) and is turned back into the command text the
+platform-neutral :class:`~bot.commands.CommandHandler` understands, so Telegram and Discord share
+every rule and every error message. Replies concerning only the caller are ephemeral; ``/stats``,
+``/chart`` and ``/status`` answer in public, with their chart attached as an embedded image.
+
+Alerts go out as embeds coloured by strength (:mod:`bot.embeds`), by DM or to the channel a
+server admin chose with ``/alerts``; moderate and strong alerts in a channel mention their
+subscriber, weak ones mention nobody and arrive silently. :meth:`DiscordFrontend.send` is the
+outbox's :class:`~bot.outbox.Sender`: Forbidden (50007: the user refuses DMs) and NotFound
+(the channel is gone) deactivate the user, 400 fails the row, 5xx and network errors retry.
+discord.py waits out per-route 429s itself, up to ``max_ratelimit_timeout``; beyond that its
+``RateLimited`` becomes ours and the outbox paces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import discord
+import yarl
+from discord import app_commands
+
+from bot.charts import Chart
+from bot.commands import CommandContext, CommandHandler, Reply
+from bot.config import Settings
+from bot.embeds import AlertEmbed, alert_embed, broadcast_embed
+from bot.errors import (
+    Blocked,
+    FrontendError,
+    PermanentSendError,
+    RateLimited,
+    TransientSendError,
+)
+from bot.formatting import Button, Text, alert_buttons, bold, code, discord_messages, line
+from bot.records import ALL_SYMBOLS, DueDelivery, Platform
+from bot.store import Store
+from detector.signals import SignalStrength, SignalType
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 30.0  # login, command sync and the gateway's READY, before we give up
+MAX_RATELIMIT_WAIT_S = 10.0  # longer 429 waits go back to the outbox instead of blocking a send
+AUTOCOMPLETE_LIMIT = 25  # Discord shows at most 25 choices
+COMMAND_DRAIN_S = 5.0  # at shutdown, how long commands already running may take to answer
+PUBLIC_COMMANDS = frozenset({"stats", "chart", "status"})
+"""Replies everyone in the channel may see; every other reply is ephemeral (the caller's)."""
+SLOW_COMMANDS = frozenset({"stats", "chart"})
+"""Commands that render a chart: deferred first, since Discord wants an answer within 3 s."""
+ROUTING_PERMISSIONS = ("administrator", "manage_guild", "manage_channels")
+PERIODS = ("1h", "6h", "24h", "7d", "30d")
+DURATIONS = ("15m", "30m", "1h", "2h", "8h", "1d", "7d")
+
+Interaction = discord.Interaction[discord.Client]
+_RESTARTING: Text = (line("arbwatch is restarting; please try again in a minute."),)
+Choice = app_commands.Choice
+
+STRENGTHS = [Choice(name=f"{s.value} and stronger", value=s.value) for s in SignalStrength]
+TYPE_CHOICES = [
+    Choice(name="all types", value="all"),
+    *(Choice(name=t.value.replace("_", " "), value=t.value) for t in SignalType),
+    Choice(name="my default types (with a symbol)", value="default"),
+]
+DESTINATIONS = [
+    Choice(name="direct messages", value="dm"),
+    Choice(name="this channel (server admins)", value="here"),
+]
+
+
+def to_discord_embed(embed: AlertEmbed) -> discord.Embed:
+    """A ``discord.Embed`` from the pure :class:`~bot.embeds.AlertEmbed` (already fitted)."""
+    out = discord.Embed(title=embed.title, description=embed.description, color=embed.color)
+    for field in embed.fields:
+        out.add_field(name=field.name, value=field.value, inline=field.inline)
+    if embed.footer:
+        out.set_footer(text=embed.footer)
+    if embed.timestamp_ms is not None:
+        out.timestamp = datetime.fromtimestamp(embed.timestamp_ms / 1000, tz=UTC)
+    return out
+
+
+def _view(buttons: Sequence[Sequence[Button]]) -> discord.ui.View | None:
+    """Buttons whose custom_id is the command they run (pressed: see ``_on_interaction``)."""
+    if not buttons:
+        return None
+    view = discord.ui.View(timeout=None)
+    for row, items in enumerate(buttons):
+        for b in items:
+            view.add_item(discord.ui.Button(label=b.label[:80], custom_id=b.data, row=row % 5))
+    return view
+
+
+def _chart_file(chart: Chart, name: str) -> tuple[discord.File, discord.Embed]:
+    embed = discord.Embed(description=chart.caption[:4096])
+    embed.set_image(url=f"attachment://{name}")
+    return discord.File(io.BytesIO(chart.png), filename=name), embed
+
+
+def _number(value: float) -> str:
+    """A threshold as the command layer reads it (never in exponent notation)."""
+    return f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+class DiscordFrontend:
+    """The Discord bot: slash commands in, replies and alerts out (see module doc)."""
+
+    platform = Platform.DISCORD
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        handler: CommandHandler,
+        *,
+        clock: Callable[[], int] = lambda: int(time.time() * 1000),
+        after_command: Callable[[], None] = lambda: None,
+        ready_timeout_s: float = READY_TIMEOUT_S,
+    ) -> None:
+        if settings.discord_bot_token is None:
+            raise ValueError("DiscordFrontend needs DISCORD_BOT_TOKEN")
+        self._token = settings.discord_bot_token.get_secret_value()
+        self.api_url = settings.discord_api_base()
+        self.gateway_url = settings.discord_gateway()
+        self.store = store
+        self.handler = handler
+        self.clock = clock
+        self.after_command = after_command
+        self.ready_timeout_s = ready_timeout_s
+        self.client = discord.Client(
+            intents=discord.Intents.default(),
+            max_ratelimit_timeout=MAX_RATELIMIT_WAIT_S,
+            chunk_guilds_at_startup=False,
+            member_cache_flags=discord.MemberCacheFlags.none(),
+        )
+        self.client.event(self.on_interaction)
+        self.tree = app_commands.CommandTree(self.client)
+        self.tree.error(self._on_command_error)
+        self._define_commands()
+        self._connection: asyncio.Task[None] | None = None
+        self._previous_endpoints: tuple[str, yarl.URL] | None = None
+        self._accepting = False
+        self._busy = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Log in, register the slash commands, connect to the gateway and wait for READY."""
+        self._point_at_endpoints()
+        try:
+            async with asyncio.timeout(self.ready_timeout_s):
+                await self.client.login(self._token)
+                commands = await self.tree.sync()
+                self._connection = asyncio.create_task(
+                    self.client.connect(reconnect=True), name="discord-gateway"
+                )
+                ready = asyncio.ensure_future(self.client.wait_until_ready())
+                try:
+                    await asyncio.wait(
+                        [ready, self._connection], return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    ready.cancel()
+                if self._connection.done():
+                    self._connection.result()  # raises why the gateway closed
+                    raise FrontendError("discord", "the gateway closed before READY")
+        except BaseException as exc:
+            await self._close_client()
+            raise self._start_error(exc) from None
+        self._accepting = True
+        user = self.client.user
+        log.info("discord: connected as %s, %d slash commands", user, len(commands))
+
+    def _start_error(self, exc: BaseException) -> BaseException:
+        """Why starting failed, in words (never with the token)."""
+        if isinstance(exc, FrontendError):
+            return exc
+        if isinstance(exc, discord.LoginFailure):
+            return FrontendError("discord", "DISCORD_BOT_TOKEN was rejected (401 Unauthorized)")
+        if isinstance(exc, TimeoutError):
+            return FrontendError(
+                "discord", f"no answer from {self.api_url} within {self.ready_timeout_s:g} s"
+            )
+        if isinstance(exc, discord.HTTPException):
+            return FrontendError("discord", f"{exc.status} {exc.text[:200]}".strip())
+        if isinstance(exc, discord.ConnectionClosed):
+            return FrontendError("discord", f"gateway closed the connection ({exc.code})")
+        if isinstance(exc, aiohttp.ClientError | OSError):
+            return FrontendError("discord", f"cannot reach {self.api_url}: {exc}")
+        return exc
+
+    def _point_at_endpoints(self) -> None:
+        """discord.py reads its REST base and gateway from class attributes: set ours."""
+        ws = discord.gateway.DiscordWebSocket
+        if self._previous_endpoints is None:
+            self._previous_endpoints = (discord.http.Route.BASE, ws.DEFAULT_GATEWAY)
+        discord.http.Route.BASE = self.api_url
+        ws.DEFAULT_GATEWAY = yarl.URL(self.gateway_url)
+
+    async def stop_receiving(self) -> None:
+        """Answer no new commands; wait (bounded) for the running ones to reply."""
+        self._accepting = False
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(COMMAND_DRAIN_S):
+                await self._idle.wait()
+
+    async def close(self) -> None:
+        """Close the gateway and the HTTP session; safe to repeat."""
+        await self._close_client()
+
+    async def stop(self) -> None:
+        await self.stop_receiving()
+        await self.close()
+
+    async def _close_client(self) -> None:
+        self._accepting = False
+        await self.client.close()
+        if self._connection is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await self._connection
+            self._connection = None
+        if self._previous_endpoints is not None:
+            discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = (
+                self._previous_endpoints
+            )
+            self._previous_endpoints = None
+
+    @property
+    def running(self) -> bool:
+        return self._accepting and not self.client.is_closed()
+
+    # -- commands -------------------------------------------------------------------------------
+
+    def _define_commands(self) -> None:
+        tree = self.tree
+        run = self._run
+
+        @tree.command(name="help", description="What arbwatch does, and its commands")
+        async def help_(interaction: Interaction) -> None:
+            await run(interaction, "/help")
+
+        @tree.command(name="subscribe", description="Alert me when arbitrage reaches a net %")
+        @app_commands.describe(
+            symbol="A watched symbol, or ALL for every one",
+            threshold="Net profit after both taker fees, in percent (e.g. 0.15)",
+            strength="Other signal types: from this strength (default weak)",
+        )
+        @app_commands.choices(strength=STRENGTHS)
+        async def subscribe(
+            interaction: Interaction,
+            symbol: str,
+            threshold: app_commands.Range[float, 0.001, 100.0],
+            strength: str | None = None,
+        ) -> None:
+            text = f"/subscribe {symbol} {_number(threshold)}"
+            await run(interaction, text + (f" {strength}" if strength else ""))
+
+        @tree.command(name="unsubscribe", description="Stop alerts for a symbol, or ALL")
+        @app_commands.describe(symbol="One of your subscriptions, or ALL")
+        async def unsubscribe(interaction: Interaction, symbol: str) -> None:
+            await run(interaction, f"/unsubscribe {symbol}")
+
+        @tree.command(name="list", description="Your subscriptions and settings")
+        async def list_(interaction: Interaction) -> None:
+            await run(interaction, "/list")
+
+        @tree.command(name="types", description="Choose which signal types you receive")
+        @app_commands.describe(
+            type="A signal type, or all",
+            type2="Another type",
+            type3="A third type",
+            symbol="Only for this subscription (default: all of yours)",
+        )
+        @app_commands.choices(type=TYPE_CHOICES, type2=TYPE_CHOICES, type3=TYPE_CHOICES)
+        async def types(
+            interaction: Interaction,
+            type: str,  # the option's name as users see it
+            type2: str | None = None,
+            type3: str | None = None,
+            symbol: str | None = None,
+        ) -> None:
+            chosen = " ".join(t for t in (type, type2, type3) if t)
+            await run(interaction, f"/types {symbol} {chosen}" if symbol else f"/types {chosen}")
+
+        @tree.command(name="mute", description="Pause alerts (all, or one symbol's)")
+        @app_commands.describe(symbol="Only this symbol", duration="e.g. 30m, 2h, 1d (default 1h)")
+        async def mute(
+            interaction: Interaction, symbol: str | None = None, duration: str | None = None
+        ) -> None:
+            await run(interaction, " ".join(p for p in ("/mute", symbol, duration) if p))
+
+        @tree.command(name="unmute", description="Resume alerts")
+        @app_commands.describe(symbol="Only this symbol")
+        async def unmute(interaction: Interaction, symbol: str | None = None) -> None:
+            await run(interaction, f"/unmute {symbol}" if symbol else "/unmute")
+
+        @tree.command(name="stats", description="How the detector performed, with a chart")
+        @app_commands.describe(symbol="One symbol (default: all)", period="e.g. 1h, 24h, 7d")
+        async def stats(
+            interaction: Interaction, symbol: str | None = None, period: str | None = None
+        ) -> None:
+            await run(interaction, " ".join(p for p in ("/stats", symbol, period) if p))
+
+        @tree.command(name="chart", description="A symbol's Binance-Bybit price gap over time")
+        @app_commands.describe(symbol="A watched symbol", period="e.g. 1h, 24h, 7d (default 24h)")
+        async def chart(interaction: Interaction, symbol: str, period: str | None = None) -> None:
+            await run(interaction, " ".join(p for p in ("/chart", symbol, period) if p))
+
+        @tree.command(name="status", description="Live health of the exchange feeds")
+        async def status(interaction: Interaction) -> None:
+            await run(interaction, "/status")
+
+        @tree.command(name="alerts", description="Where your alerts go: DMs, or this channel")
+        @app_commands.describe(to="Direct messages, or this channel (server admins only)")
+        @app_commands.choices(to=DESTINATIONS)
+        async def alerts(interaction: Interaction, to: str) -> None:
+            await self._route_alerts(interaction, to)
+
+        @tree.command(name="users", description="Admins: users, subscriptions, pending alerts")
+        async def users(interaction: Interaction) -> None:
+            await run(interaction, "/users")
+
+        @tree.command(name="broadcast", description="Admins: send a message to every user")
+        @app_commands.describe(text="The announcement (up to 1000 characters)")
+        async def broadcast(
+            interaction: Interaction, text: app_commands.Range[str, 1, 1000]
+        ) -> None:
+            await run(interaction, f"/broadcast {text}")
+
+        for command, param in (
+            (subscribe, "symbol"),
+            (types, "symbol"),
+            (mute, "symbol"),
+            (unmute, "symbol"),
+            (stats, "symbol"),
+            (chart, "symbol"),
+        ):
+            command.autocomplete(param)(self._complete_symbol)
+        unsubscribe.autocomplete("symbol")(self._complete_subscription)
+        stats.autocomplete("period")(self._complete_period)
+        chart.autocomplete("period")(self._complete_period)
+        mute.autocomplete("duration")(self._complete_duration)
+
+    async def _complete_symbol(self, interaction: Interaction, current: str) -> list[Choice[str]]:
+        with_all = interaction.command is not None and interaction.command.name in (
+            "subscribe",
+            "types",
+        )
+        options = ([ALL_SYMBOLS] if with_all else []) + list(self.handler.symbols)
+        return _matching(options, current)
+
+    async def _complete_subscription(
+        self, interaction: Interaction, current: str
+    ) -> list[Choice[str]]:
+        user = await asyncio.to_thread(
+            self.store.find_user, Platform.DISCORD, str(interaction.user.id)
+        )
+        held = [s.symbol for s in self.store.subscriptions(user.id)] if user else []
+        return _matching([*held, ALL_SYMBOLS] if held else list(self.handler.symbols), current)
+
+    async def _complete_period(self, interaction: Interaction, current: str) -> list[Choice[str]]:
+        return _matching(list(PERIODS), current)
+
+    async def _complete_duration(self, interaction: Interaction, current: str) -> list[Choice[str]]:
+        return _matching(list(DURATIONS), current)
+
+    def _context(self, interaction: Interaction) -> CommandContext:
+        user = interaction.user
+        return self.handler.context(
+            Platform.DISCORD, str(user.id), str(user.id), user.display_name, self.clock()
+        )
+
+    async def _run(self, interaction: Interaction, text: str) -> None:
+        """Run one command through the command layer and answer the interaction."""
+        if not self._accepting:
+            await self._answer_text(interaction, _RESTARTING, ephemeral=True)
+            return
+        name = text[1:].split(" ", 1)[0]
+        public = name in PUBLIC_COMMANDS
+        self._busy += 1
+        self._idle.clear()
+        try:
+            if name in SLOW_COMMANDS:
+                await interaction.response.defer(ephemeral=not public, thinking=True)
+            ctx = self._context(interaction)
+            # Commits before the reply; charts render here too: a worker thread keeps the
+            # loop (and the gateway's heartbeat) free.
+            reply = await asyncio.to_thread(self.handler.handle, text, ctx)
+            self.after_command()  # e.g. a /broadcast queued deliveries: wake the outbox
+            await self.answer(interaction, reply, ephemeral=reply.ephemeral or not public)
+        except discord.HTTPException as exc:
+            log.warning("discord: answering /%s failed: %s %s", name, exc.status, exc.text)
+        finally:
+            self._busy -= 1
+            if not self._busy:
+                self._idle.set()
+
+    async def answer(self, interaction: Interaction, reply: Reply, *, ephemeral: bool) -> None:
+        """Send ``reply`` as the interaction's response (and follow-ups past 2000 characters)."""
+        chunks = discord_messages(reply.lines) or ["\u200b"]
+        view = _view(reply.buttons)
+        for n, chunk in enumerate(chunks):
+            kwargs: dict[str, Any] = {"content": chunk, "ephemeral": ephemeral}
+            if n == len(chunks) - 1:
+                if view is not None:
+                    kwargs["view"] = view
+                if reply.image is not None:
+                    kwargs["file"], kwargs["embed"] = _chart_file(reply.image, "chart.png")
+            await self._respond(interaction, **kwargs)
+        if view is not None:
+            view.stop()  # presses come back through on_interaction; keep no per-message state
+
+    async def _answer_text(self, interaction: Interaction, text: Text, *, ephemeral: bool) -> None:
+        try:
+            await self.answer(interaction, Reply(text), ephemeral=ephemeral)
+        except discord.HTTPException as exc:
+            log.warning("discord: reply failed: %s %s", exc.status, exc.text)
+
+    @staticmethod
+    async def _respond(interaction: Interaction, **kwargs: Any) -> None:
+        if interaction.response.is_done():
+            await interaction.followup.send(**kwargs)
+        else:
+            await interaction.response.send_message(**kwargs)
+
+    async def on_interaction(self, interaction: Interaction) -> None:
+        """Button presses (an alert's "Mute 1h", a reply's "Unmute"): their id is a command."""
+        if interaction.type is not discord.InteractionType.component or not interaction.data:
+            return
+        custom_id = str(interaction.data.get("custom_id", ""))
+        if custom_id.startswith("/"):
+            await self._run(interaction, custom_id)
+
+    async def _on_command_error(
+        self, interaction: Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        if isinstance(error, app_commands.TransformerError | app_commands.CheckFailure):
+            text = (line(bold("That value was not accepted: "), str(error)[:300]),)
+        else:
+            log.error("discord: a command failed", exc_info=error)
+            text = (line("Something went wrong on our side; the error was logged."),)
+        await self._answer_text(interaction, text, ephemeral=True)
+
+    async def _route_alerts(self, interaction: Interaction, to: str) -> None:
+        """``/alerts``: alerts by DM, or (server admins only) to the channel of the command."""
+        if not self._accepting:
+            await self._answer_text(interaction, _RESTARTING, ephemeral=True)
+            return
+        ctx = self._context(interaction)
+        user = await asyncio.to_thread(self.store.find_user, ctx.platform, ctx.chat_id)
+        if user is None:
+            user = await asyncio.to_thread(
+                self.store.register, ctx.platform, ctx.chat_id, ctx.user_id, ctx.user_name,
+                ctx.now_ms,
+            )  # fmt: skip
+        channel = interaction.channel
+        if to == "dm":
+            await asyncio.to_thread(self.store.set_channel, user.id, None, ctx.now_ms)
+            text: Text = (line("✅ ", bold("Your alerts now arrive by direct message.")),)
+        elif interaction.guild is None or channel is None:
+            text = (
+                line(bold("Run this in the server channel that should get your alerts.")),
+                line("Here, in our DMs, alerts already come to you directly."),
+            )
+        elif not any(getattr(interaction.permissions, p) for p in ROUTING_PERMISSIONS):
+            text = (
+                line(bold("Only server admins can send alerts to a channel")),
+                line("(Manage Server or Manage Channels). Ask one, or use ", code("/alerts dm")),
+            )
+        else:
+            await asyncio.to_thread(self.store.set_channel, user.id, str(channel.id), ctx.now_ms)
+            where = getattr(channel, "name", None) or str(channel.id)
+            text = (
+                line("✅ ", bold(f"Your alerts now go to #{where}.")),
+                line("Moderate and strong ones mention you; weak ones arrive silently."),
+            )
+        await self._answer_text(interaction, text, ephemeral=True)
+
+    # -- outgoing -------------------------------------------------------------------------------
+
+    async def send(self, delivery: DueDelivery) -> str | None:
+        """The outbox's Sender: one alert or broadcast, as an embed, by DM or to a channel."""
+        now = self.clock()
+        if delivery.signal is not None:
+            embed = alert_embed(delivery.signal, now)
+            view = _view(alert_buttons(delivery.signal))
+        else:
+            embed, view = broadcast_embed(delivery.broadcast_text or ""), None
+        kwargs: dict[str, Any] = {"embed": to_discord_embed(embed), "silent": delivery.silent}
+        if delivery.channel_id is not None and not delivery.silent:
+            # In a shared channel, a notifying alert names its subscriber; nobody else.
+            kwargs["content"] = f"<@{delivery.chat_id}>"
+            kwargs["allowed_mentions"] = discord.AllowedMentions(
+                everyone=False, roles=False, users=[discord.Object(int(delivery.chat_id))]
+            )
+        else:
+            kwargs["allowed_mentions"] = discord.AllowedMentions.none()
+        if view is not None:
+            kwargs["view"] = view
+        try:
+            target = await self._target(delivery)
+            message = await target.send(**kwargs)
+        except discord.RateLimited as exc:
+            raise RateLimited(exc.retry_after, delivery.destination) from exc
+        except discord.Forbidden as exc:  # 50007: DMs refused; 50013: no permission in channel
+            raise Blocked(f"Discord {exc.code}: {exc.text or 'Forbidden'}") from exc
+        except discord.NotFound as exc:  # the channel (or the user) is gone
+            raise Blocked(f"Discord {exc.code}: {exc.text or 'Not Found'}") from exc
+        except discord.DiscordServerError as exc:
+            raise TransientSendError(f"Discord {exc.status}: {exc.text[:200]}") from exc
+        except discord.HTTPException as exc:
+            if exc.status == 429:
+                raise RateLimited(1.0, delivery.destination) from exc
+            raise PermanentSendError(f"Discord {exc.status} {exc.code}: {exc.text[:200]}") from exc
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise TransientSendError(f"network: {exc!r}") from exc
+        finally:
+            if view is not None:
+                view.stop()
+        return str(message.id)
+
+    async def _target(self, delivery: DueDelivery) -> discord.abc.Messageable:
+        if delivery.channel_id is not None:
+            return self.client.get_partial_messageable(int(delivery.channel_id))
+        # Cached by discord.py after the first call: one POST users/@me/channels per user.
+        return await self.client.create_dm(discord.Object(int(delivery.chat_id)))
+
+
+def _matching(options: Sequence[str], current: str) -> list[Choice[str]]:
+    """Autocomplete: options containing what was typed, prefix matches first, at most 25."""
+    typed = current.strip().upper()
+    hits = [o for o in options if typed in o.upper()]
+    hits.sort(key=lambda o: (not o.upper().startswith(typed), options.index(o)))
+    return [Choice(name=o, value=o) for o in hits[:AUTOCOMPLETE_LIMIT]]
