@@ -65,6 +65,9 @@ class Frontend(Sender, Protocol):
 
     after_command: Callable[[], None]
 
+    @property
+    def status(self) -> str: ...
+
     async def start(self) -> None: ...
 
     async def stop_receiving(self) -> None: ...
@@ -113,6 +116,7 @@ class App:
             detector_config.symbols,
             health_provider=lambda: self._health,
             stats_provider=lambda: self._stats,
+            chats_provider=lambda: self.chat_summary(),
         )
         self.telegram: TelegramFrontend | None = None
         self.discord: DiscordFrontend | None = None
@@ -214,8 +218,10 @@ class App:
                 )
 
     def chat_summary(self) -> str:
-        """``telegram connected · discord failed: ...`` for the console health line."""
-        return " · ".join(f"{p.value} {state}" for p, state in self.frontend_states.items())
+        """``telegram connected · discord failed: ...`` for /status and the console health line."""
+        live = {f.platform: f.status for f in self._live}
+        states = {p: live.get(p, state) for p, state in self.frontend_states.items()}
+        return " · ".join(f"{p.value} {state}" for p, state in states.items())
 
     async def __aenter__(self) -> App:
         await self.start()

@@ -82,6 +82,11 @@ ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
     ("broadcast", "TEXT: send a message to every active user"),
 )
 
+DISCORD_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("alerts", "dm|here: your alerts by DM, or in this channel (server admins)"),
+)
+"""Discord-only commands (handled by the Discord frontend), listed in its /help."""
+
 _SUBSCRIBE = usage("/subscribe BTCUSDT 0.15", "/subscribe ALL 0.2 moderate")
 _UNSUBSCRIBE = usage("/unsubscribe BTCUSDT", "/unsubscribe ALL")
 _TYPES = usage("/types arbitrage volume_spike", "/types all", "/types BTCUSDT arbitrage")
@@ -150,12 +155,14 @@ class CommandHandler:
         monitored_symbols: Sequence[str],
         health_provider: Callable[[], Health | None] = _no_health,
         stats_provider: Callable[[], Mapping[str, Any] | None] = _no_stats,
+        chats_provider: Callable[[], str] = str,
     ) -> None:
         self.store = store
         self.settings = settings
         self.symbols = tuple(dict.fromkeys(s.upper() for s in monitored_symbols))
         self._health = health_provider
         self._stats = stats_provider
+        self._chats = chats_provider  # e.g. "telegram connected · discord connected"
         self._commands: dict[str, Command] = {
             "start": self._start,
             "help": self._help,
@@ -240,6 +247,8 @@ class CommandHandler:
 
     def _help_lines(self, ctx: CommandContext) -> list[Line]:
         commands = COMMANDS + (ADMIN_COMMANDS if ctx.is_admin else ())
+        if ctx.platform is Platform.DISCORD:  # slash commands: no /start, and /alerts
+            commands = tuple(c for c in commands if c[0] != "start") + DISCORD_COMMANDS
         return [
             line(bold("Commands")),
             *(line(code(f"/{name}"), f" {about}") for name, about in commands),
@@ -485,7 +494,11 @@ class CommandHandler:
     def _status(self, ctx: CommandContext, args: list[str], rest: str) -> Reply:
         if args:
             raise BadInput(line(bold("/status takes no arguments.")), usage("/status"))
-        return _reply(*format_status(self._health(), ctx.now_ms))
+        chats = self._chats()
+        return _reply(
+            *format_status(self._health(), ctx.now_ms),
+            *([line(bold("Chat platforms"), f": {chats}")] if chats else []),
+        )
 
     # -- admins ---------------------------------------------------------------------------------
 

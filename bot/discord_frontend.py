@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 30.0  # login, command sync and the gateway's READY, before we give up
 MAX_RATELIMIT_WAIT_S = 10.0  # longer 429 waits go back to the outbox instead of blocking a send
+GUILD_READY_S = 0.5
 AUTOCOMPLETE_LIMIT = 25  # Discord shows at most 25 choices
 COMMAND_DRAIN_S = 5.0  # at shutdown, how long commands already running may take to answer
 PUBLIC_COMMANDS = frozenset({"stats", "chart", "status"})
@@ -100,10 +101,11 @@ def _view(buttons: Sequence[Sequence[Button]]) -> discord.ui.View | None:
     return view
 
 
-def _chart_file(chart: Chart, name: str) -> tuple[discord.File, discord.Embed]:
+def _chart_file(chart: Chart) -> tuple[discord.File, discord.Embed]:
+    """The PNG as an attachment, shown inside an embed whose text is the chart's caption."""
     embed = discord.Embed(description=chart.caption[:4096])
-    embed.set_image(url=f"attachment://{name}")
-    return discord.File(io.BytesIO(chart.png), filename=name), embed
+    embed.set_image(url=f"attachment://{chart.filename}")
+    return discord.File(io.BytesIO(chart.png), filename=chart.filename), embed
 
 
 def _number(value: float) -> str:
@@ -141,6 +143,9 @@ class DiscordFrontend:
             max_ratelimit_timeout=MAX_RATELIMIT_WAIT_S,
             chunk_guilds_at_startup=False,
             member_cache_flags=discord.MemberCacheFlags.none(),
+            # After READY discord.py waits this long for guilds to stream in before on_ready;
+            # slash commands and sends need no guild cache, so do not hold up the start.
+            guild_ready_timeout=GUILD_READY_S,
         )
         self.client.event(self.on_interaction)
         self.tree = app_commands.CommandTree(self.client)
@@ -165,6 +170,7 @@ class DiscordFrontend:
                 self._connection = asyncio.create_task(
                     self.client.connect(reconnect=True), name="discord-gateway"
                 )
+                self._connection.add_done_callback(self._connection_ended)
                 ready = asyncio.ensure_future(self.client.wait_until_ready())
                 try:
                     await asyncio.wait(
@@ -195,7 +201,7 @@ class DiscordFrontend:
         if isinstance(exc, discord.HTTPException):
             return FrontendError("discord", f"{exc.status} {exc.text[:200]}".strip())
         if isinstance(exc, discord.ConnectionClosed):
-            return FrontendError("discord", f"gateway closed the connection ({exc.code})")
+            return FrontendError("discord", _describe(exc))
         if isinstance(exc, aiohttp.ClientError | OSError):
             return FrontendError("discord", f"cannot reach {self.api_url}: {exc}")
         return exc
@@ -236,9 +242,22 @@ class DiscordFrontend:
             )
             self._previous_endpoints = None
 
+    def _connection_ended(self, task: asyncio.Task[None]) -> None:
+        # discord.py reconnects by itself; it gives up only on what retrying cannot fix
+        # (a revoked token: close code 4004). Say so loudly: /status shows it too.
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("discord: the gateway connection ended: %s", _describe(exc))
+
     @property
-    def running(self) -> bool:
-        return self._accepting and not self.client.is_closed()
+    def status(self) -> str:
+        """``connected``, ``reconnecting`` (discord.py resumes by itself) or why it stopped."""
+        task = self._connection
+        if task is None or self.client.is_closed():
+            return "stopped"
+        if task.done():
+            exc = None if task.cancelled() else task.exception()
+            return f"disconnected: {_describe(exc)}" if exc else "disconnected: gateway closed"
+        return "connected" if self.client.is_ready() and self.client.ws else "reconnecting"
 
     # -- commands -------------------------------------------------------------------------------
 
@@ -363,11 +382,12 @@ class DiscordFrontend:
     async def _complete_subscription(
         self, interaction: Interaction, current: str
     ) -> list[Choice[str]]:
-        user = await asyncio.to_thread(
-            self.store.find_user, Platform.DISCORD, str(interaction.user.id)
-        )
-        held = [s.symbol for s in self.store.subscriptions(user.id)] if user else []
+        held = await asyncio.to_thread(self._held_symbols, str(interaction.user.id))
         return _matching([*held, ALL_SYMBOLS] if held else list(self.handler.symbols), current)
+
+    def _held_symbols(self, discord_id: str) -> list[str]:
+        user = self.store.find_user(Platform.DISCORD, discord_id)
+        return [s.symbol for s in self.store.subscriptions(user.id)] if user else []
 
     async def _complete_period(self, interaction: Interaction, current: str) -> list[Choice[str]]:
         return _matching(list(PERIODS), current)
@@ -416,7 +436,7 @@ class DiscordFrontend:
                 if view is not None:
                     kwargs["view"] = view
                 if reply.image is not None:
-                    kwargs["file"], kwargs["embed"] = _chart_file(reply.image, "chart.png")
+                    kwargs["file"], kwargs["embed"] = _chart_file(reply.image)
             await self._respond(interaction, **kwargs)
         if view is not None:
             view.stop()  # presses come back through on_interaction; keep no per-message state
@@ -535,6 +555,12 @@ class DiscordFrontend:
             return self.client.get_partial_messageable(int(delivery.channel_id))
         # Cached by discord.py after the first call: one POST users/@me/channels per user.
         return await self.client.create_dm(discord.Object(int(delivery.chat_id)))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, discord.ConnectionClosed):
+        return f"the gateway closed the connection (code {exc.code})"
+    return f"{type(exc).__name__}: {exc}"[:300]
 
 
 def _matching(options: Sequence[str], current: str) -> list[Choice[str]]:

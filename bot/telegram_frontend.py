@@ -182,6 +182,15 @@ class TelegramFrontend:
             raise
         log.info("telegram: polling as @%s", app.bot.username)
 
+    @property
+    def status(self) -> str:
+        """``connected`` while polling (with the count of failed polls, which PTB retries)."""
+        updater = self.app.updater
+        if not self._open or updater is None or not updater.running:
+            return "stopped"
+        errors = self.polling_errors
+        return f"connected ({errors} failed polls, retrying)" if errors else "connected"
+
     async def stop(self) -> None:
         """:meth:`stop_receiving`, then :meth:`close`; safe to repeat."""
         await self.stop_receiving()

@@ -171,6 +171,12 @@ def test_help_lists_admin_commands_to_admins_only(handler: CommandHandler) -> No
         assert f"/{name}" in everyone
     for name, _ in ADMIN_COMMANDS:
         assert f"/{name}" not in everyone and f"/{name}" in admin
+    assert "/alerts" not in everyone
+
+
+def test_help_on_discord_lists_its_slash_commands(handler: CommandHandler) -> None:
+    text = handler.handle("/help", handler.context(Platform.DISCORD, "9", "9", "Di", T0)).text
+    assert "/start" not in text and "/alerts" in text and "/subscribe" in text
 
 
 def test_subscribe_stores_the_rule_and_resubscribing_updates_it(
@@ -467,6 +473,13 @@ def test_status_and_stats_use_the_health_provider(store: Store) -> None:
     assert "Detection latency: p50 12 ms · p99 85 ms" in stats
     assert "Feeds: Binance up · Bybit DOWN · books 1/2 healthy" in stats
     assert "17 repeats suppressed since start" in stats
+    assert "Chat platforms" not in text
+
+
+def test_status_shows_the_chat_platforms(store: Store) -> None:
+    summary = "telegram connected · discord failed: DISCORD_BOT_TOKEN was rejected"
+    handler = CommandHandler(store, make_settings(), SYMBOLS, chats_provider=lambda: summary)
+    assert f"Chat platforms: {summary}" in send(handler, "/status").text
 
 
 def test_admins_count_users_and_broadcast(handler: CommandHandler, store: Store) -> None:

@@ -1,0 +1,108 @@
+"""``arbwatch demo`` with both platforms configured (fakes on 127.0.0.1): one process, one signal,
+delivered to a Telegram user and a Discord user; then a clean, ordered shutdown.
+
+The demo runs the real command line in a worker thread (its own event loop, as in production);
+the fakes serve from the test's loop. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot import cli
+from bot.app import now_ms
+from bot.records import Platform
+from bot.store import Store
+from detector.signals import SignalStrength
+from tests.bot.fake_discord import DiscordMessage, FakeDiscord
+from tests.bot.fake_telegram import FakeTelegram, SentMessage
+
+TELEGRAM_TOKEN = "123456:SECRET-demo-token"
+DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.SECRET-demo-discord-token-0123456789"
+TELEGRAM_CHAT, DISCORD_USER = 5001, 430_000_000_000_000_001
+DEMO_S = 15.0  # the demo's arbitrage window opens 4 s in
+WAIT_S = 60.0
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram(TELEGRAM_TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+async def discord_fake() -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord(DISCORD_TOKEN) as server:
+        yield server
+
+
+def telegram_alert(message: SentMessage) -> bool:
+    return message.method == "sendMessage" and "arbitrage</b>" in (message.text or "")
+
+
+def discord_alert(message: DiscordMessage) -> bool:
+    return message.kind == "channel" and any(
+        "arbitrage" in (e.get("title") or "") for e in message.embeds
+    )
+
+
+async def test_demo_delivers_the_same_signal_on_telegram_and_discord(
+    tmp_path: Path, telegram: FakeTelegram, discord_fake: FakeDiscord
+) -> None:
+    database = tmp_path / "arbwatch.db"
+    env = tmp_path / ".env"
+    env.write_text(
+        "\n".join(
+            (
+                "SYMBOLS=BTCUSDT,ETHUSDT",
+                f"DATABASE_PATH={database}",
+                f"TELEGRAM_BOT_TOKEN={TELEGRAM_TOKEN}",
+                f"TELEGRAM_API_URL={telegram.base_url}",
+                f"DISCORD_BOT_TOKEN={DISCORD_TOKEN}",
+                f"DISCORD_API_URL={discord_fake.api_url}",
+                f"DISCORD_GATEWAY_URL={discord_fake.gateway_url}",
+            )
+        )
+        + "\n"
+    )
+    # Two users who subscribed earlier (subscriptions live in the database across restarts).
+    with Store(database) as store:
+        for platform, chat in (
+            (Platform.TELEGRAM, str(TELEGRAM_CHAT)),
+            (Platform.DISCORD, str(DISCORD_USER)),
+        ):
+            user = store.register(platform, chat, chat, "trader", now_ms())
+            store.subscribe(user.id, "ALL", 0.1, SignalStrength.STRONG, now_ms(), limit=50)
+
+    demo = asyncio.create_task(
+        asyncio.to_thread(cli.main, ["demo", "--duration", str(DEMO_S), "--env-file", str(env)])
+    )
+    on_telegram = await telegram.wait_for(telegram_alert, WAIT_S)
+    on_discord = await discord_fake.wait_for(discord_alert, WAIT_S)
+    async with asyncio.timeout(WAIT_S):
+        assert await demo == 0  # ran its duration, then shut down cleanly
+
+    assert on_telegram.chat_id == TELEGRAM_CHAT
+    assert on_discord.channel_id == str(discord_fake.dm_channels[DISCORD_USER])
+    symbol = "BTCUSDT"
+    assert symbol in (on_telegram.text or "")
+    assert on_discord.embeds[0]["title"].startswith(f"💱 {symbol} arbitrage")
+    net = {f["name"]: f["value"] for f in on_discord.embeds[0]["fields"]}["Net after fees"]
+    assert f"Net <b>{net}</b>" in (on_telegram.text or "")
+    with Store(database) as store:
+        rows = store.db.rows(
+            "SELECT u.platform, d.signal, d.status, d.message_id FROM deliveries d"
+            " JOIN users u ON u.id = d.user JOIN signals s ON s.id = d.signal"
+            " WHERE s.type = 'arbitrage' ORDER BY d.id"
+        )
+        leases = store.db.rows("SELECT name FROM leases")
+    first = {r["platform"]: r for r in reversed(rows)}  # each platform's first arbitrage row
+    assert first["telegram"]["signal"] == first["discord"]["signal"]  # the same signal
+    assert first["discord"]["message_id"] == on_discord.id
+    assert all(r["status"] == "sent" for r in rows)  # flushed before the shutdown finished
+    assert leases == []  # every lease released: the next start takes over at once
+    assert discord_fake.rejected == [] and telegram.rejected == []
