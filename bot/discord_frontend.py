@@ -478,12 +478,10 @@ class DiscordFrontend:
             await self._answer_text(interaction, _RESTARTING, ephemeral=True)
             return
         ctx = self._context(interaction)
-        user = await asyncio.to_thread(self.store.find_user, ctx.platform, ctx.chat_id)
-        if user is None:
-            user = await asyncio.to_thread(
-                self.store.register, ctx.platform, ctx.chat_id, ctx.user_id, ctx.user_name,
-                ctx.now_ms,
-            )  # fmt: skip
+        # Registering again also reactivates a user deactivated after a refused delivery.
+        user = await asyncio.to_thread(
+            self.store.register, ctx.platform, ctx.chat_id, ctx.user_id, ctx.user_name, ctx.now_ms
+        )
         channel = interaction.channel
         if to == "dm":
             await asyncio.to_thread(self.store.set_channel, user.id, None, ctx.now_ms)

@@ -30,7 +30,7 @@ import discord
 import yarl
 from aiohttp import web
 
-from tests.bot.fake_discord_gateway import WAIT_S, Gateway, Pulse
+from tests.bot.fake_discord_gateway import WAIT_S, Gateway
 from tests.bot.fake_discord_http import Call, Handler, RestApi, message_body
 from tests.bot.fake_discord_interactions import Answers, Interaction, RejectedAnswer
 from tests.bot.fake_discord_messages import DiscordMessage, MessageLog
@@ -54,6 +54,7 @@ from tests.bot.fake_discord_rules import (
     form_error,
 )
 from tests.bot.fake_discord_state import APP_PERMISSIONS, CommandRegistry, Directory, Origin
+from tests.bot.waits import Pulse
 
 __all__ = [
     "CommandUsageError",

@@ -2,7 +2,7 @@
 
 ``Gateway`` says HELLO, answers IDENTIFY with READY, ACKs heartbeats, RESUMEs a session on a new
 socket (keeping its sequence), sends RECONNECT on request and dispatches events over the live
-session. ``Pulse`` is the wake-up every wait of the fake uses instead of polling sleeps.
+session. Waits use ``tests.bot.waits.Pulse`` instead of polling sleeps.
 """
 
 from __future__ import annotations
@@ -16,22 +16,10 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.bot.waits import Pulse
+
 WAIT_S = 10.0  # bound on the fake's own waits (a client to connect, the bot to answer)
 HEARTBEAT_MS = 41_250
-
-
-class Pulse:
-    """Wakes every current waiter; waiters re-check their condition (no polling sleeps)."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def fire(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
-
-    async def wait(self) -> None:
-        await self._event.wait()
 
 
 @dataclass(eq=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from tests.bot.fake_discord_gateway import WAIT_S, Pulse
+from tests.bot.fake_discord_gateway import WAIT_S
 from tests.bot.fake_discord_http import Call, message_body
 from tests.bot.fake_discord_messages import DiscordMessage, MessageLog
 from tests.bot.fake_discord_payloads import interaction_metadata
@@ -26,6 +26,7 @@ from tests.bot.fake_discord_rules import (
     check_autocomplete,
     form_error,
 )
+from tests.bot.waits import Pulse
 
 if TYPE_CHECKING:
     from tests.bot.fake_discord import FakeDiscord

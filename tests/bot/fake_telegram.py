@@ -49,6 +49,7 @@ from tests.bot.fake_telegram_rules import (
     too_many_requests,
     utf16_len,
 )
+from tests.bot.waits import Pulse
 
 __all__ = ["FakeTelegram", "Rejection", "SentMessage", "prepare_ptb_env", "run_application"]
 
@@ -63,20 +64,6 @@ class _Fault:
     error: ApiError
     chat_id: int | None
     times: int
-
-
-class _Pulse:
-    """Wakes every current waiter; waiters re-check their condition (no polling sleeps)."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def fire(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
-
-    async def wait(self) -> None:
-        await self._event.wait()
 
 
 async def _read_params(request: web.Request) -> dict[str, Any]:
@@ -145,9 +132,9 @@ class FakeTelegram:
         self._commands: dict[str, list[Any]] = {}
         self._chat_windows: dict[int | str, FloodWindow] = {}
         self._global_window = FloodWindow(global_per_s) if global_per_s else None
-        self._updates_pulse = _Pulse()
-        self._sent_pulse = _Pulse()
-        self._calls_pulse = _Pulse()
+        self._updates_pulse = Pulse()
+        self._sent_pulse = Pulse()
+        self._calls_pulse = Pulse()
         self._poll_epoch = 0
         self._closing = False
         self._runner: web.AppRunner | None = None

@@ -8,7 +8,11 @@ the fakes serve from the test's loop. Every wait is bounded.
 from __future__ import annotations
 
 import asyncio
+import signal
+import sqlite3
+import sys
 from collections.abc import AsyncIterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -50,16 +54,13 @@ def discord_alert(message: DiscordMessage) -> bool:
     )
 
 
-async def test_demo_delivers_the_same_signal_on_telegram_and_discord(
-    tmp_path: Path, telegram: FakeTelegram, discord_fake: FakeDiscord
-) -> None:
-    database = tmp_path / "arbwatch.db"
+def write_env(tmp_path: Path, telegram: FakeTelegram, discord_fake: FakeDiscord) -> Path:
     env = tmp_path / ".env"
     env.write_text(
         "\n".join(
             (
                 "SYMBOLS=BTCUSDT,ETHUSDT",
-                f"DATABASE_PATH={database}",
+                f"DATABASE_PATH={tmp_path / 'arbwatch.db'}",
                 f"TELEGRAM_BOT_TOKEN={TELEGRAM_TOKEN}",
                 f"TELEGRAM_API_URL={telegram.base_url}",
                 f"DISCORD_BOT_TOKEN={DISCORD_TOKEN}",
@@ -69,7 +70,11 @@ async def test_demo_delivers_the_same_signal_on_telegram_and_discord(
         )
         + "\n"
     )
-    # Two users who subscribed earlier (subscriptions live in the database across restarts).
+    return env
+
+
+def add_subscribers(database: Path) -> None:
+    """Two users who subscribed earlier (subscriptions live in the database across restarts)."""
     with Store(database) as store:
         for platform, chat in (
             (Platform.TELEGRAM, str(TELEGRAM_CHAT)),
@@ -78,6 +83,13 @@ async def test_demo_delivers_the_same_signal_on_telegram_and_discord(
             user = store.register(platform, chat, chat, "trader", now_ms())
             store.subscribe(user.id, "ALL", 0.1, SignalStrength.STRONG, now_ms(), limit=50)
 
+
+async def test_demo_delivers_the_same_signal_on_telegram_and_discord(
+    tmp_path: Path, telegram: FakeTelegram, discord_fake: FakeDiscord
+) -> None:
+    database = tmp_path / "arbwatch.db"
+    env = write_env(tmp_path, telegram, discord_fake)
+    add_subscribers(database)
     demo = asyncio.create_task(
         asyncio.to_thread(cli.main, ["demo", "--duration", str(DEMO_S), "--env-file", str(env)])
     )
@@ -106,3 +118,40 @@ async def test_demo_delivers_the_same_signal_on_telegram_and_discord(
     assert all(r["status"] == "sent" for r in rows)  # flushed before the shutdown finished
     assert leases == []  # every lease released: the next start takes over at once
     assert discord_fake.rejected == [] and telegram.rejected == []
+
+
+async def test_sigterm_shuts_the_whole_process_down_in_order(
+    tmp_path: Path, telegram: FakeTelegram, discord_fake: FakeDiscord
+) -> None:
+    database = tmp_path / "arbwatch.db"
+    env = write_env(tmp_path, telegram, discord_fake)
+    add_subscribers(database)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "demo",
+        "--env-file",
+        str(env),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await telegram.wait_for(telegram_alert, WAIT_S)
+        await discord_fake.wait_for(discord_alert, WAIT_S)
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(WAIT_S):
+            _, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    stderr = err.decode()
+    assert process.returncode == 0, stderr
+    assert "telegram connected" in stderr and "discord connected" in stderr
+    with closing(sqlite3.connect(database)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("SELECT count(*) FROM leases").fetchone() == (0,)
+        statuses = dict(conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status"))
+    assert statuses.get("sent", 0) >= 2 and "failed" not in statuses
+    assert not discord_fake.rejected and not telegram.rejected

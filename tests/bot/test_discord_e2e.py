@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from detector.simulator.scenarios import ArbitrageWindow, Scenario
 from detector.simulator.server import SimulatorServer
 from tests.bot.factories import arbitrage
 from tests.bot.fake_discord import DiscordMessage, FakeDiscord
+from tests.bot.waits import until
 
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.SECRET-e2e-discord-token-0123456789"
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
@@ -55,13 +56,6 @@ def make_settings(tmp_path: Path, fake: FakeDiscord, **extra: Any) -> Settings:
         discord_gateway_url=fake.gateway_url,
         **extra,
     )
-
-
-async def until(condition: Callable[[], bool], limit_s: float = WAIT_S) -> None:
-    """Wait (bounded) for state changed by other tasks; the bound, not the pace, matters."""
-    async with asyncio.timeout(limit_s):
-        while not condition():  # noqa: ASYNC110 - see the docstring
-            await asyncio.sleep(0.02)
 
 
 def is_alert(message: DiscordMessage) -> bool:
@@ -241,6 +235,11 @@ async def test_a_user_who_refuses_dms_is_deactivated_not_retried(
         await until(lambda: bot.statuses().get("sent") == 2)
         assert len(fake.rejected) == attempts == 1
         assert fake.rejected[0][1]["code"] == 50007
+        # Ann comes back (e.g. after allowing DMs again): any command reactivates her.
+        back = await fake.slash("alerts", {"to": "dm"}, user_id=ANN)
+        await back.wait_messages(1)
+        user = bot.store.find_user(Platform.DISCORD, str(ANN))
+        assert user is not None and user.active and user.blocked_at is None
 
 
 async def test_server_admins_route_alerts_to_a_channel_and_weak_ones_mention_nobody(

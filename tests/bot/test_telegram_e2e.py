@@ -38,6 +38,7 @@ from detector.simulator.server import SimulatorServer
 from tests.bot.factories import arbitrage
 from tests.bot.fake_telegram import FakeTelegram, SentMessage
 from tests.bot.fake_telegram_rules import MAX_CAPTION
+from tests.bot.waits import until
 
 TOKEN = "123456:SECRET-e2e-token"
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
@@ -55,13 +56,6 @@ def make_settings(tmp_path: Path, fake: FakeTelegram, **extra: Any) -> Settings:
         telegram_api_url=fake.base_url,
         **extra,
     )
-
-
-async def until(condition: Callable[[], bool], limit_s: float = WAIT_S) -> None:
-    """Wait (bounded) for state changed by other tasks; the bound, not the pace, matters."""
-    async with asyncio.timeout(limit_s):
-        while not condition():  # noqa: ASYNC110 - see the docstring
-            await asyncio.sleep(0.02)
 
 
 def is_alert(message: SentMessage) -> bool:
