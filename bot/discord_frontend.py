@@ -179,11 +179,11 @@ class DiscordFrontend:
                 finally:
                     ready.cancel()
                 if self._connection.done():
-                    self._connection.result()  # raises why the gateway closed
-                    raise FrontendError("discord", "the gateway closed before READY")
+                    raise self._gateway_error(self._connection)
         except BaseException as exc:
+            error = self._start_error(exc)  # before closing: it tells which step failed
             await self._close_client()
-            raise self._start_error(exc) from None
+            raise error from None
         self._accepting = True
         user = self.client.user
         log.info("discord: connected as %s, %d slash commands", user, len(commands))
@@ -195,8 +195,11 @@ class DiscordFrontend:
         if isinstance(exc, discord.LoginFailure):
             return FrontendError("discord", "DISCORD_BOT_TOKEN was rejected (401 Unauthorized)")
         if isinstance(exc, TimeoutError):
+            waited = f"within {self.ready_timeout_s:g} s"
+            if self._connection is None:  # still logging in or registering commands
+                return FrontendError("discord", f"no answer from {self.api_url} {waited}")
             return FrontendError(
-                "discord", f"no answer from {self.api_url} within {self.ready_timeout_s:g} s"
+                "discord", f"the gateway {self.gateway_url} was not ready {waited}"
             )
         if isinstance(exc, discord.HTTPException):
             return FrontendError("discord", f"{exc.status} {exc.text[:200]}".strip())
@@ -205,6 +208,20 @@ class DiscordFrontend:
         if isinstance(exc, aiohttp.ClientError | OSError):
             return FrontendError("discord", f"cannot reach {self.api_url}: {exc}")
         return exc
+
+    def _gateway_error(self, task: asyncio.Task[None]) -> FrontendError:
+        """Why the gateway connection ended before READY."""
+        failure = None if task.cancelled() else task.exception()
+        if failure is None:
+            return FrontendError("discord", "the gateway closed before READY")
+        # discord.py 2.7 trips over its own missing socket (AttributeError) after a failed
+        # first connect; what happened is the network error it was handling.
+        cause = failure.__context__
+        if isinstance(cause, aiohttp.ClientError | OSError):
+            failure = cause
+        return FrontendError(
+            "discord", f"cannot connect to the gateway {self.gateway_url}: {_describe(failure)}"
+        )
 
     def _point_at_endpoints(self) -> None:
         """discord.py reads its REST base and gateway from class attributes: set ours."""
@@ -245,7 +262,8 @@ class DiscordFrontend:
     def _connection_ended(self, task: asyncio.Task[None]) -> None:
         # discord.py reconnects by itself; it gives up only on what retrying cannot fix
         # (a revoked token: close code 4004). Say so loudly: /status shows it too.
-        if not task.cancelled() and (exc := task.exception()) is not None:
+        # Before READY, start() reports it instead.
+        if self._accepting and not task.cancelled() and (exc := task.exception()) is not None:
             log.error("discord: the gateway connection ended: %s", _describe(exc))
 
     @property

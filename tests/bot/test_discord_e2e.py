@@ -29,7 +29,7 @@ from bot.routing import Router
 from bot.store import Store
 from detector.clients.backoff import Backoff
 from detector.models import Exchange
-from detector.signals import SignalStrength
+from detector.signals import SignalStrength, SignalType
 from detector.simulator.scenarios import ArbitrageWindow, Scenario
 from detector.simulator.server import SimulatorServer
 from tests.bot.factories import arbitrage
@@ -52,9 +52,7 @@ def make_settings(tmp_path: Path, fake: FakeDiscord, **extra: Any) -> Settings:
         stale_after_s=2.0,
         database_path=tmp_path / "arbwatch.db",
         discord_bot_token=SecretStr(TOKEN),
-        discord_api_url=fake.api_url,
-        discord_gateway_url=fake.gateway_url,
-        **extra,
+        **{"discord_api_url": fake.api_url, "discord_gateway_url": fake.gateway_url, **extra},
     )
 
 
@@ -183,6 +181,7 @@ class Harness:
         handler = CommandHandler(self.store, settings, settings.symbols)
         self.frontend = DiscordFrontend(settings, self.store, handler)
         self.outbox = Outbox(self.store, self.frontend, now_ms, owner="harness")
+        self.frontend.after_command = self.outbox.wake  # as App wires it
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Harness:
@@ -365,3 +364,47 @@ async def test_the_gateway_asking_to_reconnect_is_resumed_transparently(
         assert "No subscriptions yet" in (answer.content or "")
         assert bot.frontend.status == "connected" and fake.resumes == 1
     assert bot.frontend.status == "stopped"
+
+
+async def test_an_unreachable_gateway_is_a_clear_start_error(
+    tmp_path: Path, fake: FakeDiscord
+) -> None:
+    async with FakeDiscord(TOKEN) as gone:
+        dead_gateway = gone.gateway_url
+    settings = make_settings(tmp_path, fake, discord_gateway_url=dead_gateway)
+    with Store(settings.database_path) as store:
+        handler = CommandHandler(store, settings, settings.symbols)
+        frontend = DiscordFrontend(settings, store, handler)
+        with pytest.raises(FrontendError) as info:
+            await frontend.start()
+    assert f"cannot connect to the gateway {dead_gateway}: ClientConnectorError" in str(info.value)
+    assert frontend.status == "stopped"
+
+
+async def test_types_choices_and_an_admin_broadcast_reach_the_command_layer(
+    tmp_path: Path, fake: FakeDiscord
+) -> None:
+    settings = make_settings(tmp_path, fake, admin_user_ids=(f"discord:{ANN}",))
+    async with Harness(settings) as bot:
+        bob = bot.add_user(BOB)
+        chosen = await fake.slash(
+            "types", {"type": "arbitrage", "type2": "volume_spike"}, user_id=BOB
+        )
+        (answer,) = await chosen.wait_messages(1)
+        assert "You receive: arbitrage, volume spike" in (answer.content or "")
+        assert bot.store.user(bob).types == {SignalType.ARBITRAGE, SignalType.VOLUME_SPIKE}
+
+        refused = await fake.slash("broadcast", {"text": "hello"}, user_id=BOB)
+        (no,) = await refused.wait_messages(1)
+        assert no.ephemeral and "for arbwatch admins only" in (no.content or "")
+
+        sent = await fake.slash(
+            "broadcast", {"text": "Maintenance at 12:00 @everyone"}, user_id=ANN
+        )
+        (queued,) = await sent.wait_messages(1)
+        assert "Queued for 1 active users" in (queued.content or "")
+        news = await fake.wait_for(
+            lambda m: m.kind == "channel" and m.embeds[0].get("title") == "📣 Announcement"
+        )
+        assert news.channel_id == str(fake.dm_channels[BOB])
+        assert "@everyone" not in news.embeds[0]["description"]  # defused
