@@ -64,6 +64,7 @@ DURATIONS = ("15m", "30m", "1h", "2h", "8h", "1d", "7d")
 
 Interaction = discord.Interaction[discord.Client]
 _RESTARTING: Text = (line("arbwatch is restarting; please try again in a minute."),)
+_FAILED: Text = (line("Something went wrong on our side; the error was logged."),)
 Choice = app_commands.Choice
 
 STRENGTHS = [Choice(name=f"{s.value} and stronger", value=s.value) for s in SignalStrength]
@@ -477,17 +478,22 @@ class DiscordFrontend:
         if interaction.type is not discord.InteractionType.component or not interaction.data:
             return
         custom_id = str(interaction.data.get("custom_id", ""))
-        if custom_id.startswith("/"):
+        if not custom_id.startswith("/"):
+            return
+        try:
             await self._run(interaction, custom_id)
+        except Exception:  # no command tree around a press to catch it: answer here
+            log.exception("discord: the button %r failed", custom_id)
+            await self._answer_text(interaction, _FAILED, ephemeral=True)
 
     async def _on_command_error(
         self, interaction: Interaction, error: app_commands.AppCommandError
     ) -> None:
         if isinstance(error, app_commands.TransformerError | app_commands.CheckFailure):
-            text = (line(bold("That value was not accepted: "), str(error)[:300]),)
+            text: Text = (line(bold("That value was not accepted: "), str(error)[:300]),)
         else:
             log.error("discord: a command failed", exc_info=error)
-            text = (line("Something went wrong on our side; the error was logged."),)
+            text = _FAILED
         await self._answer_text(interaction, text, ephemeral=True)
 
     async def _route_alerts(self, interaction: Interaction, to: str) -> None:

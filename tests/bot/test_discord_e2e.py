@@ -408,3 +408,27 @@ async def test_types_choices_and_an_admin_broadcast_reach_the_command_layer(
         )
         assert news.channel_id == str(fake.dm_channels[BOB])
         assert "@everyone" not in news.embeds[0]["description"]  # defused
+
+
+async def test_a_command_that_fails_unexpectedly_still_gets_an_answer(
+    tmp_path: Path,
+    fake: FakeDiscord,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with Harness(make_settings(tmp_path, fake)) as bot:
+        bot.add_user(ANN)
+        bot.alert(0.25)
+        alert = await fake.wait_for(is_alert, WAIT_S)
+
+        def broken(text: str, ctx: object) -> object:
+            raise RuntimeError("a bug in the command layer")
+
+        # Stands in for a bug: there is no honest way to make the real layer raise.
+        monkeypatch.setattr(bot.frontend.handler, "handle", broken)
+        slash = await fake.slash("list", user_id=ANN)
+        press = await fake.press("/mute 1h", message=alert, user_id=ANN)
+        for interaction in (slash, press):
+            (answer,) = await interaction.wait_messages(1)
+            assert answer.ephemeral and "Something went wrong" in (answer.content or "")
+    assert caplog.text.count("a bug in the command layer") >= 2
