@@ -1,6 +1,6 @@
 """PNG charts for /stats and /chart, rendered headless from the stored history (pure, sync).
 
-Rendering takes ~0.1 s of CPU, so the async frontends call these through ``asyncio.to_thread``
+Rendering takes ~0.3-0.5 s of CPU, so the async frontends call these through ``asyncio.to_thread``
 (via ``CommandHandler.handle``). Each figure is its own ``Figure`` on an Agg canvas (no pyplot),
 of a fixed pixel size well inside Telegram's photo and Discord's attachment limits; matplotlib is
 not thread-safe, so renders from several frontends' threads take turns. The same rows give the

@@ -6,7 +6,7 @@ then sends the reply's chart, if any, as a picture. Bad input always gets a spec
 never changes the database; valid changes are committed before ``handle`` returns.
 
 Synchronous, and it may take a while: ``/stats`` and ``/chart`` render their PNG (matplotlib,
-~0.1-0.3 s of CPU) inside ``handle``. Every frontend therefore calls it via
+~0.3-0.5 s of CPU) inside ``handle``. Every frontend therefore calls it via
 ``asyncio.to_thread``, which keeps the rendering off the event loop.
 """
 
