@@ -233,10 +233,14 @@ class App:
     async def _route_loop(self) -> None:
         while (signal := await self._signals.get()) is not None:
             if isinstance(signal, TrackedOpportunity):
-                try:  # its final duration and peak, for /stats
+                try:  # its final duration and peak, for /stats and the alerts' closing edits
                     await asyncio.to_thread(self.store.history.record_opportunity, signal)
                 except Exception:
                     log.exception("recording opportunity %s failed", signal.id)
+                    continue
+                if signal.closed_ms is not None:
+                    for outbox in self.outboxes.values():
+                        outbox.wake()
                 continue
             try:
                 plan = await asyncio.to_thread(self.router.dispatch, signal, now_ms())

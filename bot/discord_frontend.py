@@ -43,7 +43,7 @@ from bot.errors import (
     TransientSendError,
 )
 from bot.formatting import Button, Text, alert_buttons, bold, code, discord_messages, line
-from bot.records import ALL_SYMBOLS, DueDelivery, Platform
+from bot.records import ALL_SYMBOLS, DueDelivery, DueEdit, Platform
 from bot.store import Store
 from detector.signals import SignalStrength, SignalType
 
@@ -570,7 +570,33 @@ class DiscordFrontend:
         finally:
             if view is not None:
                 view.stop()
-        return str(message.id)
+        # Both ids: an edit needs the channel (a DM's is not the user's id).
+        return f"{message.channel.id}:{message.id}"
+
+    async def edit(self, edit: DueEdit) -> None:
+        """The outbox's closing edit: the alert's embed, greyed, with how it ended."""
+        channel_id, _, message_id = edit.message_id.partition(":")
+        if not message_id.isdigit() or not channel_id.isdigit():
+            raise PermanentSendError(f"no channel recorded with message {edit.message_id}")
+        embed = alert_embed(
+            edit.signal,
+            edit.sent_ms,
+            closed_after_ms=edit.closed_after_ms,
+            peak_net_pct=edit.peak_net_pct,
+        )
+        channel = self.client.get_partial_messageable(int(channel_id))
+        try:
+            await channel.get_partial_message(int(message_id)).edit(embed=to_discord_embed(embed))
+        except discord.RateLimited as exc:
+            raise RateLimited(exc.retry_after, edit.destination) from exc
+        except (discord.Forbidden, discord.NotFound) as exc:  # the message or channel is gone
+            raise PermanentSendError(f"Discord {exc.code}: {exc.text or exc.status}") from exc
+        except discord.DiscordServerError as exc:
+            raise TransientSendError(f"Discord {exc.status}: {exc.text[:200]}") from exc
+        except discord.HTTPException as exc:
+            raise PermanentSendError(f"Discord {exc.status} {exc.code}: {exc.text[:200]}") from exc
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise TransientSendError(f"network: {exc!r}") from exc
 
     async def _target(self, delivery: DueDelivery) -> discord.abc.Messageable:
         if delivery.channel_id is not None:

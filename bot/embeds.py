@@ -45,6 +45,7 @@ STRENGTH_COLORS = {
     SignalStrength.MODERATE: 0xF1A81D,  # amber
     SignalStrength.STRONG: 0x2ECC71,  # green: act now
 }
+CLOSED_COLOR = 0x4F545C  # dark grey: the opportunity is gone
 BROADCAST_COLOR = 0x5865F2  # Discord blurple: a message from the operators, not a signal
 ELLIPSIS = "…"
 
@@ -119,8 +120,18 @@ def _md(*parts: Line) -> str:
     return "\n".join(render_line_discord(part) for part in parts)
 
 
-def alert_embed(signal: Signal, now_ms: int) -> AlertEmbed:
-    """The embed of one alert, its age measured at ``now_ms`` (when it is sent)."""
+def alert_embed(
+    signal: Signal,
+    now_ms: int,
+    *,
+    closed_after_ms: int | None = None,
+    peak_net_pct: float | None = None,
+) -> AlertEmbed:
+    """The embed of one alert, its age measured at ``now_ms`` (when it is sent).
+
+    With ``closed_after_ms`` it is the edit made when the opportunity closed: greyed, titled
+    "closed", with how long it lasted and its peak first among the fields.
+    """
     title = plain_text((alert_head(signal),))
     common = (
         EmbedField("Confidence", f"{signal.confidence * 100:.0f} %"),
@@ -134,11 +145,18 @@ def alert_embed(signal: Signal, now_ms: int) -> AlertEmbed:
         exchange = signal.details.get("exchange")
         fields = (EmbedField("Exchange", _venue(exchange)),) if exchange else ()
         footer = "arbwatch"
+    color = STRENGTH_COLORS[signal.strength]
+    if closed_after_ms is not None:
+        title, color = f"{title} · CLOSED", CLOSED_COLOR
+        ending = f"after {format_duration(closed_after_ms)}"
+        if peak_net_pct is not None:
+            ending += f" · peak net {format_pct(peak_net_pct)}"
+        fields = (EmbedField("Closed", ending, inline=False), *fields)
     return fit_embed(
         AlertEmbed(
             title=title,
             description=description,
-            color=STRENGTH_COLORS[signal.strength],
+            color=color,
             fields=(*fields, *common),
             footer=footer,
             timestamp_ms=signal.timestamp,

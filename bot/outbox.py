@@ -12,6 +12,10 @@ ones), send them concurrently through a platform :class:`Sender`, and record eac
   FAILED with the last error after ``max_attempts``;
 - :class:`PermanentSendError` (400) → finished FAILED with the platform's reason.
 
+After the alerts, a pass sends the closing edits that are due (:mod:`bot.edits`), in the same
+windows: a delivered arbitrage alert whose opportunity closed is rewritten to say how long it
+lasted and its peak. A failed edit never deactivates anyone (the message may simply be gone).
+
 ``Outbox.run`` repeats passes until stopped, sleeping until the next pacing slot, the next due
 row, or :meth:`Outbox.wake` (called when new deliveries are queued). Without the lease (another
 instance on the same database holds it) it sends nothing and retries the lease later.
@@ -23,15 +27,17 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from bot.errors import Blocked, PermanentSendError, RateLimited, SendError, TransientSendError
-from bot.records import DeliveryStatus, DueDelivery, Platform
+from bot.records import DeliveryStatus, DueDelivery, DueEdit, Platform
 from bot.store import Store
 
 log = logging.getLogger(__name__)
+
+_Job = TypeVar("_Job", DueDelivery, DueEdit)
 
 LEASE_PREFIX = "outbox"
 """Each platform's outbox holds its own lease (``outbox:telegram``, ``outbox:discord``)."""
@@ -44,6 +50,10 @@ class Sender(Protocol):
 
     async def send(self, delivery: DueDelivery) -> str | None:
         """Deliver ``delivery``; returns the platform's message id (for later edits)."""
+        ...
+
+    async def edit(self, edit: DueEdit) -> None:
+        """Rewrite a delivered alert to say its opportunity closed (how long, what peak)."""
         ...
 
 
@@ -154,6 +164,7 @@ class PassResult:
     """What one :meth:`Outbox.pump` did; ``wake_ms``: when the next pass has work (None: idle)."""
 
     sent: int = 0
+    edited: int = 0  # delivered alerts rewritten to say their opportunity closed
     failed: int = 0
     retried: int = 0
     rate_limited: int = 0
@@ -218,7 +229,7 @@ class Outbox:
                     log.exception("outbox pass failed")
                     await self._sleep(self.idle_ms / 1000)
                     continue
-                if result.sent or result.retried or result.failed:
+                if result.sent or result.edited or result.retried or result.failed:
                     continue  # more may be admissible right away
                 now = self.clock()
                 wait_ms = self.idle_ms if result.wake_ms is None else result.wake_ms - now
@@ -268,11 +279,25 @@ class Outbox:
         try:
             while loop.time() < deadline:
                 result = await self.pump()
-                for name in ("sent", "failed", "retried", "rate_limited", "blocked", "expired"):
+                for name in (
+                    "sent",
+                    "edited",
+                    "failed",
+                    "retried",
+                    "rate_limited",
+                    "blocked",
+                    "expired",
+                ):
                     setattr(flushed, name, getattr(flushed, name) + getattr(result, name))
                 if not result.leased:
                     break  # another instance sends them
-                if result.sent or result.failed or result.retried or result.blocked:
+                if (
+                    result.sent
+                    or result.edited
+                    or result.failed
+                    or result.retried
+                    or result.blocked
+                ):
                     continue  # more may be admissible right away
                 if result.paced_ms is None:
                     break  # nothing due now is left (later retries wait for the next start)
@@ -298,38 +323,59 @@ class Outbox:
         due = await asyncio.to_thread(deliveries.due, now, self.batch, self.sender.platform)
         # Alerts that notify (strong, moderate, broadcasts) go before silent (weak) ones.
         due.sort(key=lambda d: d.silent)
-        chosen: list[DueDelivery] = []
         chats: set[str] = set()
-        wake: int | None = None
-        for delivery in due:
-            if len(chosen) >= self.max_in_flight:
-                wake = now
-                break
-            where = delivery.destination
-            if where in chats:
-                continue  # one send per chat per pass: its window decides the next
-            slot = self.pacer.next_slot(where, delivery.shared, now)
-            if slot > now:
-                wake = slot if wake is None else min(wake, slot)
-                continue
-            self.pacer.record(where, delivery.shared, now)
-            chats.add(where)
-            chosen.append(delivery)
-        outcomes = await asyncio.gather(*(self._attempt(d) for d in chosen))
-        sends = [(d.destination, d.shared) for d in chosen]
-        self.pacer.settle(sends, now, self.clock())
-        for delivery, outcome in zip(chosen, outcomes, strict=True):
-            await self._record(delivery, outcome, result)
+        chosen, wake = self._admit(due, chats, now, None)
+        edits: list[DueEdit] = []
+        if len(chosen) < self.max_in_flight:  # closing edits after new alerts, same windows
+            due_edits = await asyncio.to_thread(
+                self.store.edits.due, now, self.batch, self.sender.platform
+            )
+            edits, wake = self._admit(due_edits, chats, now, wake, len(chosen))
+        outcomes = await asyncio.gather(
+            *(self._attempt(d) for d in chosen), *(self._attempt_edit(e) for e in edits)
+        )
+        jobs: list[DueDelivery | DueEdit] = [*chosen, *edits]
+        self.pacer.settle([(j.destination, j.shared) for j in jobs], now, self.clock())
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            if isinstance(job, DueDelivery):
+                await self._record(job, outcome, result)
+            else:
+                await self._record_edit(job, outcome, result)
             if isinstance(outcome, RateLimited):
-                slot = self.pacer.next_slot(delivery.destination, delivery.shared, now)
+                slot = self.pacer.next_slot(job.destination, job.shared, now)
                 wake = slot if wake is None else min(wake, slot)
         result.paced_ms = wake  # so far: only due rows held back by pacing or a 429
-        next_due = await asyncio.to_thread(deliveries.next_due_ms, self.sender.platform)
-        if next_due is not None and next_due > now:
-            wake = next_due if wake is None else min(wake, next_due)
+        platform = self.sender.platform
+        for next_due in (
+            await asyncio.to_thread(deliveries.next_due_ms, platform),
+            await asyncio.to_thread(self.store.edits.next_due_ms, platform),
+        ):
+            if next_due is not None and next_due > now:
+                wake = next_due if wake is None else min(wake, next_due)
         result.wake_ms = wake
         self._add_totals(result)
         return result
+
+    def _admit(
+        self, due: Sequence[_Job], chats: set[str], now: int, wake: int | None, taken: int = 0
+    ) -> tuple[list[_Job], int | None]:
+        """The jobs whose chat window (and the global one) admits a send now, at most one per
+        chat and ``max_in_flight`` in all; ``wake``: when a held-back one fits."""
+        admitted: list[_Job] = []
+        for job in due:
+            if taken + len(admitted) >= self.max_in_flight:
+                return admitted, now
+            where = job.destination
+            if where in chats:
+                continue  # one send per chat per pass: its window decides the next
+            slot = self.pacer.next_slot(where, job.shared, now)
+            if slot > now:
+                wake = slot if wake is None else min(wake, slot)
+                continue
+            self.pacer.record(where, job.shared, now)
+            chats.add(where)
+            admitted.append(job)
+        return admitted, wake
 
     async def _hold_lease(self, now: int) -> bool:
         if self._lease_until - now > self.lease_ttl_ms // 2:
@@ -371,6 +417,44 @@ class Outbox:
             log.exception("sending delivery %s failed unexpectedly", delivery.id)
             return TransientSendError(f"unexpected error: {exc!r}")
 
+    async def _attempt_edit(self, edit: DueEdit) -> SendError | None:
+        try:
+            await self.sender.edit(edit)
+        except SendError as exc:
+            return exc
+        except Exception as exc:  # a sender bug: retried, then given up with its text
+            log.exception("editing delivery %s failed unexpectedly", edit.delivery_id)
+            return TransientSendError(f"unexpected error: {exc!r}")
+        return None
+
+    async def _record_edit(
+        self, edit: DueEdit, outcome: str | SendError | None, result: PassResult
+    ) -> None:
+        now = self.clock()
+        edits = self.store.edits
+        if not isinstance(outcome, SendError):
+            await asyncio.to_thread(edits.mark_done, edit.delivery_id, now)
+            result.edited += 1
+        elif isinstance(outcome, RateLimited):
+            until = now + round(outcome.retry_after_s * 1000)
+            self.pacer.pause(
+                None if outcome.chat_id is None else edit.destination, edit.shared, until
+            )
+            result.rate_limited += 1
+        elif isinstance(outcome, PermanentSendError | Blocked):
+            # The message is gone, or the chat: nothing to edit. The user stays as they are;
+            # only a new alert's send decides whether they blocked the bot.
+            await asyncio.to_thread(edits.mark_done, edit.delivery_id, now, outcome.reason)
+            result.failed += 1
+        elif edit.attempts + 1 >= self.max_attempts:
+            reason = f"gave up after {edit.attempts + 1} attempts: {outcome.reason}"
+            await asyncio.to_thread(edits.mark_done, edit.delivery_id, now, reason)
+            result.failed += 1
+        else:
+            delay = min(self.max_backoff_ms, self.backoff_ms * 2**edit.attempts)
+            await asyncio.to_thread(edits.mark_retry, edit.delivery_id, now + delay, outcome.reason)
+            result.retried += 1
+
     async def _record(
         self, delivery: DueDelivery, outcome: str | SendError | None, result: PassResult
     ) -> None:
@@ -406,6 +490,7 @@ class Outbox:
     def _add_totals(self, result: PassResult) -> None:
         totals = self.totals
         totals.sent += result.sent
+        totals.edited += result.edited
         totals.failed += result.failed
         totals.retried += result.retried
         totals.rate_limited += result.rate_limited

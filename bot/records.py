@@ -147,6 +147,34 @@ class DueDelivery:
 
 
 @dataclass(frozen=True, slots=True)
+class DueEdit:
+    """A delivered arbitrage alert whose opportunity has closed: edit in how it ended."""
+
+    delivery_id: int
+    user_id: int
+    platform: Platform
+    chat_id: str
+    is_group: bool
+    message_id: str
+    signal: Signal
+    sent_ms: int
+    closed_after_ms: int  # the opportunity's duration, open to close
+    peak_net_pct: float
+    attempts: int
+
+    @property
+    def destination(self) -> str:
+        """Paced with the chat it was sent to (a Discord id is ``channel:message``)."""
+        if self.platform is Platform.DISCORD and ":" in self.message_id:
+            return "channel:" + self.message_id.split(":", 1)[0]
+        return self.chat_id
+
+    @property
+    def shared(self) -> bool:
+        return self.is_group or self.destination != self.chat_id
+
+
+@dataclass(frozen=True, slots=True)
 class SentMessage:
     """A delivered alert about an episode: where to edit it when the episode closes."""
 

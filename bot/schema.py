@@ -122,6 +122,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 3: edits of delivered arbitrage alerts once their opportunity closed. A row exists from
+    # the first attempt on; an alert without one, about a closed opportunity, is due.
+    (
+        """
+        CREATE TABLE edits (
+            delivery INTEGER PRIMARY KEY REFERENCES deliveries (id) ON DELETE CASCADE,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_ms INTEGER NOT NULL,
+            last_error TEXT,
+            finished_ms INTEGER
+        )
+        """,
+        "CREATE INDEX deliveries_sent ON deliveries (sent_ms) WHERE status = 'sent'",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

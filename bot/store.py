@@ -6,7 +6,8 @@ changes user-visible state commits before it returns, so a crash after a reply l
 Clocks are passed in as ``now_ms``; the store never reads the time itself.
 
 ``Store`` holds users and subscriptions; ``store.history`` the signals and opportunities
-(:mod:`bot.history`); ``store.deliveries`` the outbox (:mod:`bot.deliveries`).
+(:mod:`bot.history`); ``store.deliveries`` the outbox (:mod:`bot.deliveries`); ``store.edits``
+the closing edits of delivered alerts (:mod:`bot.edits`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import orjson
 
 from bot.database import Database
 from bot.deliveries import Deliveries
+from bot.edits import Edits
 from bot.errors import SubscriptionLimit, UnknownUser
 from bot.history import SignalHistory
 from bot.records import (
@@ -50,6 +52,7 @@ class Store:
         self.path = self.db.path
         self.history = SignalHistory(self.db)
         self.deliveries = Deliveries(self.db)
+        self.edits = Edits(self.db)
         self._listeners: list[Callable[[int], None]] = []
 
     def close(self) -> None:

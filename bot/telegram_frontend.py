@@ -59,7 +59,7 @@ from bot.formatting import (
     telegram_messages,
     text_length,
 )
-from bot.records import DueDelivery, Platform
+from bot.records import DueDelivery, DueEdit, Platform
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -323,6 +323,33 @@ class TelegramFrontend:
         except TelegramError as exc:  # NetworkError, TimedOut, 5xx, Conflict, ...
             raise TransientSendError(self._describe(exc)) from exc
         return None if sent is None else str(sent.message_id)
+
+    async def edit(self, edit: DueEdit) -> None:
+        """The outbox's closing edit: the alert as sent, plus how its opportunity ended."""
+        text = format_alert(
+            edit.signal,
+            edit.sent_ms,  # the age it showed when it was sent
+            closed_after_ms=edit.closed_after_ms,
+            peak_net_pct=edit.peak_net_pct,
+        )
+        try:
+            await self.app.bot.edit_message_text(
+                telegram_messages(text)[0],  # an alert is far below 4096 characters
+                chat_id=_chat_id(edit.chat_id),
+                message_id=int(edit.message_id),
+                parse_mode=ParseMode.HTML,
+                reply_markup=_keyboard(alert_buttons(edit.signal)),
+            )
+        except RetryAfter as exc:
+            raise RateLimited(_seconds(exc.retry_after), edit.chat_id) from exc
+        except Forbidden as exc:
+            raise Blocked(self._redact(exc.message)) from exc
+        except BadRequest as exc:
+            if "not modified" in exc.message:  # edited already (a retry whose answer was lost)
+                return
+            raise PermanentSendError(self._redact(exc.message)) from exc
+        except TelegramError as exc:
+            raise TransientSendError(self._describe(exc)) from exc
 
     async def _send_text(
         self,

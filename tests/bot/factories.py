@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from detector.analyzer import CloseReason, Direction, TrackedOpportunity
+from detector.models import Exchange
+from detector.opportunity import ArbitrageOpportunity
 from detector.signals import Signal, SignalStrength, SignalType
 
 T0 = 1_786_000_000_000  # 2026-08-06, ms
@@ -156,3 +159,40 @@ _DETAILS: dict[SignalType, dict[str, Any]] = {
         "confidence_factors": {"age": 1.0, "depth": 1.0, "confirmation": 1.0},
     },
 }
+
+
+def closed(
+    signal: Signal, duration_ms: int = 4_200, peak_net: float | None = None
+) -> TrackedOpportunity:
+    """The analyzer's final view of the opportunity an :func:`arbitrage` signal announced."""
+    d = signal.details
+    net = float(d["net_profit_percentage"]) if peak_net is None else peak_net
+    direction = Direction(d["direction"])
+    opened = int(str(d["opportunity_id"]).rsplit(":", 1)[1])
+
+    def observation(ts: int, pct: float) -> ArbitrageOpportunity:
+        return ArbitrageOpportunity(
+            symbol=signal.symbol,
+            direction=direction,
+            profit_percentage=pct + 0.105,
+            profit_absolute=1.0,
+            buy_price=float(d["buy_price"]),
+            sell_price=float(d["sell_price"]),
+            max_volume=float(d["max_volume"]),
+            timestamp=ts,
+            buy_exchange=Exchange(d["buy_exchange"]),
+            sell_exchange=Exchange(d["sell_exchange"]),
+            net_profit_percentage=pct,
+            expected_profit=float(d["expected_profit"]),
+        )
+
+    return TrackedOpportunity(
+        id=str(d["opportunity_id"]),
+        symbol=signal.symbol,
+        direction=direction,
+        opened_ms=opened,
+        last=observation(opened + duration_ms, 0.05),
+        peak=observation(opened + 1, net),
+        closed_ms=opened + duration_ms,
+        close_reason=CloseReason.BELOW_THRESHOLD,
+    )

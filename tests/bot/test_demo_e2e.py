@@ -114,7 +114,7 @@ async def test_demo_delivers_the_same_signal_on_telegram_and_discord(
         leases = store.db.rows("SELECT name FROM leases")
     first = {r["platform"]: r for r in reversed(rows)}  # each platform's first arbitrage row
     assert first["telegram"]["signal"] == first["discord"]["signal"]  # the same signal
-    assert first["discord"]["message_id"] == on_discord.id
+    assert first["discord"]["message_id"] == f"{on_discord.channel_id}:{on_discord.id}"
     assert all(r["status"] == "sent" for r in rows)  # flushed before the shutdown finished
     assert leases == []  # every lease released: the next start takes over at once
     assert discord_fake.rejected == [] and telegram.rejected == []

@@ -21,7 +21,7 @@ from bot.app import App, now_ms
 from bot.commands import CommandHandler
 from bot.config import Settings
 from bot.discord_frontend import DiscordFrontend
-from bot.embeds import STRENGTH_COLORS
+from bot.embeds import CLOSED_COLOR, STRENGTH_COLORS
 from bot.errors import FrontendError
 from bot.outbox import Outbox
 from bot.records import Platform
@@ -151,12 +151,20 @@ async def test_slash_subscribe_then_a_live_window_sends_an_embed_by_dm(
             user = app.store.find_user(Platform.DISCORD, str(ANN))
             assert user is not None and user.muted(now_ms(), "BTCUSDT")
 
-            # Once the window closed, /stats answers in public with text and a chart.
+            # Once the window closed, the alert is edited to say so, and /stats answers in
+            # public with text and a chart.
             await until(
                 lambda: bool(
                     app.store.db.rows("SELECT id FROM opportunities WHERE closed_ms IS NOT NULL")
                 )
             )
+            edited = await fake.wait_for(lambda m: m.kind == "edit" and m.id == alert.id)
+            closed_embed = edited.embeds[0]
+            assert closed_embed["title"] == "💱 BTCUSDT arbitrage · ▲▲ MODERATE · CLOSED"
+            assert closed_embed["color"] == CLOSED_COLOR
+            ending = fields(edited)["Closed"]
+            assert ending.startswith("after ") and "peak net 0.2" in ending
+            assert edited.custom_ids == custom_ids  # the mute buttons stay
             stats = await fake.slash("stats", {"symbol": "BTCUSDT"}, user_id=ANN)
             answered = await stats.answered()
             assert answered["type"] == 5  # deferred: rendering may take longer than 3 s

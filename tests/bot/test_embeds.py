@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.embeds import (
+    CLOSED_COLOR,
     DESCRIPTION_LIMIT,
     FIELD_NAME_LIMIT,
     FIELD_VALUE_LIMIT,
@@ -91,3 +92,10 @@ def test_fit_embed_fills_empty_fields_and_leaves_small_embeds_alone() -> None:
     assert fit_embed(small).fields == (EmbedField("-", "-"),)
     fine = AlertEmbed("title", "body", 1, (EmbedField("a", "b", inline=False),), footer="x")
     assert fit_embed(fine) == fine
+
+
+def test_a_closed_alert_is_greyed_and_says_how_it_ended() -> None:
+    embed = alert_embed(arbitrage(0.25), T0 + 300, closed_after_ms=4_200, peak_net_pct=0.31)
+    assert embed.title.endswith(" · CLOSED") and embed.color == CLOSED_COLOR
+    assert embed.fields[0] == EmbedField("Closed", "after 4.2 s · peak net 0.310 %", inline=False)
+    assert embed.fields[-1] == EmbedField("Age", "300 ms")  # as it was when sent

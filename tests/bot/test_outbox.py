@@ -10,11 +10,11 @@ import pytest
 
 from bot.errors import Blocked, PermanentSendError, RateLimited, TransientSendError
 from bot.outbox import Limits, Outbox, Pacer
-from bot.records import DueDelivery, Platform
+from bot.records import DueDelivery, DueEdit, Platform
 from bot.routing import Router
 from bot.store import Store
 from detector.signals import Signal, SignalStrength
-from tests.bot.factories import T0, TTL_MS, arbitrage
+from tests.bot.factories import T0, TTL_MS, arbitrage, closed
 
 
 class Clock:
@@ -36,6 +36,13 @@ class FakeSender:
         self.calls = 0
         self.script: dict[str, list[Exception]] = {}
         self.arrived = asyncio.Event()
+        self.edited: list[tuple[int, str, str]] = []  # (delivery id, message id, peak)
+        self.edit_script: list[Exception] = []
+
+    async def edit(self, edit: DueEdit) -> None:
+        if self.edit_script:
+            raise self.edit_script.pop(0)
+        self.edited.append((edit.delivery_id, edit.message_id, f"{edit.peak_net_pct:.2f}"))
 
     async def send(self, delivery: DueDelivery) -> str | None:
         self.calls += 1
@@ -426,3 +433,66 @@ async def test_alerts_routed_to_one_discord_channel_are_paced_as_that_channel(
     assert {d.destination for d in due} == {"channel:555"} and all(d.shared for d in due)
     assert (await outbox.pump()).sent == 1  # one send per destination per pass
     assert (await outbox.pump()).sent == 1  # a channel takes more than one a second
+
+
+async def test_a_delivered_alert_is_edited_once_its_opportunity_closed(
+    store: Store, sender: FakeSender, clock: Clock
+) -> None:
+    add_users(store, 2)
+    signal = episode(1, net=0.25)
+    Router(store, T0).dispatch(signal, T0)
+    outbox = make_outbox(store, sender, clock)
+    assert (await outbox.pump()).sent == 2
+    clock.now += 1_100
+    assert (await outbox.pump()).edited == 0  # still open: nothing to edit
+    store.history.record_opportunity(closed(signal, duration_ms=4_200, peak_net=0.31))
+    result = await outbox.pump()
+    assert result.edited == 2
+    ids = [d for d, _, _ in sender.sent]
+    assert sorted(sender.edited) == sorted((d, f"m{d}", "0.31") for d in ids)
+    clock.now += 1_100
+    assert (await outbox.pump()).edited == 0  # each message is edited once
+    rows = store.db.rows("SELECT status, attempts, last_error FROM edits")
+    assert [(r["status"], r["attempts"], r["last_error"]) for r in rows] == [("sent", 1, None)] * 2
+
+
+async def test_edits_retry_give_up_on_a_gone_message_and_never_deactivate(
+    store: Store, sender: FakeSender, clock: Clock
+) -> None:
+    add_users(store, 1)
+    signal = episode(1, net=0.25)
+    Router(store, T0).dispatch(signal, T0)
+    outbox = make_outbox(store, sender, clock)
+    await outbox.pump()
+    store.history.record_opportunity(closed(signal))
+    sender.edit_script = [TransientSendError("502"), Blocked("Forbidden: bot was blocked")]
+    clock.now += 1_100
+    assert (await outbox.pump()).retried == 1
+    clock.now += 1_000
+    assert (await outbox.pump()).edited == 0  # the retry waits its backoff (2 s)
+    clock.now += 1_000
+    assert (await outbox.pump()).failed == 1
+    row = store.db.one("SELECT status, attempts, last_error FROM edits")
+    assert row is not None
+    assert (row["status"], row["attempts"]) == ("failed", 2)
+    assert "blocked" in row["last_error"]
+    user = store.find_user(Platform.TELEGRAM, "100")
+    assert user is not None and user.active  # only a new alert's send decides that
+
+
+async def test_new_alerts_go_before_edits_and_share_the_chat_windows(
+    store: Store, sender: FakeSender, clock: Clock
+) -> None:
+    add_users(store, 1)
+    first = episode(1, net=0.25)
+    router = Router(store, T0)
+    router.dispatch(first, T0)
+    outbox = make_outbox(store, sender, clock)
+    await outbox.pump()
+    store.history.record_opportunity(closed(first))
+    router.dispatch(episode(2, net=0.3), T0)
+    clock.now += 1_100
+    result = await outbox.pump()
+    assert (result.sent, result.edited) == (1, 0)  # one send per chat per pass: the alert
+    clock.now += 1_100
+    assert (await outbox.pump()).edited == 1

@@ -59,7 +59,12 @@ def make_settings(tmp_path: Path, fake: FakeTelegram, **extra: Any) -> Settings:
 
 
 def is_alert(message: SentMessage) -> bool:
-    return "arbitrage</b>" in (message.text or "")
+    return message.method == "sendMessage" and "arbitrage</b>" in (message.text or "")
+
+
+def reply_to(chat_id: int) -> Callable[[SentMessage], bool]:
+    """A new message to ``chat_id`` (not an alert's closing edit, which may come any time)."""
+    return lambda m: m.chat_id == chat_id and m.method == "sendMessage"
 
 
 def is_photo(chat_id: int) -> Callable[[SentMessage], bool]:
@@ -138,7 +143,7 @@ async def test_subscribe_then_a_live_window_alerts_only_those_below_it(
             # /stats answers with what the store recorded about the window: text, then a chart.
             since = len(fake.sent)
             fake.send_user_message(1001, "/stats BTCUSDT")
-            stats = await fake.wait_for(lambda m: m.chat_id == 1001, WAIT_S, since=since)
+            stats = await fake.wait_for(reply_to(1001), WAIT_S, since=since)
             stats_text = stats.text or ""
             assert stats.method == "sendMessage"
             assert "Arbitrage opportunities</b>: 1" in stats_text
@@ -167,16 +172,25 @@ async def test_subscribe_then_a_live_window_alerts_only_those_below_it(
                     "SELECT id FROM opportunities WHERE closed_ms IS NOT NULL"
                 ):
                     await asyncio.sleep(0.05)
+            # Ann's alert is edited to say the window closed, how long it lasted, its peak.
+            edited = await fake.wait_for(
+                lambda m: m.method == "editMessageText" and m.message_id == alert.message_id,
+                WAIT_S,
+            )
+            assert "<i>Closed after " in (edited.text or "") and "peak net 0.2" in (
+                edited.text or ""
+            )
+            assert edited.callback_data == ["/mute BTCUSDT 1h", "/mute 1h"]  # buttons kept
             since = len(fake.sent)
             fake.send_user_message(1001, "/stats BTCUSDT")
-            closed = await fake.wait_for(lambda m: m.chat_id == 1001, WAIT_S, since=since)
+            closed = await fake.wait_for(reply_to(1001), WAIT_S, since=since)
             assert "longest" in (closed.text or "")
             await fake.wait_for(is_photo(1001), WAIT_S, since=since)
 
             # /chart draws the window's stored signals: a line of text, then the picture.
             since = len(fake.sent)
             fake.send_user_message(1001, "/chart BTCUSDT")
-            heading = await fake.wait_for(lambda m: m.chat_id == 1001, WAIT_S, since=since)
+            heading = await fake.wait_for(reply_to(1001), WAIT_S, since=since)
             assert heading.text == "📈 <b>BTCUSDT gap</b>, last 24 h"
             gap = await fake.wait_for(is_photo(1001), WAIT_S, since=since)
             assert decoded_size(gap) == (1000, 560)
