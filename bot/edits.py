@@ -14,17 +14,21 @@ from typing import Any
 from bot.database import Database
 from bot.records import DueEdit, Platform, signal_from_row
 
-EDIT_WITHIN_MS = 6 * 3_600_000
-"""Only alerts sent this recently are edited (older ones have scrolled out of sight)."""
+EDIT_WITHIN_MS = 10 * 60_000
+"""Opportunities closed this recently get their alerts edited; an edit that could not be made
+by then is dropped (the alert has long scrolled by). It also bounds each pass's query to the
+deliveries of recently closed opportunities, whatever the size of the history."""
 
 _DUE = (
     "SELECT d.id AS delivery, d.user, d.message_id, d.sent_ms, u.platform, u.chat_id,"
     " u.is_group, o.duration_ms, o.peak_net_pct, coalesce(e.attempts, 0) AS edit_attempts,"
     " s.type, s.symbol, s.strength, s.confidence, s.timestamp, s.expires_at, s.key, s.details"
-    " FROM deliveries d JOIN users u ON u.id = d.user JOIN signals s ON s.id = d.signal"
-    " JOIN opportunities o ON s.key = 'arbitrage:' || o.id LEFT JOIN edits e ON e.delivery = d.id"
-    " WHERE d.status = 'sent' AND d.sent_ms >= ? AND d.message_id IS NOT NULL"
-    " AND s.type = 'arbitrage' AND o.closed_ms IS NOT NULL"
+    # CROSS JOIN fixes the loop order (SQLite's rule): recently closed opportunities (index),
+    # their signals (by key), their deliveries (by signal); never a scan of the history.
+    " FROM opportunities o CROSS JOIN signals s ON s.key = 'arbitrage:' || o.id"
+    " CROSS JOIN deliveries d ON d.signal = s.id JOIN users u ON u.id = d.user"
+    " LEFT JOIN edits e ON e.delivery = d.id"
+    " WHERE o.closed_ms >= ? AND d.status = 'sent' AND d.message_id IS NOT NULL"
 )
 
 
@@ -43,7 +47,7 @@ class Edits:
         if platform is not None:
             sql += " AND u.platform = ?"
             params.append(platform.value)
-        rows = self._db.rows(sql + " ORDER BY d.sent_ms, d.id LIMIT ?", [*params, limit])
+        rows = self._db.rows(sql + " ORDER BY d.id LIMIT ?", [*params, limit])
         return [
             DueEdit(
                 delivery_id=r["delivery"],

@@ -135,7 +135,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             finished_ms INTEGER
         )
         """,
-        "CREATE INDEX deliveries_sent ON deliveries (sent_ms) WHERE status = 'sent'",
+        "CREATE INDEX edits_due ON edits (next_attempt_ms) WHERE status = 'pending'",
+        "CREATE INDEX opportunities_by_close ON opportunities (closed_ms)"
+        " WHERE closed_ms IS NOT NULL",
     ),
 )
 
