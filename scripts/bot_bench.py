@@ -1,0 +1,109 @@
+"""Figures for the bot's heavier steps: chart rendering, and finding due closing edits.
+
+Run from the repository root: ``.venv/bin/python scripts/bot_bench.py [--users N]``.
+It builds a scratch database (real Store, real Router) and prints one line per figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot.charts import render_gap_chart, render_stats_chart
+from bot.routing import Router
+from bot.store import Store
+from tests.bot.factories import T0, arbitrage, closed
+
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+
+
+def timed(fn: Callable[[], Any], runs: int) -> tuple[Any, float]:
+    fn()  # warm-up (imports, font cache)
+    start = time.perf_counter()
+    for _ in range(runs):
+        result = fn()
+    return result, (time.perf_counter() - start) / runs * 1000
+
+
+def charts(store: Store) -> None:
+    """15 opportunities over 10 h on three symbols, each with three signals."""
+    for i in range(15):
+        opened = T0 + i * 40 * MINUTE_MS
+        symbol = ("BTCUSDT", "ETHUSDT", "SOLUSDT")[i % 3]
+        for k, net in enumerate((0.12, 0.25, 0.45)):
+            at = opened + k * MINUTE_MS
+            signal = arbitrage(net, symbol=symbol, opened_ms=opened, timestamp=at)
+            store.history.record_signal(signal, at)
+    since, until = T0 - HOUR_MS, T0 + 20 * HOUR_MS
+    for name, render in (
+        ("stats chart", lambda: render_stats_chart(store, since, until)),
+        ("gap chart", lambda: render_gap_chart(store, "BTCUSDT", since, until)),
+    ):
+        chart, ms = timed(render, 10)
+        print(f"{name}: {chart.width}x{chart.height} px, {len(chart.png):,} bytes, {ms:.0f} ms")
+
+
+def edits(store: Store, users: int, episodes: int) -> None:
+    with store.db.tx() as conn:
+        for n in range(users):
+            conn.execute(
+                "INSERT INTO users (platform, chat_id, user_id, name, created_ms, updated_ms)"
+                " VALUES ('telegram', ?, ?, 'u', ?, ?)",
+                (f"9{n}", f"9{n}", T0, T0),
+            )
+            conn.execute(
+                "INSERT INTO subscriptions (user, symbol, threshold_pct, min_strength,"
+                " created_ms, updated_ms) VALUES (last_insert_rowid(), 'ALL', 0.1, 'weak', ?, ?)",
+                (T0, T0),
+            )
+    router = Router(store, T0)
+    for ep in range(episodes):
+        at = T0 + ep * MINUTE_MS
+        signal = arbitrage(0.25, opened_ms=at, timestamp=at)
+        router.dispatch(signal, at)
+        with store.db.tx() as conn:
+            conn.execute(
+                "UPDATE deliveries SET status = 'sent', sent_ms = ?, message_id = '1'"
+                " WHERE status = 'pending'",
+                (at,),
+            )
+        store.history.record_opportunity(closed(signal))
+    now = T0 + episodes * MINUTE_MS
+    total = store.db.scalar("SELECT count(*) FROM deliveries")
+    due, ms = timed(lambda: store.edits.due(now, 500), 5)
+    print(f"edits.due: {len(due)} of {total:,} deliveries due, {ms:.1f} ms (none edited yet)")
+    with store.db.tx() as conn:
+        conn.execute(
+            "INSERT INTO edits (delivery, status, attempts, next_attempt_ms)"
+            " SELECT id, 'sent', 1, 0 FROM deliveries"
+        )
+    due, ms = timed(lambda: store.edits.due(now, 500), 5)
+    print(f"edits.due: {len(due)} due, {ms:.1f} ms (every alert edited)")
+    with store.db.tx() as conn:
+        conn.execute("UPDATE opportunities SET closed_ms = NULL")
+    due, ms = timed(lambda: store.edits.due(now, 500), 5)
+    print(f"edits.due: {len(due)} due, {ms:.2f} ms (nothing closed)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--episodes", type=int, default=20, help="one a minute, all closed")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        with Store(Path(tmp) / "charts.db") as store:
+            charts(store)
+        with Store(Path(tmp) / "edits.db") as store:
+            edits(store, args.users, args.episodes)
+
+
+if __name__ == "__main__":
+    main()
