@@ -136,9 +136,9 @@ class App:
         self._live: list[Frontend] = []
         self._outbox_tasks: list[asyncio.Task[None]] = []
         self._router_task: asyncio.Task[None] | None = None
-        self._outbox_task: asyncio.Task[None] | None = None
         self._snapshot_task: asyncio.Task[None] | None = None
         self.routed = 0
+        self._stopped = False
 
     async def start(self) -> None:
         """Open the feeds, start routing, then each frontend with its outbox; undone on failure.
@@ -173,14 +173,25 @@ class App:
             return
         self._live.append(frontend)
         outbox = Outbox(self.store, frontend, now_ms, owner=self.owner)
-        frontend.after_command = outbox.wake
+        # A command may queue deliveries on every platform (an admin's /broadcast).
+        frontend.after_command = self._wake_outboxes
         self.outboxes[platform] = outbox
         self._outbox_tasks.append(asyncio.create_task(outbox.run(), name=f"outbox-{platform}"))
         self.frontend_states[platform] = "connected"
         self.err.write(f"arbwatch: {platform.value} connected\n")
 
+    def _wake_outboxes(self) -> None:
+        for outbox in self.outboxes.values():
+            outbox.wake()
+
     async def stop(self) -> None:
-        """Shut down in order (see module doc); the database is left consistent and released."""
+        """Shut down in order (see module doc); the database is left consistent and released.
+
+        Safe to call again: only the first call does anything.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
         try:
             for frontend in self._live:  # no new commands; running ones answer first
                 await _logged(frontend.stop_receiving(), f"stopping {frontend.platform} commands")
@@ -238,9 +249,8 @@ class App:
                 except Exception:
                     log.exception("recording opportunity %s failed", signal.id)
                     continue
-                if signal.closed_ms is not None:
-                    for outbox in self.outboxes.values():
-                        outbox.wake()
+                if signal.closed_ms is not None:  # its alerts are due for their closing edit
+                    self._wake_outboxes()
                 continue
             try:
                 plan = await asyncio.to_thread(self.router.dispatch, signal, now_ms())
@@ -249,8 +259,7 @@ class App:
                 continue
             self.routed += 1
             if plan.recipients:
-                for outbox in self.outboxes.values():
-                    outbox.wake()
+                self._wake_outboxes()
 
     def _snapshot(self) -> None:
         self._health = self.detector.health()
