@@ -1,10 +1,10 @@
-"""The Discord frontend: discord.py slash commands inside arbwatch's event loop, and a Sender.
+"""The Discord frontend: discord.py inside arbwatch's event loop, and the outbox's Sender.
 
-Each slash command is typed (``Range`` for the threshold, choices for strength, signal type and
-destination, autocomplete for symbols and periods) and is turned back into the command text the
-platform-neutral :class:`~bot.commands.CommandHandler` understands, so Telegram and Discord share
-every rule and every error message. Replies concerning only the caller are ephemeral; ``/stats``,
-``/chart`` and ``/status`` answer in public, with their chart attached as an embedded image.
+The slash commands (:mod:`bot.discord_commands`) come back here as command text for the
+platform-neutral :class:`~bot.commands.CommandHandler`, run in a worker thread (it may render a
+chart). Replies concerning only the caller are ephemeral; ``/stats``, ``/chart`` and
+``/status`` answer in public, their chart attached inside an embed. Button presses (an alert's
+"Mute 1h") arrive through ``on_interaction``: their custom id is the command.
 
 Alerts go out as embeds coloured by strength (:mod:`bot.embeds`), by DM or to the channel a
 server admin chose with ``/alerts``; moderate and strong alerts in a channel mention their
@@ -12,7 +12,8 @@ subscriber, weak ones mention nobody and arrive silently. :meth:`DiscordFrontend
 outbox's :class:`~bot.outbox.Sender`: Forbidden (50007: the user refuses DMs) and NotFound
 (the channel is gone) deactivate the user, 400 fails the row, 5xx and network errors retry.
 discord.py waits out per-route 429s itself, up to ``max_ratelimit_timeout``; beyond that its
-``RateLimited`` becomes ours and the outbox paces.
+``RateLimited`` becomes ours and the outbox paces. :meth:`DiscordFrontend.edit` rewrites a
+delivered alert when its opportunity closes.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from discord import app_commands
 from bot.charts import Chart
 from bot.commands import CommandContext, CommandHandler, Reply
 from bot.config import Settings
+from bot.discord_commands import define_commands
 from bot.embeds import AlertEmbed, alert_embed, broadcast_embed
 from bot.errors import (
     Blocked,
@@ -43,40 +45,24 @@ from bot.errors import (
     TransientSendError,
 )
 from bot.formatting import Button, Text, alert_buttons, bold, code, discord_messages, line
-from bot.records import ALL_SYMBOLS, DueDelivery, DueEdit, Platform
+from bot.records import DueDelivery, DueEdit, Platform
 from bot.store import Store
-from detector.signals import SignalStrength, SignalType
 
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 30.0  # login, command sync and the gateway's READY, before we give up
 MAX_RATELIMIT_WAIT_S = 10.0  # longer 429 waits go back to the outbox instead of blocking a send
 GUILD_READY_S = 0.5
-AUTOCOMPLETE_LIMIT = 25  # Discord shows at most 25 choices
 COMMAND_DRAIN_S = 5.0  # at shutdown, how long commands already running may take to answer
 PUBLIC_COMMANDS = frozenset({"stats", "chart", "status"})
 """Replies everyone in the channel may see; every other reply is ephemeral (the caller's)."""
 SLOW_COMMANDS = frozenset({"stats", "chart"})
 """Commands that render a chart: deferred first, since Discord wants an answer within 3 s."""
 ROUTING_PERMISSIONS = ("administrator", "manage_guild", "manage_channels")
-PERIODS = ("1h", "6h", "24h", "7d", "30d")
-DURATIONS = ("15m", "30m", "1h", "2h", "8h", "1d", "7d")
 
 Interaction = discord.Interaction[discord.Client]
 _RESTARTING: Text = (line("arbwatch is restarting; please try again in a minute."),)
 _FAILED: Text = (line("Something went wrong on our side; the error was logged."),)
-Choice = app_commands.Choice
-
-STRENGTHS = [Choice(name=f"{s.value} and stronger", value=s.value) for s in SignalStrength]
-TYPE_CHOICES = [
-    Choice(name="all types", value="all"),
-    *(Choice(name=t.value.replace("_", " "), value=t.value) for t in SignalType),
-    Choice(name="my default types (with a symbol)", value="default"),
-]
-DESTINATIONS = [
-    Choice(name="direct messages", value="dm"),
-    Choice(name="this channel (server admins)", value="here"),
-]
 
 
 def to_discord_embed(embed: AlertEmbed) -> discord.Embed:
@@ -107,11 +93,6 @@ def _chart_file(chart: Chart) -> tuple[discord.File, discord.Embed]:
     embed = discord.Embed(description=chart.caption[:4096])
     embed.set_image(url=f"attachment://{chart.filename}")
     return discord.File(io.BytesIO(chart.png), filename=chart.filename), embed
-
-
-def _number(value: float) -> str:
-    """A threshold as the command layer reads it (never in exponent notation)."""
-    return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
 class DiscordFrontend:
@@ -151,7 +132,7 @@ class DiscordFrontend:
         self.client.event(self.on_interaction)
         self.tree = app_commands.CommandTree(self.client)
         self.tree.error(self._on_command_error)
-        self._define_commands()
+        define_commands(self.tree, self)
         self._connection: asyncio.Task[None] | None = None
         self._previous_endpoints: tuple[str, yarl.URL] | None = None
         self._accepting = False
@@ -280,139 +261,14 @@ class DiscordFrontend:
 
     # -- commands -------------------------------------------------------------------------------
 
-    def _define_commands(self) -> None:
-        tree = self.tree
-        run = self._run
-
-        @tree.command(name="help", description="What arbwatch does, and its commands")
-        async def help_(interaction: Interaction) -> None:
-            await run(interaction, "/help")
-
-        @tree.command(name="subscribe", description="Alert me when arbitrage reaches a net %")
-        @app_commands.describe(
-            symbol="A watched symbol, or ALL for every one",
-            threshold="Net profit after both taker fees, in percent (e.g. 0.15)",
-            strength="Other signal types: from this strength (default weak)",
-        )
-        @app_commands.choices(strength=STRENGTHS)
-        async def subscribe(
-            interaction: Interaction,
-            symbol: str,
-            threshold: app_commands.Range[float, 0.001, 100.0],
-            strength: str | None = None,
-        ) -> None:
-            text = f"/subscribe {symbol} {_number(threshold)}"
-            await run(interaction, text + (f" {strength}" if strength else ""))
-
-        @tree.command(name="unsubscribe", description="Stop alerts for a symbol, or ALL")
-        @app_commands.describe(symbol="One of your subscriptions, or ALL")
-        async def unsubscribe(interaction: Interaction, symbol: str) -> None:
-            await run(interaction, f"/unsubscribe {symbol}")
-
-        @tree.command(name="list", description="Your subscriptions and settings")
-        async def list_(interaction: Interaction) -> None:
-            await run(interaction, "/list")
-
-        @tree.command(name="types", description="Choose which signal types you receive")
-        @app_commands.describe(
-            type="A signal type, or all",
-            type2="Another type",
-            type3="A third type",
-            symbol="Only for this subscription (default: all of yours)",
-        )
-        @app_commands.choices(type=TYPE_CHOICES, type2=TYPE_CHOICES, type3=TYPE_CHOICES)
-        async def types(
-            interaction: Interaction,
-            type: str,  # the option's name as users see it
-            type2: str | None = None,
-            type3: str | None = None,
-            symbol: str | None = None,
-        ) -> None:
-            chosen = " ".join(t for t in (type, type2, type3) if t)
-            await run(interaction, f"/types {symbol} {chosen}" if symbol else f"/types {chosen}")
-
-        @tree.command(name="mute", description="Pause alerts (all, or one symbol's)")
-        @app_commands.describe(symbol="Only this symbol", duration="e.g. 30m, 2h, 1d (default 1h)")
-        async def mute(
-            interaction: Interaction, symbol: str | None = None, duration: str | None = None
-        ) -> None:
-            await run(interaction, " ".join(p for p in ("/mute", symbol, duration) if p))
-
-        @tree.command(name="unmute", description="Resume alerts")
-        @app_commands.describe(symbol="Only this symbol")
-        async def unmute(interaction: Interaction, symbol: str | None = None) -> None:
-            await run(interaction, f"/unmute {symbol}" if symbol else "/unmute")
-
-        @tree.command(name="stats", description="How the detector performed, with a chart")
-        @app_commands.describe(symbol="One symbol (default: all)", period="e.g. 1h, 24h, 7d")
-        async def stats(
-            interaction: Interaction, symbol: str | None = None, period: str | None = None
-        ) -> None:
-            await run(interaction, " ".join(p for p in ("/stats", symbol, period) if p))
-
-        @tree.command(name="chart", description="A symbol's Binance-Bybit price gap over time")
-        @app_commands.describe(symbol="A watched symbol", period="e.g. 1h, 24h, 7d (default 24h)")
-        async def chart(interaction: Interaction, symbol: str, period: str | None = None) -> None:
-            await run(interaction, " ".join(p for p in ("/chart", symbol, period) if p))
-
-        @tree.command(name="status", description="Live health of the exchange feeds")
-        async def status(interaction: Interaction) -> None:
-            await run(interaction, "/status")
-
-        @tree.command(name="alerts", description="Where your alerts go: DMs, or this channel")
-        @app_commands.describe(to="Direct messages, or this channel (server admins only)")
-        @app_commands.choices(to=DESTINATIONS)
-        async def alerts(interaction: Interaction, to: str) -> None:
-            await self._route_alerts(interaction, to)
-
-        @tree.command(name="users", description="Admins: users, subscriptions, pending alerts")
-        async def users(interaction: Interaction) -> None:
-            await run(interaction, "/users")
-
-        @tree.command(name="broadcast", description="Admins: send a message to every user")
-        @app_commands.describe(text="The announcement (up to 1000 characters)")
-        async def broadcast(
-            interaction: Interaction, text: app_commands.Range[str, 1, 1000]
-        ) -> None:
-            await run(interaction, f"/broadcast {text}")
-
-        for command, param in (
-            (subscribe, "symbol"),
-            (types, "symbol"),
-            (mute, "symbol"),
-            (unmute, "symbol"),
-            (stats, "symbol"),
-            (chart, "symbol"),
-        ):
-            command.autocomplete(param)(self._complete_symbol)
-        unsubscribe.autocomplete("symbol")(self._complete_subscription)
-        stats.autocomplete("period")(self._complete_period)
-        chart.autocomplete("period")(self._complete_period)
-        mute.autocomplete("duration")(self._complete_duration)
-
-    async def _complete_symbol(self, interaction: Interaction, current: str) -> list[Choice[str]]:
-        with_all = interaction.command is not None and interaction.command.name in (
-            "subscribe",
-            "types",
-        )
-        options = ([ALL_SYMBOLS] if with_all else []) + list(self.handler.symbols)
-        return _matching(options, current)
-
-    async def _complete_subscription(
-        self, interaction: Interaction, current: str
-    ) -> list[Choice[str]]:
-        held = await asyncio.to_thread(self._held_symbols, str(interaction.user.id))
-        return _matching([*held, ALL_SYMBOLS] if held else list(self.handler.symbols), current)
-
-    def _held_symbols(self, discord_id: str) -> list[str]:
+    def held_symbols(self, discord_id: str) -> list[str]:
+        """The symbols a Discord user subscribed to (for ``/unsubscribe``'s autocomplete)."""
         user = self.store.find_user(Platform.DISCORD, discord_id)
         return [s.symbol for s in self.store.subscriptions(user.id)] if user else []
 
-    async def _complete_period(self, interaction: Interaction, current: str) -> list[Choice[str]]:
-        return _matching(list(PERIODS), current)
-
-    async def _complete_duration(self, interaction: Interaction, current: str) -> list[Choice[str]]:
-        return _matching(list(DURATIONS), current)
+    @property
+    def symbols(self) -> Sequence[str]:
+        return self.handler.symbols
 
     def _context(self, interaction: Interaction) -> CommandContext:
         user = interaction.user
@@ -420,7 +276,7 @@ class DiscordFrontend:
             Platform.DISCORD, str(user.id), str(user.id), user.display_name, self.clock()
         )
 
-    async def _run(self, interaction: Interaction, text: str) -> None:
+    async def run_command(self, interaction: Interaction, text: str) -> None:
         """Run one command through the command layer and answer the interaction."""
         if not self._accepting:
             await self._answer_text(interaction, _RESTARTING, ephemeral=True)
@@ -481,7 +337,7 @@ class DiscordFrontend:
         if not custom_id.startswith("/"):
             return
         try:
-            await self._run(interaction, custom_id)
+            await self.run_command(interaction, custom_id)
         except Exception:  # no command tree around a press to catch it: answer here
             log.exception("discord: the button %r failed", custom_id)
             await self._answer_text(interaction, _FAILED, ephemeral=True)
@@ -496,7 +352,7 @@ class DiscordFrontend:
             text = _FAILED
         await self._answer_text(interaction, text, ephemeral=True)
 
-    async def _route_alerts(self, interaction: Interaction, to: str) -> None:
+    async def route_alerts(self, interaction: Interaction, to: str) -> None:
         """``/alerts``: alerts by DM, or (server admins only) to the channel of the command."""
         if not self._accepting:
             await self._answer_text(interaction, _RESTARTING, ephemeral=True)
@@ -609,11 +465,3 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, discord.ConnectionClosed):
         return f"the gateway closed the connection (code {exc.code})"
     return f"{type(exc).__name__}: {exc}"[:300]
-
-
-def _matching(options: Sequence[str], current: str) -> list[Choice[str]]:
-    """Autocomplete: options containing what was typed, prefix matches first, at most 25."""
-    typed = current.strip().upper()
-    hits = [o for o in options if typed in o.upper()]
-    hits.sort(key=lambda o: (not o.upper().startswith(typed), options.index(o)))
-    return [Choice(name=o, value=o) for o in hits[:AUTOCOMPLETE_LIMIT]]

@@ -1,0 +1,34 @@
+"""The pure parts of the slash commands: autocomplete matching and threshold text."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.discord_commands import AUTOCOMPLETE_LIMIT, _matching, _number
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("", ["ALL", "BTCUSDT", "ETHUSDT", "SOLUSDT"]),
+        ("eth", ["ETHUSDT"]),
+        ("usdt", ["BTCUSDT", "ETHUSDT", "SOLUSDT"]),
+        ("s", ["SOLUSDT", "BTCUSDT", "ETHUSDT"]),  # prefix matches first
+        ("xrp", []),
+    ],
+)
+def test_matching_prefers_prefixes_and_keeps_order(typed: str, expected: list[str]) -> None:
+    options = ["ALL", "BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    assert [c.value for c in _matching(options, typed)] == expected
+
+
+def test_matching_offers_at_most_discords_limit() -> None:
+    options = [f"C{n:03d}USDT" for n in range(40)]
+    assert len(_matching(options, "usdt")) == AUTOCOMPLETE_LIMIT
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [(0.15, "0.15"), (0.001, "0.001"), (100.0, "100"), (1e-6, "0.000001")]
+)
+def test_thresholds_never_use_exponent_notation(value: float, text: str) -> None:
+    assert _number(value) == text
