@@ -331,10 +331,8 @@ class Outbox:
                 self.store.edits.due, now, self.batch, self.sender.platform
             )
             edits, wake = self._admit(due_edits, chats, now, wake, len(chosen))
-        outcomes = await asyncio.gather(
-            *(self._attempt(d) for d in chosen), *(self._attempt_edit(e) for e in edits)
-        )
         jobs: list[DueDelivery | DueEdit] = [*chosen, *edits]
+        outcomes = await asyncio.gather(*(self._attempt(job) for job in jobs))
         self.pacer.settle([(j.destination, j.shared) for j in jobs], now, self.clock())
         for job, outcome in zip(jobs, outcomes, strict=True):
             if isinstance(job, DueDelivery):
@@ -408,24 +406,27 @@ class Outbox:
             shared = bool(row["is_group"]) or channel is not None
             self.pacer.record(where, shared, int(row["sent_ms"]))
 
-    async def _attempt(self, delivery: DueDelivery) -> str | SendError | None:
+    async def _attempt(self, job: DueDelivery | DueEdit) -> str | SendError | None:
+        """Send (or edit) one job; the platform's error, or a sender bug, comes back as a value."""
         try:
-            return await self.sender.send(delivery)
+            if isinstance(job, DueDelivery):
+                return await self.sender.send(job)
+            await self.sender.edit(job)
+            return None
         except SendError as exc:
             return exc
         except Exception as exc:  # a sender bug: retried, then FAILED with its text, never lost
-            log.exception("sending delivery %s failed unexpectedly", delivery.id)
+            log.exception("delivery %s failed unexpectedly", _delivery_id(job))
             return TransientSendError(f"unexpected error: {exc!r}")
 
-    async def _attempt_edit(self, edit: DueEdit) -> SendError | None:
-        try:
-            await self.sender.edit(edit)
-        except SendError as exc:
-            return exc
-        except Exception as exc:  # a sender bug: retried, then given up with its text
-            log.exception("editing delivery %s failed unexpectedly", edit.delivery_id)
-            return TransientSendError(f"unexpected error: {exc!r}")
-        return None
+    def _pause(self, job: DueDelivery | DueEdit, limited: RateLimited, now: int) -> None:
+        """A 429: nothing to the job's chat (or, without a chat, to anyone) for retry_after."""
+        chat = None if limited.chat_id is None else job.destination
+        self.pacer.pause(chat, job.shared, now + round(limited.retry_after_s * 1000))
+
+    def _retry_at(self, attempts: int, now: int) -> int:
+        """Exponential backoff after ``attempts`` failed attempts (the first waits backoff_ms)."""
+        return now + min(self.max_backoff_ms, self.backoff_ms << attempts)
 
     async def _record_edit(
         self, edit: DueEdit, outcome: str | SendError | None, result: PassResult
@@ -436,10 +437,7 @@ class Outbox:
             await asyncio.to_thread(edits.mark_done, edit.delivery_id, now)
             result.edited += 1
         elif isinstance(outcome, RateLimited):
-            until = now + round(outcome.retry_after_s * 1000)
-            self.pacer.pause(
-                None if outcome.chat_id is None else edit.destination, edit.shared, until
-            )
+            self._pause(edit, outcome, now)
             result.rate_limited += 1
         elif isinstance(outcome, PermanentSendError | Blocked):
             # The message is gone, or the chat: nothing to edit. The user stays as they are;
@@ -451,8 +449,8 @@ class Outbox:
             await asyncio.to_thread(edits.mark_done, edit.delivery_id, now, reason)
             result.failed += 1
         else:
-            delay = min(self.max_backoff_ms, self.backoff_ms * 2**edit.attempts)
-            await asyncio.to_thread(edits.mark_retry, edit.delivery_id, now + delay, outcome.reason)
+            retry_at = self._retry_at(edit.attempts, now)
+            await asyncio.to_thread(edits.mark_retry, edit.delivery_id, retry_at, outcome.reason)
             result.retried += 1
 
     async def _record(
@@ -464,9 +462,7 @@ class Outbox:
             await asyncio.to_thread(deliveries.mark_sent, delivery.id, now, outcome)
             result.sent += 1
         elif isinstance(outcome, RateLimited):
-            until = now + round(outcome.retry_after_s * 1000)
-            chat = None if outcome.chat_id is None else delivery.destination
-            self.pacer.pause(chat, delivery.shared, until)
+            self._pause(delivery, outcome, now)
             result.rate_limited += 1
         elif isinstance(outcome, Blocked):
             await asyncio.to_thread(self.store.mark_blocked, delivery.user_id, now, outcome.reason)
@@ -483,8 +479,8 @@ class Outbox:
             )
             result.failed += 1
         else:
-            delay = min(self.max_backoff_ms, self.backoff_ms * 2**delivery.attempts)
-            await asyncio.to_thread(deliveries.mark_retry, delivery.id, now + delay, outcome.reason)
+            retry_at = self._retry_at(delivery.attempts, now)
+            await asyncio.to_thread(deliveries.mark_retry, delivery.id, retry_at, outcome.reason)
             result.retried += 1
 
     def _add_totals(self, result: PassResult) -> None:
@@ -496,3 +492,7 @@ class Outbox:
         totals.rate_limited += result.rate_limited
         totals.blocked += result.blocked
         totals.expired += result.expired
+
+
+def _delivery_id(job: DueDelivery | DueEdit) -> int:
+    return job.id if isinstance(job, DueDelivery) else job.delivery_id
