@@ -10,9 +10,7 @@ The Discord frontend turns an :class:`AlertEmbed` into a ``discord.Embed``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 from bot.formatting import (
     Line,
@@ -20,7 +18,9 @@ from bot.formatting import (
     alert_head,
     bold,
     code,
+    detail_number,
     format_amount,
+    format_closing,
     format_duration,
     format_pct,
     format_prices,
@@ -28,6 +28,7 @@ from bot.formatting import (
     line,
     plain_text,
     render_line_discord,
+    venue_name,
 )
 from detector.signals import Signal, SignalStrength, SignalType
 
@@ -107,15 +108,6 @@ def fit_embed(embed: AlertEmbed) -> AlertEmbed:
     return fitted
 
 
-def _num(details: Mapping[str, Any], key: str) -> float:
-    value = details.get(key)
-    return float(value) if isinstance(value, int | float) else math.nan
-
-
-def _venue(value: Any) -> str:
-    return str(value or "?").capitalize()
-
-
 def _md(*parts: Line) -> str:
     return "\n".join(render_line_discord(part) for part in parts)
 
@@ -143,14 +135,12 @@ def alert_embed(
     else:
         description = _md(*alert_body(signal))
         exchange = signal.details.get("exchange")
-        fields = (EmbedField("Exchange", _venue(exchange)),) if exchange else ()
+        fields = (EmbedField("Exchange", venue_name(exchange)),) if exchange else ()
         footer = "arbwatch"
     color = STRENGTH_COLORS[signal.strength]
     if closed_after_ms is not None:
         title, color = f"{title} · CLOSED", CLOSED_COLOR
-        ending = f"after {format_duration(closed_after_ms)}"
-        if peak_net_pct is not None:
-            ending += f" · peak net {format_pct(peak_net_pct)}"
+        ending = format_closing(closed_after_ms, peak_net_pct)
         fields = (EmbedField("Closed", ending, inline=False), *fields)
     return fit_embed(
         AlertEmbed(
@@ -166,23 +156,23 @@ def alert_embed(
 
 def _arbitrage(signal: Signal) -> tuple[str, tuple[EmbedField, ...]]:
     d = signal.details
-    buy_on, sell_on = _venue(d.get("buy_exchange")), _venue(d.get("sell_exchange"))
-    buy, sell = format_prices(_num(d, "buy_price"), _num(d, "sell_price"))
+    buy_on, sell_on = venue_name(d.get("buy_exchange")), venue_name(d.get("sell_exchange"))
+    buy, sell = format_prices(detail_number(d, "buy_price"), detail_number(d, "sell_price"))
     base = signal.symbol.removesuffix("USDT") or signal.symbol
-    notional = _num(d, "notional")
-    volume = f"{format_quantity(_num(d, 'max_volume'))} {base}"
+    notional = detail_number(d, "notional")
+    volume = f"{format_quantity(detail_number(d, 'max_volume'))} {base}"
     if math.isfinite(notional):
         volume += f" (≈ {format_amount(notional)} USDT)"
-    net = format_pct(_num(d, "net_profit_percentage"))
+    net = format_pct(detail_number(d, "net_profit_percentage"))
     description = _md(line(f"Buy on {buy_on}, sell on {sell_on}: ", bold(net), " net after fees"))
     fields = (
         EmbedField("Direction", f"{buy_on} → {sell_on}"),
         EmbedField("Buy", _md(line(f"{buy_on} ", code(buy)))),
         EmbedField("Sell", _md(line(f"{sell_on} ", code(sell)))),
         EmbedField("Net after fees", net),
-        EmbedField("Gross", format_pct(_num(d, "profit_percentage"))),
+        EmbedField("Gross", format_pct(detail_number(d, "profit_percentage"))),
         EmbedField("Max volume", _md(line(volume))),
-        EmbedField("Expected profit", f"{format_amount(_num(d, 'expected_profit'))} USDT"),
+        EmbedField("Expected profit", f"{format_amount(detail_number(d, 'expected_profit'))} USDT"),
     )
     return description, fields
 

@@ -335,13 +335,23 @@ _MARK = {SignalStrength.WEAK: "▲", SignalStrength.MODERATE: "▲▲", SignalSt
 _REASON = {"upgrade": " (upgraded)", "regrowth": " (grew)", "sign_flip": " (flipped)"}
 
 
-def _num(details: Mapping[str, Any], key: str) -> float:
+def detail_number(details: Mapping[str, Any], key: str) -> float:
+    """A signal detail as a float; NaN when missing (shown as "nan", never a crash)."""
     value = details.get(key)
     return float(value) if isinstance(value, int | float) else math.nan
 
 
-def _name(value: Any) -> str:
+def venue_name(value: Any) -> str:
+    """``Binance`` for ``binance``; ``?`` when missing."""
     return str(value or "?").capitalize()
+
+
+def format_closing(closed_after_ms: int, peak_net_pct: float | None) -> str:
+    """``after 4.2 s · peak net 0.310 %``: how a closed opportunity went."""
+    ending = f"after {format_duration(closed_after_ms)}"
+    if peak_net_pct is not None:
+        ending += f" · peak net {format_pct(peak_net_pct)}"
+    return ending
 
 
 def format_alert(
@@ -360,9 +370,7 @@ def format_alert(
     )
     lines = [head, *body, foot]
     if closed_after_ms is not None:
-        ending = f"Closed after {format_duration(closed_after_ms)}"
-        if peak_net_pct is not None:
-            ending += f" · peak net {format_pct(peak_net_pct)}"
+        ending = f"Closed {format_closing(closed_after_ms, peak_net_pct)}"
         lines.append(line(italic(ending)))
     return tuple(lines)
 
@@ -396,65 +404,65 @@ def alert_buttons(signal: Signal) -> tuple[tuple[Button, ...], ...]:
 def _exchange_suffix(signal: Signal) -> str:
     if signal.type in (SignalType.ARBITRAGE, SignalType.FUNDING_RATE_DIVERGENCE):
         return ""
-    return f" on {_name(signal.details.get('exchange'))}"
+    return f" on {venue_name(signal.details.get('exchange'))}"
 
 
 def _arbitrage(symbol: str, d: Mapping[str, Any]) -> list[Line]:
-    buy, sell = format_prices(_num(d, "buy_price"), _num(d, "sell_price"))
-    volume = _num(d, "max_volume")
-    notional = _num(d, "notional")
+    buy, sell = format_prices(detail_number(d, "buy_price"), detail_number(d, "sell_price"))
+    volume = detail_number(d, "max_volume")
+    notional = detail_number(d, "notional")
     base = symbol.removesuffix("USDT") or symbol
     return [
         line(
             "Buy ",
-            bold(_name(d.get("buy_exchange"))),
+            bold(venue_name(d.get("buy_exchange"))),
             " at ",
             code(buy),
             " → sell ",
-            bold(_name(d.get("sell_exchange"))),
+            bold(venue_name(d.get("sell_exchange"))),
             " at ",
             code(sell),
         ),
         line(
             "Net ",
-            bold(format_pct(_num(d, "net_profit_percentage"))),
-            f" after fees (gross {format_pct(_num(d, 'profit_percentage'))})",
+            bold(format_pct(detail_number(d, "net_profit_percentage"))),
+            f" after fees (gross {format_pct(detail_number(d, 'profit_percentage'))})",
         ),
         line(
             f"Max volume {format_quantity(volume)} {base}",
             f" (≈ {format_amount(notional)} USDT)" if math.isfinite(notional) else "",
             " · expected profit ",
-            bold(f"{format_amount(_num(d, 'expected_profit'))} USDT"),
+            bold(f"{format_amount(detail_number(d, 'expected_profit'))} USDT"),
         ),
     ]
 
 
 def _spread(symbol: str, d: Mapping[str, Any]) -> list[Line]:
-    bid, ask = format_prices(_num(d, "bid"), _num(d, "ask"))
+    bid, ask = format_prices(detail_number(d, "bid"), detail_number(d, "ask"))
     return [
         line(
             "Spread ",
-            bold(f"{_num(d, 'spread_bps'):.1f} bps"),
-            f", usually {_num(d, 'mean_bps'):.1f} ± {_num(d, 'std_bps'):.1f} bps"
-            f" (z {_num(d, 'z_score'):.1f})",
+            bold(f"{detail_number(d, 'spread_bps'):.1f} bps"),
+            f", usually {detail_number(d, 'mean_bps'):.1f} ± {detail_number(d, 'std_bps'):.1f} bps"
+            f" (z {detail_number(d, 'z_score'):.1f})",
         ),
         line("Bid ", code(bid), " · ask ", code(ask)),
     ]
 
 
 def _volume(symbol: str, d: Mapping[str, Any]) -> list[Line]:
-    (last,) = format_prices(_num(d, "last_price"))
+    (last,) = format_prices(detail_number(d, "last_price"))
     return [
         line(
-            bold(f"{format_amount(_num(d, 'bucket_volume_usd'))} USDT"),
-            f" traded in {_num(d, 'bucket_s'):g} s — ",
-            bold(f"{_num(d, 'ratio'):.1f}x"),
-            f" the usual {format_amount(_num(d, 'mean_volume_usd'))}",
+            bold(f"{format_amount(detail_number(d, 'bucket_volume_usd'))} USDT"),
+            f" traded in {detail_number(d, 'bucket_s'):g} s — ",
+            bold(f"{detail_number(d, 'ratio'):.1f}x"),
+            f" the usual {format_amount(detail_number(d, 'mean_volume_usd'))}",
         ),
         line(
-            f"Buys {format_amount(_num(d, 'buy_volume_usd'))} · sells "
-            f"{format_amount(_num(d, 'sell_volume_usd'))} · {d.get('bucket_trades', '?')} trades"
-            " · last ",
+            f"Buys {format_amount(detail_number(d, 'buy_volume_usd'))} · sells "
+            f"{format_amount(detail_number(d, 'sell_volume_usd'))}"
+            f" · {d.get('bucket_trades', '?')} trades · last ",
             code(last),
         ),
     ]
@@ -466,15 +474,15 @@ def _funding(symbol: str, d: Mapping[str, Any]) -> list[Line]:
     lines = [
         line(
             "Binance ",
-            bold(format_pct(_num(d, "binance_rate_8h_pct"), 4)),
+            bold(format_pct(detail_number(d, "binance_rate_8h_pct"), 4)),
             " / 8 h · Bybit ",
-            bold(format_pct(_num(d, "bybit_rate_8h_pct"), 4)),
-            f" / 8 h (difference {_num(d, 'diff_pct'):+.4f} points)",
+            bold(format_pct(detail_number(d, "bybit_rate_8h_pct"), 4)),
+            f" / 8 h (difference {detail_number(d, 'diff_pct'):+.4f} points)",
         ),
-        line(f"Idea: short {_name(higher)}, long {_name(lower)}"),
+        line(f"Idea: short {venue_name(higher)}, long {venue_name(lower)}"),
     ]
     times = [
-        f"{_name(ex)} {format_clock(int(d[f'{ex}_next_funding_ms']))[11:]}"
+        f"{venue_name(ex)} {format_clock(int(d[f'{ex}_next_funding_ms']))[11:]}"
         for ex in ("binance", "bybit")
         if isinstance(d.get(f"{ex}_next_funding_ms"), int)
     ]
@@ -485,16 +493,16 @@ def _funding(symbol: str, d: Mapping[str, Any]) -> list[Line]:
 
 def _momentum(symbol: str, d: Mapping[str, Any]) -> list[Line]:
     up = d.get("direction") == "up"
-    mid, reference = format_prices(_num(d, "mid"), _num(d, "reference"))
+    mid, reference = format_prices(detail_number(d, "mid"), detail_number(d, "reference"))
     lines = [
         line(
             "Mid ",
             code(mid),
             " is ",
-            bold(format_pct(_num(d, "break_pct"), 2)),
+            bold(format_pct(detail_number(d, "break_pct"), 2)),
             f" {'above the prior high' if up else 'below the prior low'} ",
             code(reference),
-            f" ({d.get('window_bars', '?')} x {_num(d, 'bar_s'):g} s range)",
+            f" ({d.get('window_bars', '?')} x {detail_number(d, 'bar_s'):g} s range)",
         ),
     ]
     other = d.get("other_exchange_mid")
