@@ -23,7 +23,7 @@ import contextlib
 import io
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +42,7 @@ from bot.errors import (
     FrontendError,
     PermanentSendError,
     RateLimited,
+    SendError,
     TransientSendError,
 )
 from bot.formatting import Button, Text, alert_buttons, bold, code, discord_messages, line
@@ -407,22 +408,11 @@ class DiscordFrontend:
         if view is not None:
             kwargs["view"] = view
         try:
-            target = await self._target(delivery)
-            message = await target.send(**kwargs)
-        except discord.RateLimited as exc:
-            raise RateLimited(exc.retry_after, delivery.destination) from exc
-        except discord.Forbidden as exc:  # 50007: DMs refused; 50013: no permission in channel
-            raise Blocked(f"Discord {exc.code}: {exc.text or 'Forbidden'}") from exc
-        except discord.NotFound as exc:  # the channel (or the user) is gone
-            raise Blocked(f"Discord {exc.code}: {exc.text or 'Not Found'}") from exc
-        except discord.DiscordServerError as exc:
-            raise TransientSendError(f"Discord {exc.status}: {exc.text[:200]}") from exc
-        except discord.HTTPException as exc:
-            if exc.status == 429:
-                raise RateLimited(1.0, delivery.destination) from exc
-            raise PermanentSendError(f"Discord {exc.status} {exc.code}: {exc.text[:200]}") from exc
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise TransientSendError(f"network: {exc!r}") from exc
+            # 403 (50007: DMs refused; 50013: no permission in the channel) and 404 (the
+            # channel or user is gone): this user cannot be reached.
+            with _send_errors(delivery.destination, unreachable=Blocked):
+                target = await self._target(delivery)
+                message = await target.send(**kwargs)
         finally:
             if view is not None:
                 view.stop()
@@ -441,24 +431,35 @@ class DiscordFrontend:
             peak_net_pct=edit.peak_net_pct,
         )
         channel = self.client.get_partial_messageable(int(channel_id))
-        try:
+        # 403/404: the message or its channel is gone; nothing to edit, nobody to deactivate.
+        with _send_errors(edit.destination, unreachable=PermanentSendError):
             await channel.get_partial_message(int(message_id)).edit(embed=to_discord_embed(embed))
-        except discord.RateLimited as exc:
-            raise RateLimited(exc.retry_after, edit.destination) from exc
-        except (discord.Forbidden, discord.NotFound) as exc:  # the message or channel is gone
-            raise PermanentSendError(f"Discord {exc.code}: {exc.text or exc.status}") from exc
-        except discord.DiscordServerError as exc:
-            raise TransientSendError(f"Discord {exc.status}: {exc.text[:200]}") from exc
-        except discord.HTTPException as exc:
-            raise PermanentSendError(f"Discord {exc.status} {exc.code}: {exc.text[:200]}") from exc
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise TransientSendError(f"network: {exc!r}") from exc
 
     async def _target(self, delivery: DueDelivery) -> discord.abc.Messageable:
         if delivery.channel_id is not None:
             return self.client.get_partial_messageable(int(delivery.channel_id))
         # Cached by discord.py after the first call: one POST users/@me/channels per user.
         return await self.client.create_dm(discord.Object(int(delivery.chat_id)))
+
+
+@contextlib.contextmanager
+def _send_errors(destination: str, *, unreachable: type[SendError]) -> Iterator[None]:
+    """discord.py's errors as the outbox's :class:`~bot.errors.SendError` subclasses;
+    ``unreachable`` is what a 403 or 404 means for this call."""
+    try:
+        yield
+    except discord.RateLimited as exc:  # a wait beyond max_ratelimit_timeout
+        raise RateLimited(exc.retry_after, destination) from exc
+    except (discord.Forbidden, discord.NotFound) as exc:
+        raise unreachable(f"Discord {exc.code}: {exc.text or exc.status}") from exc
+    except discord.DiscordServerError as exc:
+        raise TransientSendError(f"Discord {exc.status}: {exc.text[:200]}") from exc
+    except discord.HTTPException as exc:
+        if exc.status == 429:
+            raise RateLimited(1.0, destination) from exc
+        raise PermanentSendError(f"Discord {exc.status} {exc.code}: {exc.text[:200]}") from exc
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise TransientSendError(f"network: {exc!r}") from exc
 
 
 def _describe(exc: BaseException) -> str:

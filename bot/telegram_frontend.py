@@ -13,11 +13,12 @@ the loggers that print URLs (httpx, PTB's bot) are kept at WARNING and no URL is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dtm
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from telegram import (
@@ -312,16 +313,8 @@ class TelegramFrontend:
             buttons = alert_buttons(delivery.signal)
         else:
             text, buttons = broadcast_text(delivery.broadcast_text or ""), ()
-        try:
+        with self._send_errors(delivery.chat_id):
             sent = await self._send_text(delivery.chat_id, text, buttons, delivery.silent)
-        except RetryAfter as exc:
-            raise RateLimited(_seconds(exc.retry_after), delivery.chat_id) from exc
-        except Forbidden as exc:
-            raise Blocked(self._redact(exc.message)) from exc
-        except BadRequest as exc:  # before NetworkError: PTB derives BadRequest from it
-            raise PermanentSendError(self._redact(exc.message)) from exc
-        except TelegramError as exc:  # NetworkError, TimedOut, 5xx, Conflict, ...
-            raise TransientSendError(self._describe(exc)) from exc
         return None if sent is None else str(sent.message_id)
 
     async def edit(self, edit: DueEdit) -> None:
@@ -332,23 +325,31 @@ class TelegramFrontend:
             closed_after_ms=edit.closed_after_ms,
             peak_net_pct=edit.peak_net_pct,
         )
+        with self._send_errors(edit.chat_id):
+            try:
+                await self.app.bot.edit_message_text(
+                    telegram_messages(text)[0],  # an alert is far below 4096 characters
+                    chat_id=_chat_id(edit.chat_id),
+                    message_id=int(edit.message_id),
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=_keyboard(alert_buttons(edit.signal)),
+                )
+            except BadRequest as exc:
+                if "not modified" not in exc.message:  # else: a retry whose answer was lost
+                    raise
+
+    @contextlib.contextmanager
+    def _send_errors(self, chat_id: str) -> Iterator[None]:
+        """PTB's errors as the outbox's :class:`~bot.errors.SendError` subclasses."""
         try:
-            await self.app.bot.edit_message_text(
-                telegram_messages(text)[0],  # an alert is far below 4096 characters
-                chat_id=_chat_id(edit.chat_id),
-                message_id=int(edit.message_id),
-                parse_mode=ParseMode.HTML,
-                reply_markup=_keyboard(alert_buttons(edit.signal)),
-            )
+            yield
         except RetryAfter as exc:
-            raise RateLimited(_seconds(exc.retry_after), edit.chat_id) from exc
+            raise RateLimited(_seconds(exc.retry_after), chat_id) from exc
         except Forbidden as exc:
             raise Blocked(self._redact(exc.message)) from exc
-        except BadRequest as exc:
-            if "not modified" in exc.message:  # edited already (a retry whose answer was lost)
-                return
+        except BadRequest as exc:  # before NetworkError: PTB derives BadRequest from it
             raise PermanentSendError(self._redact(exc.message)) from exc
-        except TelegramError as exc:
+        except TelegramError as exc:  # NetworkError, TimedOut, 5xx, Conflict, ...
             raise TransientSendError(self._describe(exc)) from exc
 
     async def _send_text(
