@@ -6,7 +6,6 @@ Every wait is bounded and waits for a condition; nothing asserts a wall-clock du
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 from collections.abc import AsyncIterator
@@ -23,17 +22,15 @@ from bot.config import Settings
 from bot.discord_frontend import DiscordFrontend
 from bot.embeds import CLOSED_COLOR, STRENGTH_COLORS
 from bot.errors import FrontendError
-from bot.outbox import Outbox
 from bot.records import Platform
-from bot.routing import Router
 from bot.store import Store
 from detector.clients.backoff import Backoff
 from detector.models import Exchange
 from detector.signals import SignalStrength, SignalType
 from detector.simulator.scenarios import ArbitrageWindow, Scenario
 from detector.simulator.server import SimulatorServer
-from tests.bot.factories import arbitrage
 from tests.bot.fake_discord import DiscordMessage, FakeDiscord
+from tests.bot.harness import Harness
 from tests.bot.waits import until
 
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.SECRET-e2e-discord-token-0123456789"
@@ -180,54 +177,19 @@ async def test_slash_subscribe_then_a_live_window_sends_an_embed_by_dm(
     assert "SECRET" not in caplog.text
 
 
-class Harness:
-    """Discord frontend, store and outbox without the detector (alerts are routed by hand)."""
+def harness(settings: Settings) -> Harness:
+    """The Discord frontend with store and outbox, without the detector."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.store = Store(settings.database_path)
-        self.router = Router(self.store, now_ms())
-        handler = CommandHandler(self.store, settings, settings.symbols)
-        self.frontend = DiscordFrontend(settings, self.store, handler)
-        self.outbox = Outbox(self.store, self.frontend, now_ms, owner="harness")
-        self.frontend.after_command = self.outbox.wake  # as App wires it
-        self._task: asyncio.Task[None] | None = None
+    def discord(store: Store, handler: CommandHandler) -> DiscordFrontend:
+        return DiscordFrontend(settings, store, handler)
 
-    async def __aenter__(self) -> Harness:
-        await self.frontend.start()
-        self._task = asyncio.create_task(self.outbox.run())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.outbox.stop()
-        assert self._task is not None
-        await self._task
-        await self.frontend.stop()
-        self.store.close()
-
-    def add_user(self, discord_id: int, threshold: float = 0.1) -> int:
-        chat = str(discord_id)
-        user = self.store.register(Platform.DISCORD, chat, chat, "u", now_ms())
-        self.store.subscribe(user.id, "BTCUSDT", threshold, SignalStrength.WEAK, now_ms(), limit=50)
-        return user.id
-
-    def alert(self, net: float) -> int:
-        """Route one fresh arbitrage episode at ``net`` %; returns the deliveries queued."""
-        now = now_ms()
-        queued = len(
-            self.router.dispatch(arbitrage(net, timestamp=now, opened_ms=now), now).recipients
-        )
-        self.outbox.wake()
-        return queued
-
-    def statuses(self) -> dict[str, int]:
-        rows = self.store.db.rows("SELECT status, count(*) AS n FROM deliveries GROUP BY status")
-        return {r["status"]: r["n"] for r in rows}
+    return Harness(settings, discord)
 
 
 async def test_a_user_who_refuses_dms_is_deactivated_not_retried(
     tmp_path: Path, fake: FakeDiscord
 ) -> None:
-    async with Harness(make_settings(tmp_path, fake)) as bot:
+    async with harness(make_settings(tmp_path, fake)) as bot:
         bot.add_user(ANN)
         bot.add_user(BOB)
         fake.refuse_dms(ANN)
@@ -252,7 +214,7 @@ async def test_a_user_who_refuses_dms_is_deactivated_not_retried(
 async def test_server_admins_route_alerts_to_a_channel_and_weak_ones_mention_nobody(
     tmp_path: Path, fake: FakeDiscord
 ) -> None:
-    async with Harness(make_settings(tmp_path, fake)) as bot:
+    async with harness(make_settings(tmp_path, fake)) as bot:
         ann_id = bot.add_user(ANN)
         where = {"guild_id": GUILD, "channel_id": CHANNEL}
         refused = await fake.slash("alerts", {"to": "here"}, user_id=ANN, permissions=0, **where)
@@ -289,7 +251,7 @@ async def test_server_admins_route_alerts_to_a_channel_and_weak_ones_mention_nob
 async def test_unsubscribe_completes_with_the_users_own_subscriptions(
     tmp_path: Path, fake: FakeDiscord
 ) -> None:
-    async with Harness(make_settings(tmp_path, fake)):
+    async with harness(make_settings(tmp_path, fake)):
         sub = await fake.slash("subscribe", {"symbol": "ETHUSDT", "threshold": 0.2}, user_id=ANN)
         await sub.wait_messages(1)
         choices = await fake.autocomplete("unsubscribe", {"symbol": ""}, "symbol", user_id=ANN)
@@ -303,7 +265,7 @@ async def test_unsubscribe_completes_with_the_users_own_subscriptions(
 async def test_chart_with_no_data_is_text_and_with_data_an_image(
     tmp_path: Path, fake: FakeDiscord
 ) -> None:
-    async with Harness(make_settings(tmp_path, fake)) as bot:
+    async with harness(make_settings(tmp_path, fake)) as bot:
         empty = await fake.slash("chart", {"symbol": "BTCUSDT"}, user_id=ANN)
         (text,) = await empty.wait_messages(1)
         assert "No BTCUSDT signals" in (text.content or "") and not text.files
@@ -319,7 +281,7 @@ async def test_chart_with_no_data_is_text_and_with_data_an_image(
 async def test_after_stop_receiving_commands_are_declined_and_alerts_still_go_out(
     tmp_path: Path, fake: FakeDiscord
 ) -> None:
-    async with Harness(make_settings(tmp_path, fake)) as bot:
+    async with harness(make_settings(tmp_path, fake)) as bot:
         bot.add_user(ANN)
         await bot.frontend.stop_receiving()
         late = await fake.slash("list", user_id=ANN)
@@ -364,7 +326,7 @@ async def test_an_unreachable_api_is_a_clear_start_error(tmp_path: Path) -> None
 async def test_the_gateway_asking_to_reconnect_is_resumed_transparently(
     tmp_path: Path, fake: FakeDiscord
 ) -> None:
-    async with Harness(make_settings(tmp_path, fake)) as bot:
+    async with harness(make_settings(tmp_path, fake)) as bot:
         assert bot.frontend.status == "connected"
         await fake.reconnect()  # op 7, as Discord does on gateway restarts
         listed = await fake.slash("list", user_id=ANN)
@@ -393,7 +355,7 @@ async def test_types_choices_and_an_admin_broadcast_reach_the_command_layer(
     tmp_path: Path, fake: FakeDiscord
 ) -> None:
     settings = make_settings(tmp_path, fake, admin_user_ids=(f"discord:{ANN}",))
-    async with Harness(settings) as bot:
+    async with harness(settings) as bot:
         bob = bot.add_user(BOB)
         chosen = await fake.slash(
             "types", {"type": "arbitrage", "type2": "volume_spike"}, user_id=BOB
@@ -424,7 +386,7 @@ async def test_a_command_that_fails_unexpectedly_still_gets_an_answer(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async with Harness(make_settings(tmp_path, fake)) as bot:
+    async with harness(make_settings(tmp_path, fake)) as bot:
         bot.add_user(ANN)
         bot.alert(0.25)
         alert = await fake.wait_for(is_alert, WAIT_S)

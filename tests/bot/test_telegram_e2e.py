@@ -25,19 +25,18 @@ from bot.commands import CommandHandler, Reply
 from bot.config import Settings
 from bot.errors import AlreadyRunning, FrontendError
 from bot.formatting import line, text_length
-from bot.outbox import TELEGRAM_LIMITS, Limits, Outbox
+from bot.outbox import Limits
 from bot.records import Platform
-from bot.routing import Router
 from bot.store import Store
 from bot.telegram_frontend import TelegramFrontend
 from detector.clients.backoff import Backoff
 from detector.models import Exchange
-from detector.signals import SignalStrength
 from detector.simulator.scenarios import ArbitrageWindow, Scenario
 from detector.simulator.server import SimulatorServer
 from tests.bot.factories import arbitrage
 from tests.bot.fake_telegram import FakeTelegram, SentMessage
 from tests.bot.fake_telegram_rules import MAX_CAPTION
+from tests.bot.harness import Harness
 from tests.bot.waits import until
 
 TOKEN = "123456:SECRET-e2e-token"
@@ -200,65 +199,29 @@ async def test_subscribe_then_a_live_window_alerts_only_those_below_it(
     assert TOKEN not in caplog.text
 
 
-class Harness:
-    """Telegram frontend, store and outbox without the detector (alerts are routed by hand)."""
+def harness(settings: Settings, *, owner: str, limits: Limits | None = None) -> Harness:
+    """The Telegram frontend with store and outbox, without the detector."""
 
-    def __init__(self, settings: Settings, *, owner: str, limits: Limits = TELEGRAM_LIMITS):
-        self.store = Store(settings.database_path)
-        self.router = Router(self.store, now_ms())
-        handler = CommandHandler(self.store, settings, settings.symbols)
-        self.frontend = TelegramFrontend(settings, self.store, handler, poll_timeout_s=0.5)
-        self.outbox = Outbox(self.store, self.frontend, now_ms, owner=owner, limits=limits)
-        self._task: asyncio.Task[None] | None = None
+    def telegram(store: Store, handler: CommandHandler) -> TelegramFrontend:
+        return TelegramFrontend(settings, store, handler, poll_timeout_s=0.5)
 
-    async def __aenter__(self) -> Harness:
-        await self.frontend.start()
-        self._task = asyncio.create_task(self.outbox.run())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.outbox.stop()
-        assert self._task is not None
-        await self._task
-        await self.frontend.stop()
-        self.store.close()
-
-    def add_users(self, chat_ids: list[int], threshold: float = 0.1) -> None:
-        for chat in chat_ids:
-            user = self.store.register(Platform.TELEGRAM, str(chat), str(chat), "u", now_ms())
-            self.store.subscribe(
-                user.id, "BTCUSDT", threshold, SignalStrength.WEAK, now_ms(), limit=50
-            )
-
-    def alert_all(self, episodes: int = 1) -> int:
-        """Route ``episodes`` fresh arbitrage episodes; returns the deliveries queued."""
-        queued = 0
-        for n in range(episodes):
-            now = now_ms()
-            signal = arbitrage(0.25, timestamp=now, opened_ms=now + n)
-            queued += len(self.router.dispatch(signal, now).recipients)
-        self.outbox.wake()
-        return queued
-
-    def statuses(self) -> dict[str, int]:
-        rows = self.store.db.rows("SELECT status, count(*) AS n FROM deliveries GROUP BY status")
-        return {r["status"]: r["n"] for r in rows}
+    return Harness(settings, telegram, owner=owner, limits=limits)
 
 
 async def test_a_user_who_blocked_the_bot_becomes_inactive(
     tmp_path: Path, fake: FakeTelegram
 ) -> None:
     settings = make_settings(tmp_path, fake)
-    async with Harness(settings, owner="one") as bot:
+    async with harness(settings, owner="one") as bot:
         bot.add_users([2001, 2002])
         fake.block(2001)
-        assert bot.alert_all() == 2
+        assert bot.alert() == 2
         await fake.wait_for(lambda m: m.chat_id == 2002, WAIT_S)
         await until(lambda: bot.statuses() == {"sent": 1, "skipped": 1})
         user = bot.store.find_user(Platform.TELEGRAM, "2001")
         assert user is not None and not user.active and user.blocked_at is not None
         # Later alerts skip them; the others still get theirs.
-        assert bot.alert_all() == 1
+        assert bot.alert() == 1
         await until(lambda: len(alerts(fake, 2002)) == 2)
     assert alerts(fake, 2001) == []
     assert [r.status for r in fake.rejected] == [403]
@@ -266,7 +229,7 @@ async def test_a_user_who_blocked_the_bot_becomes_inactive(
 
 async def test_chart_on_an_empty_database_is_text_only(tmp_path: Path, fake: FakeTelegram) -> None:
     settings = make_settings(tmp_path, fake)
-    async with Harness(settings, owner="one"):
+    async with harness(settings, owner="one"):
         fake.send_user_message(4001, "/chart BTCUSDT")
         reply = await fake.wait_for(lambda m: m.chat_id == 4001, WAIT_S)
         assert "No BTCUSDT signals in the last 24 h yet" in (reply.text or "")
@@ -281,7 +244,7 @@ async def test_a_chart_that_cannot_be_sent_is_explained_and_a_429_waited_out(
     tmp_path: Path, fake: FakeTelegram, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = make_settings(tmp_path, fake)
-    async with Harness(settings, owner="one") as bot:
+    async with harness(settings, owner="one") as bot:
         opened = now_ms() - 60_000
         bot.store.history.record_signal(arbitrage(0.3, timestamp=opened, opened_ms=opened), opened)
 
@@ -305,7 +268,7 @@ async def test_after_stop_receiving_sends_and_replies_still_go_out(
     tmp_path: Path, fake: FakeTelegram
 ) -> None:
     settings = make_settings(tmp_path, fake)
-    async with Harness(settings, owner="one") as bot:
+    async with harness(settings, owner="one") as bot:
         bot.add_users([5001])
         fake.send_user_message(5002, "/start")
         await fake.wait_for(lambda m: m.chat_id == 5002, WAIT_S)
@@ -316,7 +279,7 @@ async def test_after_stop_receiving_sends_and_replies_still_go_out(
         unread = fake.send_user_message(5003, "/help")
 
         # The outbox still delivers (as it does while the process flushes before close) ...
-        assert bot.alert_all() == 1
+        assert bot.alert() == 1
         await until(lambda: bot.statuses() == {"sent": 1})
         assert len(alerts(fake, 5001)) == 1
         # ... and a reply with a chart still goes out, its caption cut to Telegram's limit.
@@ -355,13 +318,13 @@ async def test_a_restart_in_a_burst_loses_and_duplicates_nothing(tmp_path: Path)
         settings = make_settings(tmp_path, fake)
         limits = Limits(global_per_s=10)
         chats = list(range(3001, 3011))
-        async with Harness(settings, owner="first", limits=limits) as first:
+        async with harness(settings, owner="first", limits=limits) as first:
             first.add_users(chats)
-            assert first.alert_all(episodes=3) == 30  # 3 alerts for each of 10 chats
+            assert first.alert(episodes=3) == 30  # 3 alerts for each of 10 chats
             await until(lambda: len(alerts(fake)) >= 12)
         stopped_at = len(alerts(fake))
         assert stopped_at < 30  # stopped mid-burst
-        async with Harness(settings, owner="second", limits=limits) as second:
+        async with harness(settings, owner="second", limits=limits) as second:
             await until(lambda: second.statuses() == {"sent": 30})
         texts = [(m.chat_id, m.text) for m in alerts(fake)]
         assert len(set(texts)) == 30  # no alert twice
@@ -376,10 +339,10 @@ async def test_delivery_rate_within_telegram_limits(
     users = 150
     async with FakeTelegram(TOKEN, per_chat_per_s=1, global_per_s=30) as fake:
         settings = make_settings(tmp_path, fake)
-        async with Harness(settings, owner="rate") as bot:
+        async with harness(settings, owner="rate") as bot:
             bot.add_users(list(range(10_001, 10_001 + users)))
             started = time.monotonic()
-            assert bot.alert_all(episodes=2) == 2 * users
+            assert bot.alert(episodes=2) == 2 * users
             await until(lambda: len(alerts(fake)) == 2 * users, 60.0)
             elapsed = time.monotonic() - started
         sent = alerts(fake)
