@@ -148,6 +148,11 @@ class SyncedBook:
         """Synced and not crossed: only such a book may feed the analyzer."""
         return self.state is BookState.SYNCED and not self.levels.is_crossed()
 
+    @property
+    def buffered(self) -> int:
+        """Diff events held until a snapshot arrives; only Binance books hold any."""
+        return 0
+
     def age_ms(self, now_ms: int) -> int | None:
         """Milliseconds since the last frame for this book, or None if none came yet."""
         return None if self.last_recv_ms is None else now_ms - self.last_recv_ms

@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from detector.analyzer import TrackedOpportunity
-from detector.book import SyncedBook
 from detector.clients.rest import BinanceClient, BybitClient
 from detector.config import DetectorConfig, FeedUrls
 from detector.errors import ConfigError, ExchangeError
@@ -239,16 +238,9 @@ class Detector:
         self._deliver(self.pipeline.advance(now))
         self._rates.append((now, self._frames[Exchange.BINANCE], self._frames[Exchange.BYBIT]))
         for exchange, feed in self.feeds.items():
-            feed.repair(self._books_of(exchange))
+            # Asked afresh for each feed: the previous feed's await may have changed the books.
+            feed.repair([need for need in self.pipeline.needs() if need.exchange is exchange])
             await feed.reconnect_silent(silent_ms)
-
-    def _books_of(self, exchange: Exchange) -> list[tuple[str, SyncedBook]]:
-        mapping = self.pipeline.symbols
-        index = 0 if exchange is Exchange.BINANCE else 1
-        return [
-            (mapping.venue_symbol(exchange, symbol), self.pipeline.books(symbol)[index])
-            for symbol in self.config.symbols
-        ]
 
     # -- start-up checks -----------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """Live feeds: each exchange's WebSocket connections and REST client, driving the book sync (I/O).
 
 A feed moves bytes only. Every message it receives is handed to ``ingest`` with its receive time;
-the pure pipeline decides what it means. The feed then looks at what the books need — a REST
-snapshot for a Binance book, a resubscription for a Bybit topic — and does it.
+the pure pipeline decides what it means. The feed then looks at what the books need, as the
+pipeline reports it (:class:`~detector.pipeline.BookNeed`) — a REST snapshot for a Binance book, a
+resubscription for a Bybit topic — and does it. Stream and topic names come from the venue modules.
 """
 
 from __future__ import annotations
@@ -15,11 +16,18 @@ from typing import Any, Protocol
 
 import orjson
 
-from detector.book import BinanceBook, SyncedBook
 from detector.clients.rest import BinanceClient, RestResult
 from detector.clients.ws import BinanceWebSocket, BybitWebSocket
 from detector.errors import ExchangeError
 from detector.models import Exchange, Need, Source
+from detector.pipeline import BookNeed
+from detector.venues.binance import (
+    agg_trade_stream,
+    book_ticker_stream,
+    depth_stream,
+    mark_price_stream,
+)
+from detector.venues.bybit import orderbook_topic, tickers_topic, trade_topic
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +133,8 @@ class Feed:
                 log.warning("%s: no message for %d ms, reconnecting", self.exchange, now - last)
                 await conn.reconnect(f"silent for {(now - last) / 1000:.1f} s")
 
-    def repair(self, books: Sequence[tuple[str, SyncedBook]]) -> None:
-        """Act on what the books need; ``books`` pairs each venue symbol with its book."""
+    def repair(self, needs: Sequence[BookNeed]) -> None:
+        """Act on what the books of this feed's exchange need (``Pipeline.needs()``)."""
         raise NotImplementedError
 
     def _may_repair(self, key: str) -> bool:
@@ -170,9 +178,9 @@ class BinanceFeed(Feed):
     ) -> None:
         super().__init__(ingest, clock)
         self.rest = rest
-        low = [s.lower() for s in symbols]
-        public = [f"{s}@depth@100ms" for s in low] + [f"{s}@bookTicker" for s in low]
-        market = [f"{s}@markPrice@1s" for s in low] + [f"{s}@aggTrade" for s in low]
+        public = [depth_stream(s) for s in symbols] + [book_ticker_stream(s) for s in symbols]
+        market = [mark_price_stream(s, every_second=True) for s in symbols]
+        market += [agg_trade_stream(s) for s in symbols]
         self.public = BinanceWebSocket(
             ws_url, "public", public, self.on_text("/public/stream"), clock=clock, **ws_options
         )
@@ -182,13 +190,13 @@ class BinanceFeed(Feed):
         self.connections = [self.public, self.market]
         self._in_flight: set[str] = set()
 
-    def repair(self, books: Sequence[tuple[str, SyncedBook]]) -> None:
-        for symbol, book in books:
+    def repair(self, needs: Sequence[BookNeed]) -> None:
+        for book in needs:
+            symbol = book.venue_symbol
             # Documented procedure: the stream must already be buffering when we ask for the
             # snapshot, or its lastUpdateId may fall before the first buffered event.
             if (
                 book.need is Need.SNAPSHOT
-                and isinstance(book, BinanceBook)
                 and book.buffered > 0
                 and symbol not in self._in_flight
                 and self._may_repair(symbol)
@@ -225,8 +233,8 @@ class BybitFeed(Feed):
     ) -> None:
         super().__init__(ingest, clock)
         self.depth = depth
-        topics = [f"{kind}.{s}" for s in symbols for kind in (f"orderbook.{depth}", "tickers")]
-        topics += [f"publicTrade.{s}" for s in symbols]
+        topics = [topic for s in symbols for topic in (orderbook_topic(s, depth), tickers_topic(s))]
+        topics += [trade_topic(s) for s in symbols]
         self.ws = BybitWebSocket(
             ws_url,
             topics,
@@ -241,18 +249,17 @@ class BybitFeed(Feed):
     def _on_connect(self) -> None:
         self._subscribed_ms = self._now_ms()
 
-    def repair(self, books: Sequence[tuple[str, SyncedBook]]) -> None:
+    def repair(self, needs: Sequence[BookNeed]) -> None:
         now = self._now_ms()
-        for symbol, book in books:
+        for book in needs:
             if book.need is not Need.RESUBSCRIBE or not self.ws.connected:
                 continue
-            topic = f"orderbook.{self.depth}.{symbol}"
+            topic = orderbook_topic(book.venue_symbol, self.depth)
             if topic in self.ws.refused:
                 continue
             # A book that never had a snapshot waits for the subscription in flight; after a gap
             # (or if the snapshot never came) the topic is asked again.
-            broken = book.gaps > 0 or book.resyncs > 0 or book.applied > 0
-            if not broken and now - self._subscribed_ms < BYBIT_SNAPSHOT_WAIT_MS:
+            if not book.broken and now - self._subscribed_ms < BYBIT_SNAPSHOT_WAIT_MS:
                 continue
             if self._may_repair(topic):
                 self._spawn(self.ws.resubscribe(topic), f"bybit resubscribe {topic}")

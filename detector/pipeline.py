@@ -87,12 +87,21 @@ class PipelineStats:
 
 @dataclass(frozen=True, slots=True)
 class BookNeed:
-    """A book that the I/O layer must repair: fetch a snapshot or resubscribe."""
+    """A book that the I/O layer must repair: fetch a snapshot or resubscribe.
+
+    It carries everything a feed looks at to decide whether to act now: feeds never see a book.
+    """
 
     exchange: Exchange
     symbol: str  # canonical
     venue_symbol: str
     need: Need
+    # Binance: diff events held while the book waits for its REST snapshot (always 0 for Bybit).
+    # The snapshot is only worth asking for once the stream is buffering.
+    buffered: int
+    # The book had been live (it applied an update, broke or was restored) and lost its sync.
+    # False for a book still waiting for its first snapshot, which its subscription may bring.
+    broken: bool
 
 
 class Pipeline:
@@ -169,7 +178,14 @@ class Pipeline:
     def needs(self) -> list[BookNeed]:
         """Books that wait for a snapshot or a resubscription, for the live feeds to act on."""
         return [
-            BookNeed(book.exchange, symbol, self.symbols.venue_symbol(book.exchange, symbol), need)
+            BookNeed(
+                exchange=book.exchange,
+                symbol=symbol,
+                venue_symbol=self.symbols.venue_symbol(book.exchange, symbol),
+                need=need,
+                buffered=book.buffered,
+                broken=book.gaps > 0 or book.resyncs > 0 or book.applied > 0,
+            )
             for symbol, pair in self._books.items()
             for book in pair
             if (need := book.need) is not Need.NOTHING

@@ -1,7 +1,9 @@
 """The exchanges' WebSocket clients: Binance combined streams and Bybit v5 public linear topics.
 
 Both keep one connection open with :class:`~detector.clients.connection.ReconnectingWebSocket`
-and hand every text message, as received, to ``on_message(text, recv_ms)``.
+and hand every text message, as received, to ``on_message(text, recv_ms)``. The names of
+streams and topics come from the pure venue modules (``detector.venues.binance.depth_stream``,
+``detector.venues.bybit.orderbook_topic``, ...).
 
 **Binance.** Since 2026-04-23 streams are routed by path and one connection serves one path:
 ``public`` (``@depth``, ``@bookTicker``, ``@trade``) or ``market`` (``@aggTrade``, ``@markPrice``,
@@ -66,28 +68,6 @@ _MARKET_KINDS = (
 )
 
 
-def depth_stream(symbol: str, speed: str = "100ms") -> str:
-    """Diff depth: ``btcusdt@depth@100ms`` (``speed`` "100ms", "250ms" or "500ms")."""
-    if speed == "250ms":  # the default speed has no suffix
-        return f"{symbol.lower()}@depth"
-    return f"{symbol.lower()}@depth@{speed}"
-
-
-def book_ticker_stream(symbol: str) -> str:
-    """Best bid and ask in real time: ``btcusdt@bookTicker``."""
-    return f"{symbol.lower()}@bookTicker"
-
-
-def agg_trade_stream(symbol: str) -> str:
-    """Aggregate trades: ``btcusdt@aggTrade`` (``market`` path)."""
-    return f"{symbol.lower()}@aggTrade"
-
-
-def mark_price_stream(symbol: str, every_second: bool = False) -> str:
-    """Mark price and funding rate, every 3 s or every 1 s: ``btcusdt@markPrice[@1s]``."""
-    return f"{symbol.lower()}@markPrice" + ("@1s" if every_second else "")
-
-
 def stream_path(stream: str) -> Path | None:
     """The path that serves ``stream`` ("public" or "market"); None for a kind we do not know."""
     if stream.startswith("!"):  # !markPrice@arr, !bookTicker, !miniTicker@arr
@@ -128,11 +108,6 @@ class BinanceWebSocket(ReconnectingWebSocket):
     """
 
     exchange = Exchange.BINANCE
-
-    depth_stream = staticmethod(depth_stream)
-    book_ticker_stream = staticmethod(book_ticker_stream)
-    agg_trade_stream = staticmethod(agg_trade_stream)
-    mark_price_stream = staticmethod(mark_price_stream)
 
     def __init__(
         self,
@@ -185,21 +160,6 @@ def _check_streams(path: str, streams: Sequence[str]) -> None:
 OnRefused = Callable[[str, str], None]
 
 
-def orderbook_topic(symbol: str, depth: int = 50) -> str:
-    """``orderbook.50.BTCUSDT`` (depth 1, 50, 200 or 1000)."""
-    return f"orderbook.{depth}.{symbol.upper()}"
-
-
-def tickers_topic(symbol: str) -> str:
-    """``tickers.BTCUSDT``: best levels, mark, funding."""
-    return f"tickers.{symbol.upper()}"
-
-
-def trade_topic(symbol: str) -> str:
-    """``publicTrade.BTCUSDT``."""
-    return f"publicTrade.{symbol.upper()}"
-
-
 class BybitWebSocket(ReconnectingWebSocket):
     """Topics of the Bybit v5 public linear stream on one connection; see the module docstring.
 
@@ -208,10 +168,6 @@ class BybitWebSocket(ReconnectingWebSocket):
     """
 
     exchange = Exchange.BYBIT
-
-    orderbook_topic = staticmethod(orderbook_topic)
-    tickers_topic = staticmethod(tickers_topic)
-    trade_topic = staticmethod(trade_topic)
 
     def __init__(
         self,

@@ -1,1 +1,1 @@
-"""Venue modules: wire frames of one exchange in, normalized events out (pure)."""
+"""Venue modules: one exchange's stream names; its wire frames in, normalized events out (pure)."""

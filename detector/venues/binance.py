@@ -1,4 +1,4 @@
-"""Binance USDⓈ-M futures: WebSocket and REST payloads in, normalized events out (sans-I/O)."""
+"""Binance USDⓈ-M futures: stream names; WebSocket and REST payloads in, events out (sans-I/O)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,31 @@ EXCHANGE = Exchange.BINANCE
 # Partial book depth streams (<sym>@depth5 / @depth10 / @depth20, optionally @100ms / @500ms):
 # each frame is the whole top N, not a diff.
 _PARTIAL_DEPTH = frozenset({"depth5", "depth10", "depth20"})
+
+
+# Stream names: ``<symbol in lower case>@<kind>[@<option>]``.
+
+
+def depth_stream(symbol: str, speed: str = "100ms") -> str:
+    """Diff depth: ``btcusdt@depth@100ms`` (``speed`` "100ms", "250ms" or "500ms")."""
+    if speed == "250ms":  # the default speed has no suffix
+        return f"{symbol.lower()}@depth"
+    return f"{symbol.lower()}@depth@{speed}"
+
+
+def book_ticker_stream(symbol: str) -> str:
+    """Best bid and ask in real time: ``btcusdt@bookTicker``."""
+    return f"{symbol.lower()}@bookTicker"
+
+
+def agg_trade_stream(symbol: str) -> str:
+    """Aggregate trades: ``btcusdt@aggTrade`` (``market`` path)."""
+    return f"{symbol.lower()}@aggTrade"
+
+
+def mark_price_stream(symbol: str, every_second: bool = False) -> str:
+    """Mark price and funding rate, every 3 s or every 1 s: ``btcusdt@markPrice[@1s]``."""
+    return f"{symbol.lower()}@markPrice" + ("@1s" if every_second else "")
 
 
 def is_partial_depth_stream(stream: str) -> bool:

@@ -1,4 +1,4 @@
-"""Bybit v5 linear: WebSocket and REST payloads in, normalized events out (pure, sans-I/O)."""
+"""Bybit v5 linear: topic names; WebSocket and REST payloads in, events out (pure, sans-I/O)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,11 @@ from detector.venues.base import VenueParser
 
 EXCHANGE = Exchange.BYBIT
 
+# Public linear topics are ``<channel>.<SYMBOL>``; the book's is ``orderbook.<depth>.<SYMBOL>``.
+_ORDERBOOK = "orderbook"
+_TICKERS = "tickers"
+_PUBLIC_TRADE = "publicTrade"
+
 # tickers fields making up a FundingRate / a BookTicker; a delta touching any of them re-emits it.
 _FUNDING_FIELDS = frozenset(
     {"fundingRate", "nextFundingTime", "fundingIntervalHour", "markPrice", "indexPrice"}
@@ -36,6 +41,21 @@ _FUNDING_FIELDS = frozenset(
 _BOOK_FIELDS = frozenset({"bid1Price", "bid1Size", "ask1Price", "ask1Size"})
 _SIDES = {"Buy": Side.BUY, "Sell": Side.SELL}
 _T = TypeVar("_T")
+
+
+def orderbook_topic(symbol: str, depth: int = 50) -> str:
+    """``orderbook.50.BTCUSDT`` (depth 1, 50, 200 or 1000)."""
+    return f"{_ORDERBOOK}.{depth}.{symbol.upper()}"
+
+
+def tickers_topic(symbol: str) -> str:
+    """``tickers.BTCUSDT``: best levels, mark, funding."""
+    return f"{_TICKERS}.{symbol.upper()}"
+
+
+def trade_topic(symbol: str) -> str:
+    """``publicTrade.BTCUSDT``."""
+    return f"{_PUBLIC_TRADE}.{symbol.upper()}"
 
 
 class BybitParser(VenueParser):
@@ -58,11 +78,11 @@ class BybitParser(VenueParser):
         if type(topic) is not str:
             raise MalformedFrame(EXCHANGE, f"field 'topic' must be a string, got {topic!r}", data)
         channel = topic.partition(".")[0]
-        if channel == "orderbook":
+        if channel == _ORDERBOOK:
             return [_orderbook(data, topic, recv_ms)]
-        if channel == "tickers":
+        if channel == _TICKERS:
             return self._tickers_frame(data, recv_ms)
-        if channel == "publicTrade":
+        if channel == _PUBLIC_TRADE:
             return _trades(data, recv_ms)
         return []  # kline, liquidation, ...: not ours to read
 

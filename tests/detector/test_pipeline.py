@@ -15,6 +15,7 @@ from detector.models import Exchange, Need, Source
 from detector.pipeline import Pipeline
 from detector.recording import Record, read_recording
 from detector.signals import Signal, SignalType
+from detector.simulator import wire
 from detector.simulator.session import generate_records
 from tests.conftest import fixture_path, load_json
 
@@ -268,3 +269,67 @@ def test_closed_opportunities_are_reported_with_their_final_figures() -> None:
         assert tracked.closed_ms is not None and tracked.close_reason is not None
         assert tracked.duration_ms == tracked.closed_ms - tracked.opened_ms > 0
         assert tracked.peak.net_profit_percentage >= CONFIG.min_profit_pct
+
+
+# --- book needs: what the live feeds decide on -------------------------------------------------
+
+LEVELS = ([["100.0", "1"]], [["101.0", "1"]])
+BINANCE_WAITS = (Exchange.BINANCE, Need.SNAPSHOT, 0, False)
+BYBIT_WAITS = (Exchange.BYBIT, Need.RESUBSCRIBE, 0, False)
+
+
+def binance_diff(first: int, final: int, prev: int) -> Record:
+    frame = wire.binance_depth("BTCUSDT", 1, 1, first, final, prev, *LEVELS)
+    return Record(1, Exchange.BINANCE, Source.WS, "/public/stream", frame)
+
+
+def binance_snapshot(last_update_id: int) -> Record:
+    body = wire.binance_rest_depth(last_update_id, 1, 1, *LEVELS)
+    return Record(1, Exchange.BINANCE, Source.REST, wire.binance_depth_path("BTCUSDT"), body)
+
+
+def bybit_book(kind: str, update_id: int) -> Record:
+    frame = wire.bybit_orderbook("BTCUSDT", kind, 1, *LEVELS, update_id, update_id, 1)
+    return Record(1, Exchange.BYBIT, Source.WS, "/v5/public/linear", frame)
+
+
+@pytest.mark.parametrize(
+    ("records", "needs"),
+    [
+        pytest.param([], [BINANCE_WAITS, BYBIT_WAITS], id="nothing-yet"),
+        pytest.param(
+            [binance_diff(1, 2, 0), binance_diff(3, 4, 2)],
+            [(Exchange.BINANCE, Need.SNAPSHOT, 2, False), BYBIT_WAITS],
+            id="binance-buffering",
+        ),
+        pytest.param(
+            [binance_diff(1, 10, 0), binance_snapshot(5)], [BYBIT_WAITS], id="binance-synced"
+        ),
+        pytest.param(
+            [binance_diff(1, 10, 0), binance_snapshot(5), binance_diff(13, 14, 12)],
+            [(Exchange.BINANCE, Need.SNAPSHOT, 1, True), BYBIT_WAITS],
+            id="binance-gap",
+        ),
+        pytest.param(
+            [binance_diff(10, 20, 9), binance_snapshot(5)],
+            [(Exchange.BINANCE, Need.SNAPSHOT, 1, True), BYBIT_WAITS],
+            id="binance-snapshot-older-than-the-buffer",
+        ),
+        pytest.param([bybit_book("snapshot", 100)], [BINANCE_WAITS], id="bybit-synced"),
+        pytest.param(
+            [bybit_book("snapshot", 100), bybit_book("delta", 101), bybit_book("delta", 103)],
+            [BINANCE_WAITS, (Exchange.BYBIT, Need.RESUBSCRIBE, 0, True)],
+            id="bybit-gap",
+        ),
+        pytest.param(
+            [bybit_book("snapshot", 100), bybit_book("delta", 102)],
+            [BINANCE_WAITS, (Exchange.BYBIT, Need.RESUBSCRIBE, 0, True)],
+            id="bybit-gap-before-any-delta",
+        ),
+    ],
+)
+def test_needs_report_what_is_buffered_and_what_broke(
+    records: list[Record], needs: list[tuple[Exchange, Need, int, bool]]
+) -> None:
+    pipeline, _ = run(records, DetectorConfig(symbols=("BTCUSDT",)))
+    assert [(n.exchange, n.need, n.buffered, n.broken) for n in pipeline.needs()] == needs

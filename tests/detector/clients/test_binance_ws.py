@@ -7,16 +7,9 @@ import asyncio
 import pytest
 
 from detector.clients.backoff import Backoff
-from detector.clients.ws import (
-    BinanceWebSocket,
-    agg_trade_stream,
-    book_ticker_stream,
-    depth_stream,
-    mark_price_stream,
-    split_streams,
-    stream_path,
-)
+from detector.clients.ws import BinanceWebSocket, split_streams, stream_path
 from detector.errors import ConfigError
+from detector.venues.binance import book_ticker_stream, depth_stream
 from tests.conftest import fixture_path
 from tests.detector.clients.conftest import (
     FakeTime,
@@ -189,17 +182,7 @@ async def test_cancelling_run_leaves_no_tasks(ws_server: FakeWs, inbox: Inbox) -
     await within(peer.closed.wait())
 
 
-# Configuration and stream names
-
-
-def test_stream_names() -> None:
-    assert depth_stream("BTCUSDT") == "btcusdt@depth@100ms"
-    assert depth_stream("BTCUSDT", "250ms") == "btcusdt@depth"
-    assert book_ticker_stream("BTCUSDT") == "btcusdt@bookTicker"
-    assert agg_trade_stream("BTCUSDT") == "btcusdt@aggTrade"
-    assert mark_price_stream("BTCUSDT") == "btcusdt@markPrice"
-    assert mark_price_stream("BTCUSDT", every_second=True) == "btcusdt@markPrice@1s"
-    assert BinanceWebSocket.depth_stream("ETHUSDT") == "ethusdt@depth@100ms"
+# Configuration and stream paths
 
 
 @pytest.mark.parametrize(

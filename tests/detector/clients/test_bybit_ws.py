@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from detector.clients.backoff import Backoff
-from detector.clients.ws import BybitWebSocket, orderbook_topic, tickers_topic, trade_topic
+from detector.clients.ws import BybitWebSocket
 from detector.errors import ConfigError
+from detector.venues.bybit import orderbook_topic, tickers_topic
 from tests.conftest import fixture_path
 from tests.detector.clients.conftest import FakeWs, Inbox, Runner, client_tasks, within
 
@@ -206,14 +207,6 @@ async def test_stop_leaves_no_tasks(bybit_server: FakeWs, inbox: Inbox) -> None:
     assert task.done()
     assert client_tasks() == []
     await within(peer.closed.wait())
-
-
-def test_topic_names() -> None:
-    assert orderbook_topic("btcusdt") == "orderbook.50.BTCUSDT"
-    assert orderbook_topic("ETHUSDT", 1) == "orderbook.1.ETHUSDT"
-    assert tickers_topic("btcusdt") == "tickers.BTCUSDT"
-    assert trade_topic("btcusdt") == "publicTrade.BTCUSDT"
-    assert BybitWebSocket.orderbook_topic("SOLUSDT", 200) == "orderbook.200.SOLUSDT"
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Binance USDⓈ-M parser: recorded frames in, normalized events out; bad frames are typed errors."""
+"""Binance USDⓈ-M venue: stream names; recorded frames in, events out; bad frames raise."""
 
 from __future__ import annotations
 
@@ -21,7 +21,14 @@ from detector.models import (
     SubscriptionAck,
     Trade,
 )
-from detector.venues.binance import BinanceParser, is_partial_depth_stream
+from detector.venues.binance import (
+    BinanceParser,
+    agg_trade_stream,
+    book_ticker_stream,
+    depth_stream,
+    is_partial_depth_stream,
+    mark_price_stream,
+)
 from tests.conftest import load_json, load_jsonl
 
 RECV = 1_700_000_000_000
@@ -75,6 +82,19 @@ def _parse(parser: BinanceParser, frame: Any) -> Any:
     events = parser.parse_ws_message(frame, RECV)
     assert len(events) == 1
     return events[0]
+
+
+# -- stream names ----------------------------------------------------------------------------
+
+
+def test_stream_names() -> None:
+    assert depth_stream("BTCUSDT") == "btcusdt@depth@100ms"
+    assert depth_stream("BTCUSDT", "250ms") == "btcusdt@depth"
+    assert book_ticker_stream("BTCUSDT") == "btcusdt@bookTicker"
+    assert agg_trade_stream("BTCUSDT") == "btcusdt@aggTrade"
+    assert mark_price_stream("BTCUSDT") == "btcusdt@markPrice"
+    assert mark_price_stream("BTCUSDT", every_second=True) == "btcusdt@markPrice@1s"
+    assert depth_stream("ETHUSDT") == "ethusdt@depth@100ms"
 
 
 # -- depth -----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Bybit v5 linear parser: recorded frames in, normalized events out; bad frames raise."""
+"""Bybit v5 linear venue: topic names; recorded frames in, events out; bad frames raise."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from detector.models import (
     SubscriptionAck,
     Trade,
 )
-from detector.venues.bybit import BybitParser
+from detector.venues.bybit import BybitParser, orderbook_topic, tickers_topic, trade_topic
 from tests.conftest import load_json, load_jsonl
 
 RECV = 1_800_000_000_000
@@ -84,6 +84,17 @@ def _parse(parser: BybitParser, frame: Any) -> Any:
     events = parser.parse_ws_message(frame, RECV)
     assert len(events) == 1
     return events[0]
+
+
+# -- topic names ---------------------------------------------------------------------------------
+
+
+def test_topic_names() -> None:
+    assert orderbook_topic("btcusdt") == "orderbook.50.BTCUSDT"
+    assert orderbook_topic("ETHUSDT", 1) == "orderbook.1.ETHUSDT"
+    assert tickers_topic("btcusdt") == "tickers.BTCUSDT"
+    assert trade_topic("btcusdt") == "publicTrade.BTCUSDT"
+    assert orderbook_topic("SOLUSDT", 200) == "orderbook.200.SOLUSDT"
 
 
 # -- orderbook -----------------------------------------------------------------------------------
