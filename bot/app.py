@@ -3,8 +3,8 @@
 The detector's callback only queues each signal; one routing task dispatches them in order
 through ``asyncio.to_thread`` (routing is ~1-1.5 ms for 10 000 users, but storing the signal
 and one delivery row per recipient is a durable commit, too slow for the feeds' loop), then
-wakes the outbox. Commands also run in worker threads (see ``bot.telegram_frontend``), so they
-read a health snapshot refreshed here in the loop rather than the live detector.
+wakes the outbox. Commands also run in worker threads (see ``bot.platforms``), so they read a
+health snapshot refreshed here in the loop rather than the live detector.
 
 Each configured frontend gets its own outbox (its own lease and pacing). A frontend that cannot
 start (a rejected token, an unreachable API) is reported and left out; the detector, the store
@@ -24,20 +24,18 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
 from bot.commands import CommandHandler
 from bot.config import Settings
 from bot.console import HEALTH_EVERY_S, format_health, signal_printer
-from bot.discord_frontend import DiscordFrontend
 from bot.errors import AlreadyRunning, FrontendError
-from bot.outbox import Outbox, Sender
-from bot.records import Platform
+from bot.outbox import Outbox
+from bot.platforms import POLL_TIMEOUT_S, DiscordFrontend, Frontend, TelegramFrontend
 from bot.routing import Router
-from bot.store import Store
-from bot.telegram_frontend import POLL_TIMEOUT_S, TelegramFrontend
+from bot.store import Platform, Store
 from detector.analyzer import TrackedOpportunity
 from detector.config import DetectorConfig, FeedUrls
 from detector.engine import Detector, Health
@@ -58,21 +56,6 @@ PRUNE_EVERY_S = 3600.0
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-class Frontend(Sender, Protocol):
-    """A chat platform: commands in (between start and stop_receiving), alerts out (send)."""
-
-    after_command: Callable[[], None]
-
-    @property
-    def status(self) -> str: ...
-
-    async def start(self) -> None: ...
-
-    async def stop_receiving(self) -> None: ...
-
-    async def close(self) -> None: ...
 
 
 class App:
@@ -123,13 +106,12 @@ class App:
         if settings.telegram_bot_token is not None:
             self.telegram = TelegramFrontend(
                 settings,
-                self.store,
                 self.handler,
                 clock=now_ms,
                 poll_timeout_s=poll_timeout_s or POLL_TIMEOUT_S,
             )
         if settings.discord_bot_token is not None:
-            self.discord = DiscordFrontend(settings, self.store, self.handler, clock=now_ms)
+            self.discord = DiscordFrontend(settings, self.handler, clock=now_ms)
         self.frontends: list[Frontend] = [f for f in (self.telegram, self.discord) if f]
         self.outboxes: dict[Platform, Outbox] = {}
         self.frontend_states: dict[Platform, str] = {f.platform: "starting" for f in self.frontends}
@@ -220,7 +202,7 @@ class App:
                     self.frontend_states[frontend.platform] = "stopped"
             self._live = []
             with contextlib.suppress(Exception):  # never mask the reason we are stopping
-                self.store.deliveries.release_lease(INSTANCE_LEASE, self.owner)
+                self.store.leases.release(INSTANCE_LEASE, self.owner)
             self.store.close()
             if self.writer is not None:
                 self.writer.close()
@@ -267,14 +249,13 @@ class App:
 
     async def _claim_database(self) -> None:
         """Refuse to run beside another instance on the same database (it would double-send)."""
-        deliveries = self.store.deliveries
+        leases = self.store.leases
         if await asyncio.to_thread(
-            deliveries.acquire_lease, INSTANCE_LEASE, self.owner, now_ms(), INSTANCE_TTL_MS
+            leases.acquire, INSTANCE_LEASE, self.owner, now_ms(), INSTANCE_TTL_MS
         ):
             return
-        rows = self.store.db.rows("SELECT owner FROM leases WHERE name = ?", [INSTANCE_LEASE])
-        holder = rows[0]["owner"] if rows else "unknown"
-        raise AlreadyRunning(self.settings.database_path, holder)
+        holder = await asyncio.to_thread(leases.holder, INSTANCE_LEASE)
+        raise AlreadyRunning(self.settings.database_path, holder or "unknown")
 
     async def _snapshot_loop(self) -> None:
         next_prune = time.monotonic() + PRUNE_EVERY_S
@@ -282,7 +263,7 @@ class App:
             await asyncio.sleep(SNAPSHOT_EVERY_S)
             self._snapshot()
             await asyncio.to_thread(
-                self.store.deliveries.acquire_lease,
+                self.store.leases.acquire,
                 INSTANCE_LEASE,
                 self.owner,
                 now_ms(),

@@ -8,12 +8,13 @@ Every exception raised on purpose by ``bot`` derives from :class:`BotError`::
     │   ├── SchemaTooNew      the file was written by a newer arbwatch (``found``, ``supported``)
     │   └── UnknownUser       no user with this id (``user_id``)
     ├── SubscriptionLimit     a user already has ``limit`` subscriptions
-    ├── BadInput              a chat command was not accepted (``lines``: the reply saying why)
+    ├── BadInput              a chat command was not accepted (``lines``: the reply saying why;
+    │                         defined in ``bot.commands.arguments``, beside the text it carries)
     ├── InvalidButton         a button's callback data is longer than the platform allows
     ├── FrontendError         a chat frontend cannot start (``platform``, ``reason``)
     ├── AlreadyRunning        another arbwatch uses the same database (``database``, ``holder``)
     └── SendError             a platform refused or failed one outbox send (``reason``)
-        ├── RateLimited       429: wait ``retry_after_s`` (for ``chat_id``, or every chat)
+        ├── FloodLimited      429: wait ``retry_after_s`` (for ``chat_id``, or every chat)
         ├── Blocked           403: the user blocked the bot; never send to them again
         ├── TransientSendError  5xx or network: retry later with backoff
         └── PermanentSendError  400: this message can never be sent as it is
@@ -22,10 +23,6 @@ Every exception raised on purpose by ``bot`` derives from :class:`BotError`::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from bot.formatting import Line
 
 
 class BotError(Exception):
@@ -78,14 +75,6 @@ class SubscriptionLimit(BotError):
         super().__init__(f"a user may hold at most {limit} subscriptions")
 
 
-class BadInput(BotError):
-    """A user's command was not accepted; ``lines`` is the neutral text that explains why."""
-
-    def __init__(self, *lines: Line) -> None:
-        self.lines = lines
-        super().__init__(" / ".join("".join(span.text for span in ln) for ln in lines))
-
-
 class InvalidButton(BotError):
     """A button's callback data exceeds ``limit`` bytes (Telegram allows 64)."""
 
@@ -103,8 +92,11 @@ class SendError(BotError):
         super().__init__(reason)
 
 
-class RateLimited(SendError):
-    """The platform asked us to wait ``retry_after_s`` (for ``chat_id``; None: every chat)."""
+class FloodLimited(SendError):
+    """The platform's flood limit (429): wait ``retry_after_s`` (for ``chat_id``; None: every chat).
+
+    Not the detector's ``RateLimited`` (an exchange's REST weight): this one is a chat platform's.
+    """
 
     def __init__(self, retry_after_s: float, chat_id: str | None = None) -> None:
         self.retry_after_s = retry_after_s

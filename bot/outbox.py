@@ -1,18 +1,19 @@
 """The outbox loop: sends queued deliveries within the platform's limits, and records every outcome.
 
 ``Outbox.pump`` is one pass: take (or renew) the sender lease, expire alerts whose signal expired,
-read the due deliveries, pick those the :class:`Pacer` admits now (notifying alerts before silent
-ones), send them concurrently through a platform :class:`Sender`, and record each outcome:
+read the due deliveries, pick those the :class:`~bot.pacing.Pacer` admits now (notifying alerts
+before silent ones), send them concurrently through a platform :class:`Sender`, and record each
+outcome (:func:`judge` says what it means):
 
 - sent → ``mark_sent`` with the platform's message id;
-- :class:`RateLimited` (429) → pause that chat (every chat when the error has no chat) for
+- :class:`FloodLimited` (429) → pause that chat (every chat when the error has no chat) for
   ``retry_after``; the row stays pending and untouched, so nothing is lost and no attempt counts;
 - :class:`Blocked` (403) → ``Store.mark_blocked``: the user is inactive, their pending rows skipped;
 - :class:`TransientSendError` (5xx, network) → ``mark_retry`` with exponential backoff, finished
   FAILED with the last error after ``max_attempts``;
 - :class:`PermanentSendError` (400) → finished FAILED with the platform's reason.
 
-After the alerts, a pass sends the closing edits that are due (:mod:`bot.edits`), in the same
+After the alerts, a pass sends the closing edits that are due (:mod:`bot.store.edits`), in the same
 windows: a delivered arbitrage alert whose opportunity closed is rewritten to say how long it
 lasted and its peak. A failed edit never deactivates anyone (the message may simply be gone).
 
@@ -26,14 +27,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from enum import StrEnum
 from typing import Protocol, TypeVar
 
-from bot.errors import Blocked, PermanentSendError, RateLimited, SendError, TransientSendError
-from bot.records import DeliveryStatus, DueDelivery, DueEdit, Platform
-from bot.store import Store
+from bot.errors import Blocked, FloodLimited, PermanentSendError, SendError, TransientSendError
+from bot.pacing import LIMITS, Limits, Pacer
+from bot.store import DeliveryStatus, DueDelivery, DueEdit, Platform, Store
 
 log = logging.getLogger(__name__)
 
@@ -57,108 +58,6 @@ class Sender(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """The platform's flood limits, kept with a safety ``margin`` (clock and network jitter)."""
-
-    global_per_s: float = 30.0
-    private_per_s: float = 1.0
-    group_per_min: float = 20.0
-    margin: float = 0.1  # windows 10 % longer than the platform's
-
-
-TELEGRAM_LIMITS = Limits()
-# Discord: 50 requests/s per bot; a DM or channel takes about 5 messages per 5 s. discord.py
-# also waits out the per-route buckets itself; pacing keeps us clear of them in the first place.
-DISCORD_LIMITS = Limits(global_per_s=40.0, private_per_s=1.0, group_per_min=50.0)
-LIMITS = {Platform.TELEGRAM: TELEGRAM_LIMITS, Platform.DISCORD: DISCORD_LIMITS}
-
-
-class _Window:
-    """At most ``capacity`` sends in any sliding ``period_ms``."""
-
-    __slots__ = ("capacity", "paused_until", "period_ms", "stamps")
-
-    def __init__(self, capacity: int, period_ms: int) -> None:
-        self.capacity = capacity
-        self.period_ms = period_ms
-        self.stamps: deque[int] = deque()
-        self.paused_until = 0
-
-    def next_slot(self, now_ms: int) -> int:
-        """The earliest time (ms) one more send fits; ``<= now_ms`` means now."""
-        while self.stamps and self.stamps[0] <= now_ms - self.period_ms:
-            self.stamps.popleft()
-        slot = self.paused_until
-        if len(self.stamps) >= self.capacity:
-            slot = max(slot, self.stamps[-self.capacity] + self.period_ms)
-        return slot
-
-    def idle(self, now_ms: int) -> bool:
-        return self.paused_until <= now_ms and (
-            not self.stamps or self.stamps[-1] <= now_ms - self.period_ms
-        )
-
-
-class Pacer:
-    """Per-chat and global send windows (pure: times are passed in, in ms)."""
-
-    def __init__(self, limits: Limits = TELEGRAM_LIMITS) -> None:
-        stretch = 1.0 + limits.margin
-        self.limits = limits
-        self._global = _Window(max(1, int(limits.global_per_s)), round(1000 * stretch))
-        self._private = (1, round(1000 / limits.private_per_s * stretch))
-        self._group = (max(1, int(limits.group_per_min)), round(60_000 * stretch))
-        self._chats: dict[str, _Window] = {}
-        self._recorded = 0
-        self.horizon_ms = max(self._global.period_ms, self._private[1], self._group[1])
-        """How far back a send still counts against some window."""
-
-    def _chat(self, chat_id: str, is_group: bool) -> _Window:
-        window = self._chats.get(chat_id)
-        if window is None:
-            capacity, period = self._group if is_group else self._private
-            window = self._chats[chat_id] = _Window(capacity, period)
-        return window
-
-    def next_slot(self, chat_id: str, is_group: bool, now_ms: int) -> int:
-        """When a send to ``chat_id`` fits both its chat's window and the global one."""
-        window = self._chats.get(chat_id)
-        chat_slot = 0 if window is None else window.next_slot(now_ms)
-        return max(chat_slot, self._global.next_slot(now_ms))
-
-    def record(self, chat_id: str, is_group: bool, now_ms: int) -> None:
-        self._chat(chat_id, is_group).stamps.append(now_ms)
-        self._global.stamps.append(now_ms)
-        self._recorded += 1
-        if self._recorded % 1000 == 0:  # forget quiet chats, so memory follows active ones
-            self._chats = {c: w for c, w in self._chats.items() if not w.idle(now_ms)}
-
-    def settle(self, sends: list[tuple[str, bool]], started_ms: int, done_ms: int) -> None:
-        """Sends recorded at ``started_ms`` completed at ``done_ms``: count them from then.
-
-        The platform saw each one somewhere in between; counting from the completion makes the
-        next slot safe whatever the latency (a slow batch never leads to a 429 in the next one).
-        """
-        if done_ms <= started_ms or not sends:
-            return
-        for chat_id, is_group in sends:
-            stamps = self._chat(chat_id, is_group).stamps
-            if stamps and stamps[-1] == started_ms:
-                stamps[-1] = done_ms
-        stamps = self._global.stamps
-        moved = 0
-        while moved < len(sends) and stamps and stamps[-1] == started_ms:
-            stamps.pop()
-            moved += 1
-        stamps.extend([done_ms] * moved)
-
-    def pause(self, chat_id: str | None, is_group: bool, until_ms: int) -> None:
-        """Nothing to ``chat_id`` (None: to anyone) before ``until_ms`` (a 429's retry_after)."""
-        window = self._global if chat_id is None else self._chat(chat_id, is_group)
-        window.paused_until = max(window.paused_until, until_ms)
-
-
 @dataclass(slots=True)
 class PassResult:
     """What one :meth:`Outbox.pump` did; ``wake_ms``: when the next pass has work (None: idle)."""
@@ -173,6 +72,15 @@ class PassResult:
     leased: bool = True
     wake_ms: int | None = None
     paced_ms: int | None = None  # when a row that is due now fits its pacing window
+
+    def add(self, other: PassResult) -> None:
+        """Count ``other``'s outcomes into these (totals, or a flush's passes)."""
+        for name in _COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+_COUNTS = tuple(f.name for f in fields(PassResult) if f.type == "int")
+"""The outcome counters of a pass (every ``int`` field)."""
 
 
 class Outbox:
@@ -244,9 +152,7 @@ class Outbox:
         """Give up the sender lease, so another instance may take over at once."""
         if self._lease_until:
             self._lease_until = 0
-            await asyncio.to_thread(
-                self.store.deliveries.release_lease, self.lease_name, self.owner
-            )
+            await asyncio.to_thread(self.store.leases.release, self.lease_name, self.owner)
 
     async def _sleep(self, seconds: float) -> None:
         waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(self._stop_wait())]
@@ -279,16 +185,7 @@ class Outbox:
         try:
             while loop.time() < deadline:
                 result = await self.pump()
-                for name in (
-                    "sent",
-                    "edited",
-                    "failed",
-                    "retried",
-                    "rate_limited",
-                    "blocked",
-                    "expired",
-                ):
-                    setattr(flushed, name, getattr(flushed, name) + getattr(result, name))
+                flushed.add(result)
                 if not result.leased:
                     break  # another instance sends them
                 if (
@@ -335,11 +232,8 @@ class Outbox:
         outcomes = await asyncio.gather(*(self._attempt(job) for job in jobs))
         self.pacer.settle([(j.destination, j.shared) for j in jobs], now, self.clock())
         for job, outcome in zip(jobs, outcomes, strict=True):
-            if isinstance(job, DueDelivery):
-                await self._record(job, outcome, result)
-            else:
-                await self._record_edit(job, outcome, result)
-            if isinstance(outcome, RateLimited):
+            await self._record(job, outcome, result)
+            if isinstance(outcome, FloodLimited):
                 slot = self.pacer.next_slot(job.destination, job.shared, now)
                 wake = slot if wake is None else min(wake, slot)
         result.paced_ms = wake  # so far: only due rows held back by pacing or a 429
@@ -351,7 +245,7 @@ class Outbox:
             if next_due is not None and next_due > now:
                 wake = next_due if wake is None else min(wake, next_due)
         result.wake_ms = wake
-        self._add_totals(result)
+        self.totals.add(result)
         return result
 
     def _admit(
@@ -379,7 +273,7 @@ class Outbox:
         if self._lease_until - now > self.lease_ttl_ms // 2:
             return True
         held = await asyncio.to_thread(
-            self.store.deliveries.acquire_lease,
+            self.store.leases.acquire,
             self.lease_name,
             self.owner,
             now,
@@ -392,19 +286,11 @@ class Outbox:
 
     async def _seed_pacer(self, now: int) -> None:
         """Take over the windows of the previous holder (a restart): what it sent recently."""
-        rows = await asyncio.to_thread(
-            self.store.db.rows,
-            "SELECT u.chat_id, u.is_group, json_extract(u.preferences, '$.channel') AS channel,"
-            " d.sent_ms FROM deliveries d"
-            " JOIN users u ON u.id = d.user WHERE d.status = 'sent' AND d.sent_ms > ?"
-            " AND u.platform = ? ORDER BY d.sent_ms",
-            (now - self.pacer.horizon_ms, self.sender.platform.value),
+        sends = await asyncio.to_thread(
+            self.store.deliveries.recent_sends, self.sender.platform, now - self.pacer.horizon_ms
         )
-        for row in rows:
-            channel = row["channel"]
-            where = row["chat_id"] if channel is None else f"channel:{channel}"
-            shared = bool(row["is_group"]) or channel is not None
-            self.pacer.record(where, shared, int(row["sent_ms"]))
+        for sent in sends:
+            self.pacer.record(sent.destination, sent.shared, sent.sent_ms)
 
     async def _attempt(self, job: DueDelivery | DueEdit) -> str | SendError | None:
         """Send (or edit) one job; the platform's error, or a sender bug, comes back as a value."""
@@ -419,7 +305,7 @@ class Outbox:
             log.exception("delivery %s failed unexpectedly", _delivery_id(job))
             return TransientSendError(f"unexpected error: {exc!r}")
 
-    def _pause(self, job: DueDelivery | DueEdit, limited: RateLimited, now: int) -> None:
+    def _pause(self, job: DueDelivery | DueEdit, limited: FloodLimited, now: int) -> None:
         """A 429: nothing to the job's chat (or, without a chat, to anyone) for retry_after."""
         chat = None if limited.chat_id is None else job.destination
         self.pacer.pause(chat, job.shared, now + round(limited.retry_after_s * 1000))
@@ -428,70 +314,85 @@ class Outbox:
         """Exponential backoff after ``attempts`` failed attempts (the first waits backoff_ms)."""
         return now + min(self.max_backoff_ms, self.backoff_ms << attempts)
 
-    async def _record_edit(
-        self, edit: DueEdit, outcome: str | SendError | None, result: PassResult
+    async def _record(
+        self, job: DueDelivery | DueEdit, outcome: str | SendError | None, result: PassResult
     ) -> None:
+        """Write one attempt's outcome (see module doc) and count it in ``result``."""
         now = self.clock()
-        edits = self.store.edits
-        if not isinstance(outcome, SendError):
-            await asyncio.to_thread(edits.mark_done, edit.delivery_id, now)
-            result.edited += 1
-        elif isinstance(outcome, RateLimited):
-            self._pause(edit, outcome, now)
+        verdict, detail = judge(outcome, job.attempts, self.max_attempts)
+        if verdict is Verdict.PAUSE:
+            assert isinstance(outcome, FloodLimited)
+            self._pause(job, outcome, now)
             result.rate_limited += 1
-        elif isinstance(outcome, PermanentSendError | Blocked):
+            return
+        if verdict is Verdict.BLOCKED and isinstance(job, DueEdit):
             # The message is gone, or the chat: nothing to edit. The user stays as they are;
             # only a new alert's send decides whether they blocked the bot.
-            await asyncio.to_thread(edits.mark_done, edit.delivery_id, now, outcome.reason)
-            result.failed += 1
-        elif edit.attempts + 1 >= self.max_attempts:
-            reason = f"gave up after {edit.attempts + 1} attempts: {outcome.reason}"
-            await asyncio.to_thread(edits.mark_done, edit.delivery_id, now, reason)
-            result.failed += 1
-        else:
-            retry_at = self._retry_at(edit.attempts, now)
-            await asyncio.to_thread(edits.mark_retry, edit.delivery_id, retry_at, outcome.reason)
-            result.retried += 1
-
-    async def _record(
-        self, delivery: DueDelivery, outcome: str | SendError | None, result: PassResult
-    ) -> None:
-        now = self.clock()
-        deliveries = self.store.deliveries
-        if not isinstance(outcome, SendError):
-            await asyncio.to_thread(deliveries.mark_sent, delivery.id, now, outcome)
-            result.sent += 1
-        elif isinstance(outcome, RateLimited):
-            self._pause(delivery, outcome, now)
-            result.rate_limited += 1
-        elif isinstance(outcome, Blocked):
-            await asyncio.to_thread(self.store.mark_blocked, delivery.user_id, now, outcome.reason)
+            verdict = Verdict.FAILED
+        await asyncio.to_thread(self._write, job, verdict, detail, now)
+        if verdict is Verdict.DONE:
+            if isinstance(job, DueDelivery):
+                result.sent += 1
+            else:
+                result.edited += 1
+        elif verdict is Verdict.BLOCKED:
             result.blocked += 1
-        elif isinstance(outcome, PermanentSendError):
-            await asyncio.to_thread(
-                deliveries.finish, delivery.id, DeliveryStatus.FAILED, now, outcome.reason
-            )
-            result.failed += 1
-        elif delivery.attempts + 1 >= self.max_attempts:
-            reason = f"gave up after {delivery.attempts + 1} attempts: {outcome.reason}"
-            await asyncio.to_thread(
-                deliveries.finish, delivery.id, DeliveryStatus.FAILED, now, reason
-            )
+        elif verdict is Verdict.FAILED:
             result.failed += 1
         else:
-            retry_at = self._retry_at(delivery.attempts, now)
-            await asyncio.to_thread(deliveries.mark_retry, delivery.id, retry_at, outcome.reason)
             result.retried += 1
 
-    def _add_totals(self, result: PassResult) -> None:
-        totals = self.totals
-        totals.sent += result.sent
-        totals.edited += result.edited
-        totals.failed += result.failed
-        totals.retried += result.retried
-        totals.rate_limited += result.rate_limited
-        totals.blocked += result.blocked
-        totals.expired += result.expired
+    def _write(
+        self, job: DueDelivery | DueEdit, verdict: Verdict, detail: str | None, now: int
+    ) -> None:
+        """The store's record of a verdict: on the delivery row, or on the alert's edit."""
+        retry_at = self._retry_at(job.attempts, now)
+        reason = detail or ""
+        if isinstance(job, DueEdit):
+            if verdict is Verdict.RETRY:
+                self.store.edits.mark_retry(job.delivery_id, retry_at, reason)
+            else:
+                self.store.edits.mark_done(job.delivery_id, now, detail)
+            return
+        deliveries = self.store.deliveries
+        if verdict is Verdict.DONE:
+            deliveries.mark_sent(job.id, now, detail)
+        elif verdict is Verdict.BLOCKED:
+            self.store.mark_blocked(job.user_id, now, reason)
+        elif verdict is Verdict.FAILED:
+            deliveries.finish(job.id, DeliveryStatus.FAILED, now, reason)
+        else:
+            deliveries.mark_retry(job.id, retry_at, reason)
+
+
+class Verdict(StrEnum):
+    """What one attempt's outcome means for its row."""
+
+    DONE = "done"  # sent (or edited)
+    PAUSE = "pause"  # 429: wait, the row untouched
+    BLOCKED = "blocked"  # 403: the user cannot be reached
+    FAILED = "failed"  # never: a permanent error, or out of attempts
+    RETRY = "retry"  # later, with backoff
+
+
+def judge(
+    outcome: str | SendError | None, attempts: int, max_attempts: int
+) -> tuple[Verdict, str | None]:
+    """The verdict on one attempt, with its detail: the message id when done, else the reason.
+
+    ``attempts`` counts the row's earlier attempts; this one is the ``attempts + 1``-th.
+    """
+    if not isinstance(outcome, SendError):
+        return Verdict.DONE, outcome
+    if isinstance(outcome, FloodLimited):
+        return Verdict.PAUSE, outcome.reason
+    if isinstance(outcome, Blocked):
+        return Verdict.BLOCKED, outcome.reason
+    if isinstance(outcome, PermanentSendError):
+        return Verdict.FAILED, outcome.reason
+    if attempts + 1 >= max_attempts:
+        return Verdict.FAILED, f"gave up after {attempts + 1} attempts: {outcome.reason}"
+    return Verdict.RETRY, outcome.reason
 
 
 def _delivery_id(job: DueDelivery | DueEdit) -> int:

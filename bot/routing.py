@@ -18,16 +18,16 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from bot.records import (
+from bot.store import (
     ALL_SYMBOLS,
     DeliveryPlan,
     LedgerRow,
+    Store,
     Subscriber,
     Subscription,
     User,
     net_profit_pct,
 )
-from bot.store import Store
 from detector.signals import Signal, SignalStrength, SignalType
 
 REGROWTH_PCT = 0.05

@@ -16,7 +16,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.charts import render_gap_chart, render_stats_chart
+from bot.commands.reports import gap_chart, stats_chart
 from bot.routing import Router
 from bot.store import Store
 from tests.bot.factories import T0, arbitrage, closed
@@ -44,8 +44,8 @@ def charts(store: Store) -> None:
             store.history.record_signal(signal, at)
     since, until = T0 - HOUR_MS, T0 + 20 * HOUR_MS
     for name, render in (
-        ("stats chart", lambda: render_stats_chart(store, since, until)),
-        ("gap chart", lambda: render_gap_chart(store, "BTCUSDT", since, until)),
+        ("stats chart", lambda: stats_chart(store, since, until)),
+        ("gap chart", lambda: gap_chart(store, "BTCUSDT", since, until)),
     ):
         chart, ms = timed(render, 10)
         print(f"{name}: {chart.width}x{chart.height} px, {len(chart.png):,} bytes, {ms:.0f} ms")

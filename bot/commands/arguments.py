@@ -1,7 +1,7 @@
 """Parsing of command arguments: symbols, thresholds, strengths, durations and signal types.
 
-Each parser returns a value or raises :class:`~bot.errors.BadInput` with the specific, helpful
-reply (what was wrong, what is valid, and the command's usage line).
+Each parser returns a value or raises :class:`BadInput` with the specific, helpful reply (what
+was wrong, what is valid, and the command's usage line).
 """
 
 from __future__ import annotations
@@ -11,14 +11,11 @@ import math
 import re
 from collections.abc import Sequence
 
-from bot.errors import BadInput
-from bot.formatting import Line, Span, bold, code, format_duration, line
-from bot.records import ALL_SYMBOLS
+from bot.errors import BotError
+from bot.messages import DAY_MS, HOUR_MS, MINUTE_MS, Line, Span, bold, code, format_duration, line
+from bot.store import ALL_SYMBOLS
 from detector.signals import SignalStrength, SignalType
 
-MINUTE_MS = 60_000
-HOUR_MS = 60 * MINUTE_MS
-DAY_MS = 24 * HOUR_MS
 MAX_THRESHOLD_PCT = 50.0
 """A net arbitrage profit above this is not a market, it is a typo."""
 
@@ -37,6 +34,14 @@ _DURATION = re.compile(r"^(\d{1,6})(m|min|h|d)$", re.IGNORECASE)
 # symbol — symbols such as 1000PEPEUSDT have many more letters.
 _DURATION_LIKE = re.compile(r"^\d+[a-z]{0,3}$", re.IGNORECASE)
 _UNIT_MS = {"m": MINUTE_MS, "min": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS}
+
+
+class BadInput(BotError):
+    """A user's command was not accepted; ``lines`` is the neutral text that explains why."""
+
+    def __init__(self, *lines: Line) -> None:
+        self.lines = lines
+        super().__init__(" / ".join("".join(span.text for span in ln) for ln in lines))
 
 
 def usage(*examples: str) -> Line:

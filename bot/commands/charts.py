@@ -1,9 +1,11 @@
-"""PNG charts for /stats and /chart, rendered headless from the stored history (pure, sync).
+"""PNG charts for /stats and /chart, rendered headless from rows of the history (pure, sync).
 
-Rendering takes ~0.3-0.5 s of CPU, so the async frontends call these through ``asyncio.to_thread``
-(via ``CommandHandler.handle``). Each figure is its own ``Figure`` on an Agg canvas (no pyplot),
-of a fixed pixel size well inside Telegram's photo and Discord's attachment limits; matplotlib is
-not thread-safe, so renders from several frontends' threads take turns. The same rows give the
+The charts take rows (:class:`~bot.store.OpportunityRow`, :class:`GapPoint`), never the store:
+:mod:`bot.commands.reports` reads them. Rendering takes ~0.3-0.5 s of CPU, so the async
+frontends call these through ``asyncio.to_thread`` (via ``CommandHandler.handle``). Each
+figure is its own ``Figure`` on an Agg canvas (no pyplot), of a fixed pixel size well inside
+Telegram's photo and Discord's attachment limits; matplotlib is not thread-safe, so renders
+from several frontends' threads take turns. The same rows give the
 same bytes: the PNG carries no software or time stamp.
 
 - :func:`render_stats_chart`: opportunities opened per hour (per day beyond 48 h), stacked by
@@ -22,23 +24,21 @@ import math
 import struct
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
 import matplotlib.dates as mdates
-import orjson
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from bot.store import Store
-from detector.signals import SignalType
+from bot.messages import DAY_MS, HOUR_MS
+from bot.store import OpportunityRow
+from detector.signals import Signal, SignalType
 
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
 HOURLY_UP_TO_MS = 48 * HOUR_MS
 """Periods up to this long are bucketed by hour, longer ones by day."""
 
@@ -76,27 +76,6 @@ class Chart:
 
 
 @dataclass(frozen=True, slots=True)
-class OpportunityRow:
-    """One arbitrage opportunity as stored (``closed_ms`` is None while it is open)."""
-
-    symbol: str
-    direction: str
-    opened_ms: int
-    closed_ms: int | None
-    last_seen_ms: int
-    peak_net_pct: float
-
-    @property
-    def end_ms(self) -> int:
-        return self.last_seen_ms if self.closed_ms is None else self.closed_ms
-
-    @property
-    def sign(self) -> int:
-        """+1 when Bybit quoted higher (buy Binance, sell Bybit), -1 otherwise."""
-        return 1 if self.direction == _BYBIT_HIGHER_DIRECTION else -1
-
-
-@dataclass(frozen=True, slots=True)
 class GapPoint:
     """One observation of the gap, signed: positive when Bybit quotes above Binance.
 
@@ -108,65 +87,36 @@ class GapPoint:
     net_pct: float | None
 
 
-# -- reading the store -----------------------------------------------------------------------
+# -- from signals to points ------------------------------------------------------------------
+
+GAP_TYPES = (SignalType.ARBITRAGE, SignalType.MOMENTUM_BREAKOUT)
+"""The signals that see the gap: arbitrage carries both legs' prices, momentum both mids."""
 
 
-def load_opportunities(
-    store: Store, since_ms: int, until_ms: int, symbol: str | None = None
-) -> list[OpportunityRow]:
-    """Opportunities whose window overlaps [since, until), oldest first."""
-    sql = (
-        "SELECT symbol, direction, opened_ms, closed_ms, last_seen_ms, peak_net_pct"
-        " FROM opportunities WHERE opened_ms < ? AND coalesce(closed_ms, last_seen_ms) >= ?"
-    )
-    params: list[Any] = [until_ms, since_ms]
-    if symbol is not None:
-        sql += " AND symbol = ?"
-        params.append(symbol)
-    return [
-        OpportunityRow(
-            symbol=r["symbol"],
-            direction=r["direction"],
-            opened_ms=r["opened_ms"],
-            closed_ms=r["closed_ms"],
-            last_seen_ms=r["last_seen_ms"],
-            peak_net_pct=float(r["peak_net_pct"]),
-        )
-        for r in store.db.rows(sql + " ORDER BY opened_ms, symbol, direction", params)
-    ]
-
-
-def load_gap_points(store: Store, symbol: str, since_ms: int, until_ms: int) -> list[GapPoint]:
-    """The gap as seen by the symbol's stored signals in [since, until), oldest first.
-
-    Arbitrage signals carry both legs' prices; momentum signals carry both exchanges' mids.
-    """
-    rows = store.db.rows(
-        "SELECT type, timestamp, details FROM signals WHERE symbol = ? AND timestamp >= ?"
-        " AND timestamp < ? AND type IN (?, ?) ORDER BY timestamp, id",
-        [
-            symbol,
-            since_ms,
-            until_ms,
-            SignalType.ARBITRAGE.value,
-            SignalType.MOMENTUM_BREAKOUT.value,
-        ],
-    )
-    points = [_gap_point(r["type"], r["timestamp"], orjson.loads(r["details"])) for r in rows]
+def gap_points(signals: Sequence[Signal]) -> list[GapPoint]:
+    """The gap as the symbol's signals (of :data:`GAP_TYPES`) saw it, in their order."""
+    points = [_gap_point(s.type, s.timestamp, s.details) for s in signals]
     return [p for p in points if p is not None]
 
 
-def _gap_point(kind: str, timestamp_ms: int, d: dict[str, Any]) -> GapPoint | None:
+def _sign(direction: object) -> int:
+    """+1 when Bybit quoted higher (buy Binance, sell Bybit), -1 otherwise."""
+    return 1 if direction == _BYBIT_HIGHER_DIRECTION else -1
+
+
+def _gap_point(kind: SignalType, timestamp_ms: int, d: Mapping[str, Any]) -> GapPoint | None:
     try:
-        if kind == SignalType.ARBITRAGE.value:
+        if kind is SignalType.ARBITRAGE:
             buy, sell = float(d["buy_price"]), float(d["sell_price"])
-            sign = 1 if d.get("direction") == _BYBIT_HIGHER_DIRECTION else -1
+            sign = _sign(d.get("direction"))
             net = d.get("net_profit_percentage")
             return GapPoint(
                 timestamp_ms,
                 sign * (sell - buy) / buy * 100,
                 None if net is None else sign * float(net),
             )
+        if kind is not SignalType.MOMENTUM_BREAKOUT:
+            return None
         mid, other = float(d["mid"]), float(d["other_exchange_mid"])
         bybit, binance = (mid, other) if d.get("exchange") == "bybit" else (other, mid)
         return GapPoint(timestamp_ms, (bybit - binance) / binance * 100, None)
@@ -179,20 +129,15 @@ def _gap_point(kind: str, timestamp_ms: int, d: dict[str, Any]) -> GapPoint | No
 
 @_one_at_a_time
 def render_stats_chart(
-    source: Store | Sequence[OpportunityRow],
+    opportunities: Sequence[OpportunityRow],
     since_ms: int,
     until_ms: int,
     symbol: str | None = None,
 ) -> Chart | None:
     """Opportunities opened per bucket, stacked by symbol, and each bucket's best peak net %."""
-    rows = (
-        load_opportunities(source, since_ms, until_ms, symbol)
-        if isinstance(source, Store)
-        else list(source)
-    )
     rows = [
         r
-        for r in rows
+        for r in opportunities
         if since_ms <= r.opened_ms < until_ms and (symbol is None or r.symbol == symbol)
     ]
     if not rows:
@@ -256,18 +201,14 @@ def render_stats_chart(
 
 @_one_at_a_time
 def render_gap_chart(
-    source: Store | Sequence[GapPoint],
+    points: Sequence[GapPoint],
     symbol: str,
     since_ms: int,
     until_ms: int,
     windows: Sequence[OpportunityRow] = (),
 ) -> Chart | None:
-    """The symbol's gap over time, its opportunity windows shaded (``windows`` or the store's)."""
-    if isinstance(source, Store):
-        points = load_gap_points(source, symbol, since_ms, until_ms)
-        windows = load_opportunities(source, since_ms, until_ms, symbol)
-    else:
-        points = [p for p in source if since_ms <= p.timestamp_ms < until_ms]
+    """The symbol's gap over time, its opportunity windows shaded."""
+    points = [p for p in points if since_ms <= p.timestamp_ms < until_ms]
     windows = [w for w in windows if w.opened_ms < until_ms and w.end_ms >= since_ms]
     if not points and not windows:
         return None
@@ -278,9 +219,10 @@ def render_gap_chart(
         start, end = max(w.opened_ms, since_ms), min(max(w.end_ms, w.opened_ms), until_ms)
         if end - start < (until_ms - since_ms) // 400:  # keep a short window visible
             end = start + (until_ms - since_ms) // 400
-        color = _BYBIT_HIGHER if w.sign > 0 else _BINANCE_HIGHER
+        sign = _sign(w.direction)
+        color = _BYBIT_HIGHER if sign > 0 else _BINANCE_HIGHER
         ax.axvspan(_x(start), _x(end), color=color, alpha=0.15, linewidth=0)
-        ax.plot([_x(start), _x(end)], [w.sign * w.peak_net_pct] * 2, color=color, linewidth=2)
+        ax.plot([_x(start), _x(end)], [sign * w.peak_net_pct] * 2, color=color, linewidth=2)
     if points:
         xs = [_x(p.timestamp_ms) for p in points]
         # Signals are sparse: join only close observations, never across a quiet stretch.

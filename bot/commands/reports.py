@@ -1,11 +1,23 @@
-"""The text of /stats, /status and /users: figures from the store and the detector's health."""
+"""The bodies of /stats, /chart, /status and /users: figures from the store and the detector.
+
+The store is read here and nowhere else in the command layer's reports: the charts get rows.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from bot.formatting import (
+from bot.commands.charts import (
+    GAP_TYPES,
+    Chart,
+    gap_points,
+    render_gap_chart,
+    render_stats_chart,
+)
+from bot.commands.reply import Reply, reply
+from bot.messages import (
+    DAY_MS,
     Line,
     bold,
     code,
@@ -17,12 +29,77 @@ from bot.formatting import (
     line,
     type_label,
 )
-from bot.records import UserCounts
-from bot.store import Store
+from bot.store import Store, UserCounts
 from detector.signals import SignalStrength, SignalType
 
 if TYPE_CHECKING:
     from detector.engine import Health
+
+DEFAULT_STATS_MS = DAY_MS
+MAX_STATS_MS = 30 * DAY_MS
+"""Longest period of /stats and /chart (their default is DEFAULT_STATS_MS)."""
+
+
+def stats_reply(
+    store: Store,
+    *,
+    symbol: str | None,
+    period_ms: int,
+    now_ms: int,
+    user_id: int | None,
+    health: Health | None,
+    aggregator: Mapping[str, Any] | None,
+) -> Reply:
+    """/stats: the figures (:func:`format_stats`) with the opportunities' chart."""
+    lines = format_stats(
+        store,
+        symbol=symbol,
+        period_ms=period_ms,
+        now_ms=now_ms,
+        user_id=user_id,
+        health=health,
+        aggregator=aggregator,
+    )
+    # The same window as format_stats' opportunity count, [now - period, now], so the chart
+    # is None exactly when the text says "Arbitrage opportunities: 0".
+    chart = stats_chart(store, now_ms - period_ms, now_ms + 1, symbol)
+    if chart is None:
+        lines.append(line(italic("The chart appears once opportunities are recorded.")))
+    return Reply(tuple(lines), image=chart)
+
+
+def chart_reply(store: Store, symbol: str, period_ms: int, now_ms: int) -> Reply:
+    """/chart: one symbol's gap as a picture, or text saying why there is none yet."""
+    last = f"last {format_period(period_ms)}"
+    chart = gap_chart(store, symbol, now_ms - period_ms, now_ms + 1)
+    if chart is not None:
+        return Reply((line("📈 ", bold(f"{symbol} gap"), f", {last}"),), image=chart)
+    lines = [
+        line(
+            bold(f"No {symbol} signals in the {last} yet"),
+            " — the chart needs stored arbitrage or momentum signals, which carry both"
+            " exchanges' prices.",
+        )
+    ]
+    if period_ms < MAX_STATS_MS:
+        longer = "7d" if period_ms < 7 * DAY_MS else "30d"
+        lines.append(line("Try a longer period: ", code(f"/chart {symbol} {longer}")))
+    return reply(*lines)
+
+
+def stats_chart(
+    store: Store, since_ms: int, until_ms: int, symbol: str | None = None
+) -> Chart | None:
+    """The /stats chart of the opportunities opened in [since, until)."""
+    rows = store.history.opportunities(since_ms, until_ms, symbol)
+    return render_stats_chart(rows, since_ms, until_ms, symbol)
+
+
+def gap_chart(store: Store, symbol: str, since_ms: int, until_ms: int) -> Chart | None:
+    """The /chart picture of the symbol's gap in [since, until), its windows shaded."""
+    signals = store.history.signals(symbol, since_ms, until_ms, GAP_TYPES)
+    windows = store.history.opportunities(since_ms, until_ms, symbol)
+    return render_gap_chart(gap_points(signals), symbol, since_ms, until_ms, windows)
 
 
 def format_stats(

@@ -16,7 +16,7 @@ from typing import Protocol
 import discord
 from discord import app_commands
 
-from bot.records import ALL_SYMBOLS
+from bot.store import ALL_SYMBOLS
 from detector.signals import SignalStrength, SignalType
 
 Interaction = discord.Interaction[discord.Client]
@@ -46,8 +46,6 @@ class SlashHost(Protocol):
     def held_symbols(self, discord_id: str) -> list[str]: ...
 
     async def run_command(self, interaction: Interaction, text: str) -> None: ...
-
-    async def route_alerts(self, interaction: Interaction, to: str) -> None: ...
 
 
 def define_commands(tree: app_commands.CommandTree[discord.Client], host: SlashHost) -> None:
@@ -148,7 +146,7 @@ def define_commands(tree: app_commands.CommandTree[discord.Client], host: SlashH
     @app_commands.describe(to="Direct messages, or this channel (server admins only)")
     @app_commands.choices(to=DESTINATIONS)
     async def alerts(interaction: Interaction, to: str) -> None:
-        await host.route_alerts(interaction, to)
+        await run(interaction, f"/alerts {to}")
 
     @tree.command(name="users", description="Admins: users, subscriptions, pending alerts")
     async def users(interaction: Interaction) -> None:

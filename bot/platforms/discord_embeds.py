@@ -4,7 +4,8 @@
 a colour for its strength, and fields for the figures (for arbitrage: both legs and prices,
 gross and net %, max volume, expected profit, confidence, age). :func:`fit_embed` enforces
 Discord's embed limits on whatever text went in, so a send never fails with a 400 for length.
-The Discord frontend turns an :class:`AlertEmbed` into a ``discord.Embed``.
+The Discord frontend turns an :class:`AlertEmbed` into a ``discord.Embed``; this module itself
+imports no discord.py, so it is tested as plain values.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from bot.formatting import (
+from bot.messages import (
+    BROADCAST_TITLE,
     Line,
     alert_body,
     alert_head,
     bold,
+    broadcast_body,
     code,
     detail_number,
     format_amount,
@@ -179,5 +182,5 @@ def _arbitrage(signal: Signal) -> tuple[str, tuple[EmbedField, ...]]:
 
 def broadcast_embed(text: str) -> AlertEmbed:
     """An admin's announcement; its text is escaped like everything else users wrote."""
-    body = _md(*(line(part) for part in text.splitlines()))
-    return fit_embed(AlertEmbed("📣 Announcement", body or "-", BROADCAST_COLOR))
+    body = _md(*broadcast_body(text))
+    return fit_embed(AlertEmbed(BROADCAST_TITLE, body or "-", BROADCAST_COLOR))

@@ -1,19 +1,21 @@
 """The Discord frontend: discord.py inside arbwatch's event loop, and the outbox's Sender.
 
-The slash commands (:mod:`bot.discord_commands`) come back here as command text for the
-platform-neutral :class:`~bot.commands.CommandHandler`, run in a worker thread (it may render a
-chart). Replies concerning only the caller are ephemeral; ``/stats``, ``/chart`` and
-``/status`` answer in public, their chart attached inside an embed. Button presses (an alert's
-"Mute 1h") arrive through ``on_interaction``: their custom id is the command.
+The slash commands (:mod:`bot.platforms.discord_commands`) come back here as command text for
+the platform-neutral :class:`~bot.commands.CommandHandler`, run in a worker thread (it may
+render a chart); ``/alerts`` too, with the channel it was run in and the sender's rights there.
+Replies concerning only the caller are ephemeral; ``/stats``, ``/chart`` and ``/status`` answer
+in public, their chart attached inside an embed. Button presses (an alert's "Mute 1h") arrive
+through ``on_interaction``: their custom id is the command.
 
-Alerts go out as embeds coloured by strength (:mod:`bot.embeds`), by DM or to the channel a
-server admin chose with ``/alerts``; moderate and strong alerts in a channel mention their
-subscriber, weak ones mention nobody and arrive silently. :meth:`DiscordFrontend.send` is the
-outbox's :class:`~bot.outbox.Sender`: Forbidden (50007: the user refuses DMs) and NotFound
-(the channel is gone) deactivate the user, 400 fails the row, 5xx and network errors retry.
-discord.py waits out per-route 429s itself, up to ``max_ratelimit_timeout``; beyond that its
-``RateLimited`` becomes ours and the outbox paces. :meth:`DiscordFrontend.edit` rewrites a
-delivered alert when its opportunity closes.
+Alerts go out as embeds coloured by strength (:mod:`bot.platforms.discord_embeds`), by DM or to
+the channel a server admin chose with ``/alerts``; moderate and strong alerts in a channel
+mention their subscriber, weak ones mention nobody and arrive silently.
+:meth:`DiscordFrontend.send` is the outbox's :class:`~bot.outbox.Sender`: Forbidden (50007: the
+user refuses DMs) and NotFound (the channel is gone) deactivate the user, 400 fails the row,
+5xx and network errors retry. discord.py waits out per-route 429s itself, up to
+``max_ratelimit_timeout``; beyond that its ``RateLimited`` becomes our ``FloodLimited`` and the
+outbox paces. :meth:`DiscordFrontend.edit` rewrites a delivered alert when its opportunity
+closes.
 """
 
 from __future__ import annotations
@@ -32,22 +34,20 @@ import discord
 import yarl
 from discord import app_commands
 
-from bot.charts import Chart
-from bot.commands import CommandContext, CommandHandler, Reply
+from bot.commands import Chart, CommandContext, CommandHandler, Reply
 from bot.config import Settings
-from bot.discord_commands import define_commands
-from bot.embeds import AlertEmbed, alert_embed, broadcast_embed
 from bot.errors import (
     Blocked,
+    FloodLimited,
     FrontendError,
     PermanentSendError,
-    RateLimited,
     SendError,
     TransientSendError,
 )
-from bot.formatting import Button, Text, alert_buttons, bold, code, discord_messages, line
-from bot.records import DueDelivery, DueEdit, Platform
-from bot.store import Store
+from bot.messages import Button, Text, alert_buttons, bold, discord_messages, line
+from bot.platforms.discord_commands import define_commands
+from bot.platforms.discord_embeds import AlertEmbed, alert_embed, broadcast_embed
+from bot.store import DueDelivery, DueEdit, Platform
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ _FAILED: Text = (line("Something went wrong on our side; the error was logged.")
 
 
 def to_discord_embed(embed: AlertEmbed) -> discord.Embed:
-    """A ``discord.Embed`` from the pure :class:`~bot.embeds.AlertEmbed` (already fitted)."""
+    """A ``discord.Embed`` from the pure, already fitted :class:`AlertEmbed`."""
     out = discord.Embed(title=embed.title, description=embed.description, color=embed.color)
     for field in embed.fields:
         out.add_field(name=field.name, value=field.value, inline=field.inline)
@@ -104,7 +104,6 @@ class DiscordFrontend:
     def __init__(
         self,
         settings: Settings,
-        store: Store,
         handler: CommandHandler,
         *,
         clock: Callable[[], int] = lambda: int(time.time() * 1000),
@@ -116,7 +115,6 @@ class DiscordFrontend:
         self._token = settings.discord_bot_token.get_secret_value()
         self.api_url = settings.discord_api_base()
         self.gateway_url = settings.discord_gateway()
-        self.store = store
         self.handler = handler
         self.clock = clock
         self.after_command = after_command
@@ -264,17 +262,27 @@ class DiscordFrontend:
 
     def held_symbols(self, discord_id: str) -> list[str]:
         """The symbols a Discord user subscribed to (for ``/unsubscribe``'s autocomplete)."""
-        user = self.store.find_user(Platform.DISCORD, discord_id)
-        return [s.symbol for s in self.store.subscriptions(user.id)] if user else []
+        return self.handler.held_symbols(Platform.DISCORD, discord_id)
 
     @property
     def symbols(self) -> Sequence[str]:
         return self.handler.symbols
 
     def _context(self, interaction: Interaction) -> CommandContext:
+        """Who ran the command, and in which server channel (``/alerts here`` routes there)."""
         user = interaction.user
+        channel = interaction.channel if interaction.guild is not None else None
         return self.handler.context(
-            Platform.DISCORD, str(user.id), str(user.id), user.display_name, self.clock()
+            Platform.DISCORD,
+            str(user.id),
+            str(user.id),
+            user.display_name,
+            self.clock(),
+            channel_id=None if channel is None else str(channel.id),
+            channel_name=getattr(channel, "name", None),
+            may_manage_channel=any(
+                getattr(interaction.permissions, p) for p in ROUTING_PERMISSIONS
+            ),
         )
 
     async def run_command(self, interaction: Interaction, text: str) -> None:
@@ -353,39 +361,6 @@ class DiscordFrontend:
             text = _FAILED
         await self._answer_text(interaction, text, ephemeral=True)
 
-    async def route_alerts(self, interaction: Interaction, to: str) -> None:
-        """``/alerts``: alerts by DM, or (server admins only) to the channel of the command."""
-        if not self._accepting:
-            await self._answer_text(interaction, _RESTARTING, ephemeral=True)
-            return
-        ctx = self._context(interaction)
-        # Registering again also reactivates a user deactivated after a refused delivery.
-        user = await asyncio.to_thread(
-            self.store.register, ctx.platform, ctx.chat_id, ctx.user_id, ctx.user_name, ctx.now_ms
-        )
-        channel = interaction.channel
-        if to == "dm":
-            await asyncio.to_thread(self.store.set_channel, user.id, None, ctx.now_ms)
-            text: Text = (line("✅ ", bold("Your alerts now arrive by direct message.")),)
-        elif interaction.guild is None or channel is None:
-            text = (
-                line(bold("Run this in the server channel that should get your alerts.")),
-                line("Here, in our DMs, alerts already come to you directly."),
-            )
-        elif not any(getattr(interaction.permissions, p) for p in ROUTING_PERMISSIONS):
-            text = (
-                line(bold("Only server admins can send alerts to a channel")),
-                line("(Manage Server or Manage Channels). Ask one, or use ", code("/alerts dm")),
-            )
-        else:
-            await asyncio.to_thread(self.store.set_channel, user.id, str(channel.id), ctx.now_ms)
-            where = getattr(channel, "name", None) or str(channel.id)
-            text = (
-                line("✅ ", bold(f"Your alerts now go to #{where}.")),
-                line("Moderate and strong ones mention you; weak ones arrive silently."),
-            )
-        await self._answer_text(interaction, text, ephemeral=True)
-
     # -- outgoing -------------------------------------------------------------------------------
 
     async def send(self, delivery: DueDelivery) -> str | None:
@@ -449,14 +424,14 @@ def _send_errors(destination: str, *, unreachable: type[SendError]) -> Iterator[
     try:
         yield
     except discord.RateLimited as exc:  # a wait beyond max_ratelimit_timeout
-        raise RateLimited(exc.retry_after, destination) from exc
+        raise FloodLimited(exc.retry_after, destination) from exc
     except (discord.Forbidden, discord.NotFound) as exc:
         raise unreachable(f"Discord {exc.code}: {exc.text or exc.status}") from exc
     except discord.DiscordServerError as exc:
         raise TransientSendError(f"Discord {exc.status}: {exc.text[:200]}") from exc
     except discord.HTTPException as exc:
         if exc.status == 429:
-            raise RateLimited(1.0, destination) from exc
+            raise FloodLimited(1.0, destination) from exc
         raise PermanentSendError(f"Discord {exc.status} {exc.code}: {exc.text[:200]}") from exc
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
         raise TransientSendError(f"network: {exc!r}") from exc

@@ -5,7 +5,7 @@ platform-neutral :class:`~bot.commands.CommandHandler` in a worker thread (it ma
 chart); its :class:`~bot.commands.Reply` is rendered to Telegram HTML and split at 4096
 characters, and its chart, if any, follows as a photo. :meth:`TelegramFrontend.send` is the
 outbox's :class:`~bot.outbox.Sender`: it turns PTB's errors into the bot's send errors
-(RetryAfter → RateLimited, Forbidden → Blocked, BadRequest → PermanentSendError, network and
+(RetryAfter → FloodLimited, Forbidden → Blocked, BadRequest → PermanentSendError, network and
 server errors → TransientSendError). The bot token is a secret: it is in every Bot API URL, so
 the loggers that print URLs (httpx, PTB's bot) are kept at WARNING and no URL is ever logged.
 """
@@ -41,27 +41,26 @@ from telegram.ext import (
     filters,
 )
 
-from bot.charts import CAPTION_LIMIT, Chart
-from bot.commands import COMMANDS, CommandHandler, Reply
+from bot.commands import CAPTION_LIMIT, COMMANDS, Chart, CommandHandler, Reply
 from bot.config import Settings
 from bot.errors import (
     Blocked,
+    FloodLimited,
     FrontendError,
     PermanentSendError,
-    RateLimited,
     TransientSendError,
 )
-from bot.formatting import (
+from bot.messages import (
     Button,
     Text,
     alert_buttons,
     format_alert,
+    format_broadcast,
     line,
     telegram_messages,
     text_length,
 )
-from bot.records import DueDelivery, DueEdit, Platform
-from bot.store import Store
+from bot.store import DueDelivery, DueEdit, Platform
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +101,6 @@ def telegram_caption(text: str) -> str:
     return text[:cut] + "…"
 
 
-def broadcast_text(text: str) -> Text:
-    """An admin's broadcast as neutral text (escaped by the renderer like everything else)."""
-    return (line("📣 ", "Announcement"), *(line(part) for part in text.splitlines()))
-
-
 class TelegramFrontend:
     """The Telegram bot: commands in, replies and alerts out (see module doc)."""
 
@@ -115,7 +109,6 @@ class TelegramFrontend:
     def __init__(
         self,
         settings: Settings,
-        store: Store,
         handler: CommandHandler,
         *,
         clock: Callable[[], int] = lambda: int(time.time() * 1000),
@@ -129,7 +122,6 @@ class TelegramFrontend:
         for name in _QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
         self._token = settings.telegram_bot_token.get_secret_value()
-        self.store = store
         self.handler = handler
         self.clock = clock
         self.after_command = after_command
@@ -312,7 +304,7 @@ class TelegramFrontend:
             text = format_alert(delivery.signal, self.clock())
             buttons = alert_buttons(delivery.signal)
         else:
-            text, buttons = broadcast_text(delivery.broadcast_text or ""), ()
+            text, buttons = format_broadcast(delivery.broadcast_text or ""), ()
         with self._send_errors(delivery.chat_id):
             sent = await self._send_text(delivery.chat_id, text, buttons, delivery.silent)
         return None if sent is None else str(sent.message_id)
@@ -344,7 +336,7 @@ class TelegramFrontend:
         try:
             yield
         except RetryAfter as exc:
-            raise RateLimited(_seconds(exc.retry_after), chat_id) from exc
+            raise FloodLimited(_seconds(exc.retry_after), chat_id) from exc
         except Forbidden as exc:
             raise Blocked(self._redact(exc.message)) from exc
         except BadRequest as exc:  # before NetworkError: PTB derives BadRequest from it

@@ -18,7 +18,7 @@ from typing import Any
 import sqlite_utils
 
 from bot.errors import SchemaTooNew, StoreError
-from bot.schema import MIGRATIONS, SCHEMA_VERSION
+from bot.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 
 class Database:

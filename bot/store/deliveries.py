@@ -1,4 +1,4 @@
-"""The outbox in the store: deliveries to send, their outcomes, broadcasts and the sender lease.
+"""The outbox in the store: deliveries to send, their outcomes, and broadcasts.
 
 An outbox loop calls :meth:`Deliveries.due` (or waits until :meth:`Deliveries.next_due_ms`),
 sends each one, and records the outcome with ``mark_sent``/``mark_retry``/``finish``; a 403 goes
@@ -9,16 +9,38 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.database import Database
-from bot.records import (
+from bot.store.database import Database
+from bot.store.models import (
     DeliveryStatus,
     DueDelivery,
     LedgerRow,
     Platform,
+    RecentSend,
     SentMessage,
     signal_from_row,
 )
 from detector.signals import SignalStrength
+
+SIGNAL_COLUMNS = (
+    "s.type, s.symbol, s.strength, s.confidence, s.timestamp, s.expires_at, s.key, s.details"
+)
+"""The columns of ``signals s`` that :func:`~bot.store.models.signal_from_row` reads."""
+
+
+def due_rows(
+    db: Database,
+    sql: str,
+    params: list[Any],
+    platform: Platform | None,
+    *,
+    order: str,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The rows of a due-work query (``users u`` joined), of one platform or all, in order."""
+    if platform is not None:
+        sql += " AND u.platform = ?"
+        params = [*params, platform.value]
+    return db.rows(f"{sql} ORDER BY {order} LIMIT ?", [*params, limit])
 
 
 class Deliveries:
@@ -31,20 +53,19 @@ class Deliveries:
         self, now_ms: int, limit: int = 100, platform: Platform | None = None
     ) -> list[DueDelivery]:
         """Pending deliveries whose next attempt is due, oldest first."""
-        sql = (
+        rows = due_rows(
+            self._db,
             "SELECT d.id, d.user, d.silent, d.attempts, d.created_ms, u.platform, u.chat_id,"
             " u.is_group, json_extract(u.preferences, '$.channel') AS channel_id,"
-            " b.text AS broadcast_text, s.type, s.symbol, s.strength, s.confidence, s.timestamp,"
-            " s.expires_at, s.key, s.details FROM deliveries d"
+            f" b.text AS broadcast_text, {SIGNAL_COLUMNS} FROM deliveries d"
             " JOIN users u ON u.id = d.user LEFT JOIN signals s ON s.id = d.signal"
             " LEFT JOIN broadcasts b ON b.id = d.broadcast"
-            " WHERE d.status = 'pending' AND d.next_attempt_ms <= ?"
+            " WHERE d.status = 'pending' AND d.next_attempt_ms <= ?",
+            [now_ms],
+            platform,
+            order="d.next_attempt_ms, d.id",
+            limit=limit,
         )
-        params: list[Any] = [now_ms]
-        if platform is not None:
-            sql += " AND u.platform = ?"
-            params.append(platform.value)
-        rows = self._db.rows(sql + " ORDER BY d.next_attempt_ms, d.id LIMIT ?", [*params, limit])
         return [
             DueDelivery(
                 id=r["id"],
@@ -71,6 +92,20 @@ class Deliveries:
             params.append(platform.value)
         value = self._db.scalar(sql, params)
         return None if value is None else int(value)
+
+    def recent_sends(self, platform: Platform, since_ms: int) -> list[RecentSend]:
+        """What was delivered on ``platform`` after ``since_ms``, oldest first (for pacing)."""
+        rows = self._db.rows(
+            "SELECT u.chat_id, u.is_group, json_extract(u.preferences, '$.channel') AS channel,"
+            " d.sent_ms FROM deliveries d"
+            " JOIN users u ON u.id = d.user WHERE d.status = 'sent' AND d.sent_ms > ?"
+            " AND u.platform = ? ORDER BY d.sent_ms",
+            (since_ms, platform.value),
+        )
+        return [
+            RecentSend(r["chat_id"], bool(r["is_group"]), r["channel"], int(r["sent_ms"]))
+            for r in rows
+        ]
 
     def pending_count(self) -> int:
         return int(self._db.scalar("SELECT count(*) FROM deliveries WHERE status = 'pending'"))
@@ -169,24 +204,3 @@ class Deliveries:
                     (broadcast_id, now_ms, now_ms, now_ms),
                 ).rowcount
             )
-
-    def acquire_lease(self, name: str, owner: str, now_ms: int, ttl_ms: int) -> bool:
-        """Take or renew the named lease; False while another owner holds an unexpired one.
-
-        Each outbox sends only while it holds ``"outbox:<platform>"``, so two instances never both
-        deliver the same alerts.
-        """
-        with self._db.tx() as conn:
-            return bool(
-                conn.execute(
-                    "INSERT INTO leases (name, owner, expires_ms) VALUES (?, ?, ?)"
-                    " ON CONFLICT (name) DO UPDATE SET owner = excluded.owner,"
-                    " expires_ms = excluded.expires_ms"
-                    " WHERE leases.owner = excluded.owner OR leases.expires_ms <= ?",
-                    (name, owner, now_ms + ttl_ms, now_ms),
-                ).rowcount
-            )
-
-    def release_lease(self, name: str, owner: str) -> None:
-        with self._db.tx() as conn:
-            conn.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))

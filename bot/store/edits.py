@@ -9,10 +9,9 @@ within the same pacing, and records each outcome in ``edits``.
 
 from __future__ import annotations
 
-from typing import Any
-
-from bot.database import Database
-from bot.records import DueEdit, Platform, signal_from_row
+from bot.store.database import Database
+from bot.store.deliveries import SIGNAL_COLUMNS, due_rows
+from bot.store.models import DueEdit, Platform, signal_from_row
 
 EDIT_WITHIN_MS = 10 * 60_000
 """Opportunities closed this recently get their alerts edited; an edit that could not be made
@@ -22,7 +21,7 @@ deliveries of recently closed opportunities, whatever the size of the history.""
 _DUE = (
     "SELECT d.id AS delivery, d.user, d.message_id, d.sent_ms, u.platform, u.chat_id,"
     " u.is_group, o.duration_ms, o.peak_net_pct, coalesce(e.attempts, 0) AS edit_attempts,"
-    " s.type, s.symbol, s.strength, s.confidence, s.timestamp, s.expires_at, s.key, s.details"
+    f" {SIGNAL_COLUMNS}"
     # CROSS JOIN fixes the loop order (SQLite's rule): recently closed opportunities (index),
     # their signals (by key), their deliveries (by signal); never a scan of the history.
     " FROM opportunities o CROSS JOIN signals s ON s.key = 'arbitrage:' || o.id"
@@ -40,14 +39,14 @@ class Edits:
 
     def due(self, now_ms: int, limit: int = 100, platform: Platform | None = None) -> list[DueEdit]:
         """Alerts due for their closing edit: never tried, or a retry whose time has come."""
-        sql = (
-            _DUE + " AND (e.delivery IS NULL OR (e.status = 'pending' AND e.next_attempt_ms <= ?))"
+        rows = due_rows(
+            self._db,
+            _DUE + " AND (e.delivery IS NULL OR (e.status = 'pending' AND e.next_attempt_ms <= ?))",
+            [now_ms - EDIT_WITHIN_MS, now_ms],
+            platform,
+            order="d.id",
+            limit=limit,
         )
-        params: list[Any] = [now_ms - EDIT_WITHIN_MS, now_ms]
-        if platform is not None:
-            sql += " AND u.platform = ?"
-            params.append(platform.value)
-        rows = self._db.rows(sql + " ORDER BY d.id LIMIT ?", [*params, limit])
         return [
             DueEdit(
                 delivery_id=r["delivery"],

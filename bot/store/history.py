@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
-from bot.database import Database
-from bot.records import DeliveryPlan, OpportunityStats, net_profit_pct, news_key, to_json
+from bot.store.database import Database
+from bot.store.models import (
+    DeliveryPlan,
+    OpportunityRow,
+    OpportunityStats,
+    net_profit_pct,
+    news_key,
+    signal_from_row,
+    to_json,
+)
 from detector.analyzer import TrackedOpportunity
 from detector.signals import Signal, SignalStrength, SignalType
 
@@ -90,14 +99,8 @@ class SignalHistory:
         self, since_ms: int, until_ms: int, symbol: str | None = None
     ) -> dict[SignalType, dict[SignalStrength, int]]:
         """Signals stored in [since, until) by type and strength (only non-zero entries)."""
-        sql = (
-            "SELECT type, strength, count(*) AS n FROM signals"
-            " WHERE timestamp >= ? AND timestamp < ?"
-        )
-        params: list[Any] = [since_ms, until_ms]
-        if symbol is not None:
-            sql += " AND symbol = ?"
-            params.append(symbol)
+        where, params = _of_symbol("timestamp >= ? AND timestamp < ?", [since_ms, until_ms], symbol)
+        sql = f"SELECT type, strength, count(*) AS n FROM signals WHERE {where}"
         counts: dict[SignalType, dict[SignalStrength, int]] = {}
         for row in self._db.rows(sql + " GROUP BY type, strength", params):
             try:
@@ -111,11 +114,7 @@ class SignalHistory:
         self, since_ms: int, until_ms: int, symbol: str | None = None
     ) -> OpportunityStats:
         """Opportunities opened in [since, until)."""
-        where = "opened_ms >= ? AND opened_ms < ?"
-        params: list[Any] = [since_ms, until_ms]
-        if symbol is not None:
-            where += " AND symbol = ?"
-            params.append(symbol)
+        where, params = _of_symbol("opened_ms >= ? AND opened_ms < ?", [since_ms, until_ms], symbol)
         row = self._db.one(
             "SELECT count(*) AS n, coalesce(sum(closed_ms IS NULL), 0) AS open_now,"
             " avg(peak_net_pct) AS avg_net, max(peak_net_pct) AS max_net,"
@@ -135,6 +134,42 @@ class SignalHistory:
             max_expected_profit=row["max_profit"],
         )
 
+    def opportunities(
+        self, since_ms: int, until_ms: int, symbol: str | None = None
+    ) -> list[OpportunityRow]:
+        """Opportunities whose window overlaps [since, until), oldest first (for charts)."""
+        where, params = _of_symbol(
+            "opened_ms < ? AND coalesce(closed_ms, last_seen_ms) >= ?", [until_ms, since_ms], symbol
+        )
+        rows = self._db.rows(
+            "SELECT symbol, direction, opened_ms, closed_ms, last_seen_ms, peak_net_pct"
+            f" FROM opportunities WHERE {where} ORDER BY opened_ms, symbol, direction",
+            params,
+        )
+        return [
+            OpportunityRow(
+                symbol=r["symbol"],
+                direction=r["direction"],
+                opened_ms=r["opened_ms"],
+                closed_ms=r["closed_ms"],
+                last_seen_ms=r["last_seen_ms"],
+                peak_net_pct=float(r["peak_net_pct"]),
+            )
+            for r in rows
+        ]
+
+    def signals(
+        self, symbol: str, since_ms: int, until_ms: int, types: Sequence[SignalType]
+    ) -> list[Signal]:
+        """The symbol's stored signals of ``types`` in [since, until), oldest first."""
+        marks = ", ".join("?" * len(types))
+        rows = self._db.rows(
+            "SELECT * FROM signals WHERE symbol = ? AND timestamp >= ? AND timestamp < ?"
+            f" AND type IN ({marks}) ORDER BY timestamp, id",
+            [symbol, since_ms, until_ms, *(t.value for t in types)],
+        )
+        return [signal_from_row(r) for r in rows]
+
     def alert_count(self, user_id: int, since_ms: int) -> int:
         """Alerts delivered to the user since ``since_ms``."""
         return int(
@@ -153,6 +188,13 @@ class SignalHistory:
             "d.status = 'sent' AND d.created_ms >= ?",
             [since_ms],
         )
+
+
+def _of_symbol(where: str, params: list[Any], symbol: str | None) -> tuple[str, list[Any]]:
+    """``where`` narrowed to one symbol's rows (None: every symbol)."""
+    if symbol is None:
+        return where, params
+    return f"{where} AND symbol = ?", [*params, symbol]
 
 
 def _upsert_opportunity_from_signal(conn: sqlite3.Connection, signal: Signal) -> None:

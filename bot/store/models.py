@@ -1,4 +1,4 @@
-"""The bot's records: what the store holds, as typed values (and their conversion from rows)."""
+"""What the store holds, as typed values (users, subscriptions, outbox rows, figures), from rows."""
 
 from __future__ import annotations
 
@@ -138,12 +138,35 @@ class DueDelivery:
     @property
     def destination(self) -> str:
         """Where the message goes: the routed channel, or the user's own chat."""
-        return self.chat_id if self.channel_id is None else f"channel:{self.channel_id}"
+        return destination(self.chat_id, self.channel_id)
 
     @property
     def shared(self) -> bool:
         """A group or a channel: paced like a group, and alerts may mention the user."""
         return self.is_group or self.channel_id is not None
+
+
+@dataclass(frozen=True, slots=True)
+class RecentSend:
+    """A message an outbox sent lately: where and when (seeds the next holder's pacing)."""
+
+    chat_id: str
+    is_group: bool
+    channel_id: str | None
+    sent_ms: int
+
+    @property
+    def destination(self) -> str:
+        return destination(self.chat_id, self.channel_id)
+
+    @property
+    def shared(self) -> bool:
+        return self.is_group or self.channel_id is not None
+
+
+def destination(chat_id: str, channel_id: str | None) -> str:
+    """The chat a message goes to, as pacing counts it: ``channel:<id>`` for a routed channel."""
+    return chat_id if channel_id is None else f"channel:{channel_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +218,31 @@ class LedgerRow:
     strength: SignalStrength
     net_pct: float | None
     created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class OpportunityRow:
+    """One arbitrage opportunity as stored (``closed_ms`` is None while it is open)."""
+
+    symbol: str
+    direction: str
+    opened_ms: int
+    closed_ms: int | None
+    last_seen_ms: int
+    peak_net_pct: float
+
+    @property
+    def end_ms(self) -> int:
+        return self.last_seen_ms if self.closed_ms is None else self.closed_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    """What :meth:`Store.subscribe_chat` did: the (registered) user, and whether it was new."""
+
+    user: User
+    created: bool
+    has_all_default: bool  # the user also holds an ALL subscription (this one overrides it)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,32 +1,37 @@
 """The bot's durable state in one SQLite file: users, subscriptions, signal history, the outbox.
 
 Synchronous and fast (every query is indexed): the async frontends may call it directly from the
-event loop, or through ``asyncio.to_thread`` (see :mod:`bot.database`). Every method that
+event loop, or through ``asyncio.to_thread`` (see :mod:`bot.store.database`). Every method that
 changes user-visible state commits before it returns, so a crash after a reply loses nothing.
 Clocks are passed in as ``now_ms``; the store never reads the time itself.
 
 ``Store`` holds users and subscriptions; ``store.history`` the signals and opportunities
-(:mod:`bot.history`); ``store.deliveries`` the outbox (:mod:`bot.deliveries`); ``store.edits``
-the closing edits of delivered alerts (:mod:`bot.edits`).
+(:mod:`bot.store.history`); ``store.deliveries`` the outbox (:mod:`bot.store.deliveries`);
+``store.edits`` the closing edits of delivered alerts (:mod:`bot.store.edits`); ``store.leases``
+who may act alone on the file (:mod:`bot.store.leases`).
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from bot.database import Database
-from bot.deliveries import Deliveries
-from bot.edits import Edits
 from bot.errors import SubscriptionLimit, UnknownUser
-from bot.history import SignalHistory
-from bot.records import (
+from bot.messages import DAY_MS
+from bot.store.database import Database
+from bot.store.deliveries import Deliveries
+from bot.store.edits import Edits
+from bot.store.history import SignalHistory
+from bot.store.leases import Leases
+from bot.store.models import (
     ALL_SYMBOLS,
     Platform,
     Pruned,
+    Subscribed,
     Subscriber,
     Subscription,
     User,
@@ -37,7 +42,6 @@ from bot.records import (
 )
 from detector.signals import SignalStrength, SignalType
 
-DAY_MS = 86_400_000
 RETENTION_MS = 30 * DAY_MS
 """Default age after which signals, opportunities and finished deliveries are pruned."""
 
@@ -53,6 +57,7 @@ class Store:
         self.history = SignalHistory(self.db)
         self.deliveries = Deliveries(self.db)
         self.edits = Edits(self.db)
+        self.leases = Leases(self.db)
         self._listeners: list[Callable[[int], None]] = []
 
     def close(self) -> None:
@@ -86,18 +91,9 @@ class Store:
     ) -> User:
         """Create the chat's user, or refresh it (a returning user who had blocked us is active)."""
         with self.db.tx() as conn:
-            conn.execute(
-                "INSERT INTO users (platform, chat_id, user_id, name, is_group, created_ms,"
-                " updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (platform, chat_id) DO UPDATE SET user_id = excluded.user_id,"
-                " name = excluded.name, is_group = excluded.is_group, active = 1,"
-                " blocked_at = NULL, updated_ms = excluded.updated_ms",
-                (platform.value, chat_id, user_id, name, int(is_group), now_ms, now_ms),
-            )
-        user = self.find_user(platform, chat_id)
-        assert user is not None
-        self._notify(user.id)
-        return user
+            user_db_id = _upsert_user(conn, platform, chat_id, user_id, name, is_group, now_ms)
+        self._notify(user_db_id)
+        return self.user(user_db_id)
 
     def find_user(self, platform: Platform, chat_id: str) -> User | None:
         row = self.db.one(
@@ -265,24 +261,44 @@ class Store:
         ``limit``. A subscription's own types survive an update.
         """
         with self.db.tx() as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM subscriptions WHERE user = ? AND symbol = ?", (user_id, symbol)
-            ).fetchone()
-            if not exists:
-                held = conn.execute(
-                    "SELECT count(*) FROM subscriptions WHERE user = ?", (user_id,)
-                ).fetchone()[0]
-                if held >= limit:
-                    raise SubscriptionLimit(limit)
-            conn.execute(
-                "INSERT INTO subscriptions (user, symbol, threshold_pct, min_strength, created_ms,"
-                " updated_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user, symbol) DO UPDATE SET"
-                " threshold_pct = excluded.threshold_pct, min_strength = excluded.min_strength,"
-                " updated_ms = excluded.updated_ms",
-                (user_id, symbol, threshold_pct, min_strength.value, now_ms, now_ms),
+            created = _upsert_subscription(
+                conn, user_id, symbol, threshold_pct, min_strength, now_ms, limit
             )
         self._notify(user_id)
-        return not exists
+        return created
+
+    def subscribe_chat(
+        self,
+        platform: Platform,
+        chat_id: str,
+        user_id: str,
+        name: str,
+        symbol: str,
+        threshold_pct: float,
+        min_strength: SignalStrength,
+        now_ms: int,
+        *,
+        limit: int,
+        is_group: bool = False,
+    ) -> Subscribed:
+        """:meth:`register` the chat and :meth:`subscribe` it, in one transaction.
+
+        Everything a ``/subscribe`` reply needs comes back; on :class:`SubscriptionLimit`
+        nothing changes (not even the registration).
+        """
+        with self.db.tx() as conn:
+            user_db_id = _upsert_user(conn, platform, chat_id, user_id, name, is_group, now_ms)
+            created = _upsert_subscription(
+                conn, user_db_id, symbol, threshold_pct, min_strength, now_ms, limit
+            )
+            has_all = symbol != ALL_SYMBOLS and bool(
+                conn.execute(
+                    "SELECT 1 FROM subscriptions WHERE user = ? AND symbol = ?",
+                    (user_db_id, ALL_SYMBOLS),
+                ).fetchone()
+            )
+        self._notify(user_db_id)
+        return Subscribed(self.user(user_db_id), created, has_all)
 
     def unsubscribe(self, user_id: int, symbol: str | None) -> list[str]:
         """Remove the subscription to ``symbol`` (every one when None); returns the symbols gone."""
@@ -384,3 +400,53 @@ class Store:
             total += deleted
             if deleted < _PRUNE_BATCH:
                 return total
+
+
+def _upsert_user(
+    conn: sqlite3.Connection,
+    platform: Platform,
+    chat_id: str,
+    user_id: str,
+    name: str,
+    is_group: bool,
+    now_ms: int,
+) -> int:
+    """Create or refresh the chat's user (active again, blocks forgotten); returns its id."""
+    row = conn.execute(
+        "INSERT INTO users (platform, chat_id, user_id, name, is_group, created_ms, updated_ms)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (platform, chat_id) DO UPDATE SET user_id = excluded.user_id,"
+        " name = excluded.name, is_group = excluded.is_group, active = 1,"
+        " blocked_at = NULL, updated_ms = excluded.updated_ms RETURNING id",
+        (platform.value, chat_id, user_id, name, int(is_group), now_ms, now_ms),
+    ).fetchone()
+    return int(row[0])
+
+
+def _upsert_subscription(
+    conn: sqlite3.Connection,
+    user_id: int,
+    symbol: str,
+    threshold_pct: float,
+    min_strength: SignalStrength,
+    now_ms: int,
+    limit: int,
+) -> bool:
+    """Create or update one subscription within ``limit``; True when it is new."""
+    exists = conn.execute(
+        "SELECT 1 FROM subscriptions WHERE user = ? AND symbol = ?", (user_id, symbol)
+    ).fetchone()
+    if not exists:
+        held = conn.execute(
+            "SELECT count(*) FROM subscriptions WHERE user = ?", (user_id,)
+        ).fetchone()[0]
+        if held >= limit:
+            raise SubscriptionLimit(limit)
+    conn.execute(
+        "INSERT INTO subscriptions (user, symbol, threshold_pct, min_strength, created_ms,"
+        " updated_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user, symbol) DO UPDATE SET"
+        " threshold_pct = excluded.threshold_pct, min_strength = excluded.min_strength,"
+        " updated_ms = excluded.updated_ms",
+        (user_id, symbol, threshold_pct, min_strength.value, now_ms, now_ms),
+    )
+    return not exists

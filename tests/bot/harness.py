@@ -10,7 +10,8 @@ from typing import Any
 from bot.app import now_ms
 from bot.commands import CommandHandler
 from bot.config import Settings
-from bot.outbox import Limits, Outbox
+from bot.outbox import Outbox
+from bot.pacing import Limits
 from bot.routing import Router
 from bot.store import Store
 from detector.signals import SignalStrength
@@ -23,7 +24,7 @@ class Harness:
     def __init__(
         self,
         settings: Settings,
-        make_frontend: Callable[[Store, CommandHandler], Any],
+        make_frontend: Callable[[CommandHandler], Any],
         *,
         owner: str = "harness",
         limits: Limits | None = None,
@@ -31,7 +32,7 @@ class Harness:
         self.store = Store(settings.database_path)
         self.router = Router(self.store, now_ms())
         handler = CommandHandler(self.store, settings, settings.symbols)
-        self.frontend = make_frontend(self.store, handler)
+        self.frontend = make_frontend(handler)
         self.outbox = Outbox(self.store, self.frontend, now_ms, owner=owner, limits=limits)
         self.frontend.after_command = self.outbox.wake  # as App wires it
         self._task: asyncio.Task[None] | None = None

@@ -8,24 +8,22 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from matplotlib.image import imread
 
-from bot.charts import (
+from bot.commands.charts import (
     CAPTION_LIMIT,
+    GAP_TYPES,
     Chart,
     GapPoint,
-    OpportunityRow,
-    load_gap_points,
-    load_opportunities,
+    gap_points,
     png_size,
     render_gap_chart,
     render_stats_chart,
 )
-from bot.store import Store
+from bot.commands.reports import gap_chart, stats_chart
+from bot.messages import DAY_MS, HOUR_MS, MINUTE_MS
+from bot.store import OpportunityRow, Store
 from detector.signals import SignalType
 from tests.bot.factories import T0, arbitrage, other
 
-MINUTE_MS = 60_000
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
 MAX_PNG_BYTES = 200_000
 MAX_WIDTH = 1280
 
@@ -61,7 +59,7 @@ def _check_png(chart: Chart) -> None:
 
 def test_stats_chart_from_the_store(store: Store) -> None:
     _fill(store)
-    chart = render_stats_chart(store, T0 - HOUR_MS, T0 + 23 * HOUR_MS)
+    chart = stats_chart(store, T0 - HOUR_MS, T0 + 23 * HOUR_MS)
 
     assert chart is not None
     _check_png(chart)
@@ -82,7 +80,7 @@ def test_stats_chart_from_the_store(store: Store) -> None:
 )
 def test_long_periods_switch_to_daily_buckets(store: Store, period_ms: int, unit: str) -> None:
     _fill(store)
-    chart = render_stats_chart(store, T0 - HOUR_MS, T0 - HOUR_MS + period_ms)
+    chart = stats_chart(store, T0 - HOUR_MS, T0 - HOUR_MS + period_ms)
 
     assert chart is not None
     _check_png(chart)
@@ -90,16 +88,16 @@ def test_long_periods_switch_to_daily_buckets(store: Store, period_ms: int, unit
 
 
 def test_stats_chart_without_data_is_none(store: Store) -> None:
-    assert render_stats_chart(store, T0, T0 + DAY_MS) is None
+    assert stats_chart(store, T0, T0 + DAY_MS) is None
     _fill(store)
-    assert render_stats_chart(store, T0 - 2 * DAY_MS, T0 - DAY_MS) is None
-    assert render_stats_chart(store, T0, T0 + DAY_MS, symbol="XRPUSDT") is None
+    assert stats_chart(store, T0 - 2 * DAY_MS, T0 - DAY_MS) is None
+    assert stats_chart(store, T0, T0 + DAY_MS, symbol="XRPUSDT") is None
 
 
 def test_stats_chart_per_symbol(store: Store) -> None:
     _fill(store)
-    btc = render_stats_chart(store, T0, T0 + DAY_MS, symbol="BTCUSDT")
-    eth = render_stats_chart(store, T0, T0 + DAY_MS, symbol="ETHUSDT")
+    btc = stats_chart(store, T0, T0 + DAY_MS, symbol="BTCUSDT")
+    eth = stats_chart(store, T0, T0 + DAY_MS, symbol="ETHUSDT")
 
     assert btc is not None and eth is not None
     _check_png(btc)
@@ -123,10 +121,10 @@ def test_many_symbols_fold_into_other() -> None:
 
 def test_same_rows_give_the_same_bytes(store: Store) -> None:
     _fill(store)
-    first = render_stats_chart(store, T0, T0 + DAY_MS)
-    again = render_stats_chart(load_opportunities(store, T0, T0 + DAY_MS), T0, T0 + DAY_MS)
-    gap = render_gap_chart(store, "BTCUSDT", T0, T0 + DAY_MS)
-    gap_again = render_gap_chart(store, "BTCUSDT", T0, T0 + DAY_MS)
+    first = stats_chart(store, T0, T0 + DAY_MS)
+    again = render_stats_chart(store.history.opportunities(T0, T0 + DAY_MS), T0, T0 + DAY_MS)
+    gap = gap_chart(store, "BTCUSDT", T0, T0 + DAY_MS)
+    gap_again = gap_chart(store, "BTCUSDT", T0, T0 + DAY_MS)
 
     assert first is not None and again is not None and gap is not None and gap_again is not None
     assert first == again
@@ -137,11 +135,9 @@ def test_same_rows_give_the_same_bytes(store: Store) -> None:
 def test_renders_from_several_threads_give_the_same_bytes(store: Store) -> None:
     """Frontends render from worker threads (``asyncio.to_thread``), possibly at once."""
     _fill(store)
-    expected = render_gap_chart(store, "BTCUSDT", T0, T0 + DAY_MS)
+    expected = gap_chart(store, "BTCUSDT", T0, T0 + DAY_MS)
     with ThreadPoolExecutor(max_workers=4) as pool:
-        charts = list(
-            pool.map(lambda _: render_gap_chart(store, "BTCUSDT", T0, T0 + DAY_MS), range(8))
-        )
+        charts = list(pool.map(lambda _: gap_chart(store, "BTCUSDT", T0, T0 + DAY_MS), range(8)))
     assert expected is not None
     assert all(chart == expected for chart in charts)
 
@@ -156,7 +152,7 @@ def test_gap_points_are_signed_bybit_minus_binance(store: Store) -> None:
     store.history.record_signal(momentum, T0 + 2)
     store.history.record_signal(other(SignalType.SPREAD_ANOMALY, timestamp=T0 + 3), T0 + 3)
 
-    points = load_gap_points(store, "BTCUSDT", T0, T0 + HOUR_MS)
+    points = gap_points(store.history.signals("BTCUSDT", T0, T0 + HOUR_MS, GAP_TYPES))
 
     assert [p.timestamp_ms for p in points] == [T0, T0 + 1, T0 + 2]
     assert points[0].gap_pct == pytest.approx(0.305, abs=1e-3)
@@ -168,7 +164,7 @@ def test_gap_points_are_signed_bybit_minus_binance(store: Store) -> None:
 
 def test_gap_chart_marks_the_opportunity_windows(store: Store) -> None:
     _fill(store)
-    chart = render_gap_chart(store, "BTCUSDT", T0 - HOUR_MS, T0 + 12 * HOUR_MS)
+    chart = gap_chart(store, "BTCUSDT", T0 - HOUR_MS, T0 + 12 * HOUR_MS)
 
     assert chart is not None
     _check_png(chart)
@@ -193,8 +189,8 @@ def test_gap_chart_from_plain_rows() -> None:
 
 def test_gap_chart_without_data_is_none(store: Store) -> None:
     _fill(store)
-    assert render_gap_chart(store, "XRPUSDT", T0, T0 + DAY_MS) is None
-    assert render_gap_chart(store, "BTCUSDT", T0 - 2 * DAY_MS, T0 - DAY_MS) is None
+    assert gap_chart(store, "XRPUSDT", T0, T0 + DAY_MS) is None
+    assert gap_chart(store, "BTCUSDT", T0 - 2 * DAY_MS, T0 - DAY_MS) is None
     assert render_gap_chart([], "BTCUSDT", T0, T0 + DAY_MS) is None
 
 

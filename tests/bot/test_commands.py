@@ -12,20 +12,13 @@ from typing import Any
 import pytest
 from matplotlib.image import imread
 
-from bot.charts import Chart, png_size
-from bot.commands import (
-    ADMIN_COMMANDS,
-    COMMANDS,
-    MAX_INPUT,
-    CommandContext,
-    CommandHandler,
-    Reply,
-    is_admin,
-)
+from bot.commands import ADMIN_COMMANDS, COMMANDS, CommandContext, CommandHandler, Reply
+from bot.commands.charts import Chart, png_size
+from bot.commands.handler import MAX_INPUT
+from bot.commands.reply import is_admin
 from bot.config import Settings
-from bot.formatting import CALLBACK_DATA_LIMIT, discord_messages, telegram_messages
-from bot.records import ALL_SYMBOLS, DeliveryPlan, Platform
-from bot.store import Store
+from bot.messages import CALLBACK_DATA_LIMIT, discord_messages, telegram_messages
+from bot.store import ALL_SYMBOLS, DeliveryPlan, Platform, Store
 from detector.engine import BookHealth, ExchangeHealth, Health
 from detector.feeds import FeedHealth
 from detector.models import Exchange

@@ -19,8 +19,7 @@ import pytest
 
 from bot import cli
 from bot.app import now_ms
-from bot.records import Platform
-from bot.store import Store
+from bot.store import Platform, Store
 from detector.signals import SignalStrength
 from tests.bot.fake_discord import DiscordMessage, FakeDiscord
 from tests.bot.fake_telegram import FakeTelegram, SentMessage

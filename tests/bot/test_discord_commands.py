@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.discord_commands import AUTOCOMPLETE_LIMIT, _matching, _number
+from bot.platforms.discord_commands import AUTOCOMPLETE_LIMIT, _matching, _number
 
 
 @pytest.mark.parametrize(

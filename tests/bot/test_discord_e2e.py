@@ -19,11 +19,10 @@ from pydantic import SecretStr
 from bot.app import App, now_ms
 from bot.commands import CommandHandler
 from bot.config import Settings
-from bot.discord_frontend import DiscordFrontend
-from bot.embeds import CLOSED_COLOR, STRENGTH_COLORS
 from bot.errors import FrontendError
-from bot.records import Platform
-from bot.store import Store
+from bot.platforms.discord_embeds import CLOSED_COLOR, STRENGTH_COLORS
+from bot.platforms.discord_frontend import DiscordFrontend
+from bot.store import Platform, Store
 from detector.clients.backoff import Backoff
 from detector.models import Exchange
 from detector.signals import SignalStrength, SignalType
@@ -185,8 +184,8 @@ async def test_slash_subscribe_then_a_live_window_sends_an_embed_by_dm(
 def harness(settings: Settings) -> Harness:
     """The Discord frontend with store and outbox, without the detector."""
 
-    def discord(store: Store, handler: CommandHandler) -> DiscordFrontend:
-        return DiscordFrontend(settings, store, handler)
+    def discord(handler: CommandHandler) -> DiscordFrontend:
+        return DiscordFrontend(settings, handler)
 
     return Harness(settings, discord)
 
@@ -322,7 +321,7 @@ async def test_an_unreachable_api_is_a_clear_start_error(tmp_path: Path) -> None
         settings = make_settings(tmp_path, gone)
     with Store(settings.database_path) as store:
         handler = CommandHandler(store, settings, settings.symbols)
-        frontend = DiscordFrontend(settings, store, handler, ready_timeout_s=5.0)
+        frontend = DiscordFrontend(settings, handler, ready_timeout_s=5.0)
         with pytest.raises(FrontendError) as info:
             await frontend.start()
     assert "discord: cannot start: cannot reach http://127.0.0.1:" in str(info.value)
@@ -349,7 +348,7 @@ async def test_an_unreachable_gateway_is_a_clear_start_error(
     settings = make_settings(tmp_path, fake, discord_gateway_url=dead_gateway)
     with Store(settings.database_path) as store:
         handler = CommandHandler(store, settings, settings.symbols)
-        frontend = DiscordFrontend(settings, store, handler)
+        frontend = DiscordFrontend(settings, handler)
         with pytest.raises(FrontendError) as info:
             await frontend.start()
     assert f"cannot connect to the gateway {dead_gateway}: ClientConnectorError" in str(info.value)

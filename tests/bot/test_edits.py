@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from bot.edits import _DUE, EDIT_WITHIN_MS
-from bot.records import Platform
 from bot.routing import Router
-from bot.store import Store
+from bot.store import Platform, Store
+from bot.store.edits import _DUE, EDIT_WITHIN_MS
 from detector.signals import SignalStrength
 from tests.bot.factories import T0, arbitrage, closed
 

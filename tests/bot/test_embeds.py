@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.embeds import (
+from bot.platforms.discord_embeds import (
     CLOSED_COLOR,
     DESCRIPTION_LIMIT,
     FIELD_NAME_LIMIT,

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from bot.errors import InvalidButton
-from bot.formatting import (
+from bot.messages import (
     CALLBACK_DATA_LIMIT,
     DISCORD_LIMIT,
     TELEGRAM_LIMIT,

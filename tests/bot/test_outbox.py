@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from bot.errors import Blocked, PermanentSendError, RateLimited, TransientSendError
-from bot.outbox import Limits, Outbox, Pacer
-from bot.records import DueDelivery, DueEdit, Platform
+from bot.errors import Blocked, FloodLimited, PermanentSendError, TransientSendError
+from bot.outbox import Outbox
+from bot.pacing import Limits, Pacer
 from bot.routing import Router
-from bot.store import Store
+from bot.store import DueDelivery, DueEdit, Platform, Store
 from detector.signals import Signal, SignalStrength
 from tests.bot.factories import T0, TTL_MS, arbitrage, closed
 
@@ -113,7 +113,7 @@ async def test_a_429_pauses_the_chat_then_the_alert_is_sent(
 ) -> None:
     add_users(store, 2)
     Router(store, T0).dispatch(episode(1), T0)
-    sender.script["100"] = [RateLimited(3, chat_id="100")]
+    sender.script["100"] = [FloodLimited(3, chat_id="100")]
     outbox = make_outbox(store, sender, clock)
     result = await outbox.pump()
     assert (result.sent, result.rate_limited) == (1, 1)  # the other chat is not held up
@@ -132,7 +132,7 @@ async def test_a_429_without_a_chat_pauses_every_chat(
 ) -> None:
     add_users(store, 2)
     Router(store, T0).dispatch(episode(1), T0)
-    sender.script["100"] = [RateLimited(2)]
+    sender.script["100"] = [FloodLimited(2)]
     outbox = make_outbox(store, sender, clock)
     await outbox.pump()
     clock.now += 1_500
@@ -255,7 +255,7 @@ async def test_a_crashed_holder_lease_expires(
 ) -> None:
     add_users(store, 1)
     Router(store, T0).dispatch(episode(1), T0)
-    assert store.deliveries.acquire_lease("outbox:telegram", "crashed", T0, 10_000)
+    assert store.leases.acquire("outbox:telegram", "crashed", T0, 10_000)
     outbox = make_outbox(store, sender, clock)
     assert not (await outbox.pump()).leased
     clock.now += 10_000
@@ -337,7 +337,7 @@ async def test_run_wakes_on_new_deliveries_and_releases_the_lease_on_stop(
     async with asyncio.timeout(5):
         await task
     assert statuses(store) == [("sent", None, 1)]
-    assert store.deliveries.acquire_lease("outbox:telegram", "someone else", clock.now, 1_000)
+    assert store.leases.acquire("outbox:telegram", "someone else", clock.now, 1_000)
 
 
 async def test_windows_count_from_when_a_slow_send_completed(
@@ -400,7 +400,7 @@ async def test_flush_without_the_lease_sends_nothing(
 ) -> None:
     add_users(store, 1)
     Router(store, T0).dispatch(episode(1), T0)
-    assert store.deliveries.acquire_lease("outbox:telegram", "the other one", T0, 60_000)
+    assert store.leases.acquire("outbox:telegram", "the other one", T0, 60_000)
     flushed = await make_outbox(store, sender, clock).flush(timeout_s=5.0)
     assert (flushed.sent, flushed.leased) == (0, True) and sender.sent == []
 

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.records import ALL_SYMBOLS, Platform, Subscriber, Subscription, User, news_key
 from bot.routing import REGROWTH_PCT, Router, SentLedger, SubscriptionIndex, route
-from bot.store import Store
+from bot.store import ALL_SYMBOLS, Platform, Store, Subscriber, Subscription, User, news_key
 from detector.signals import Signal, SignalStrength, SignalType
 from tests.bot.factories import T0, arbitrage, other
 

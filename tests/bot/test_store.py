@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from bot.errors import SchemaTooNew, StoreError, SubscriptionLimit, UnknownUser
-from bot.records import ALL_SYMBOLS, DeliveryPlan, DeliveryStatus, Platform, User
-from bot.schema import MIGRATIONS, SCHEMA_VERSION
-from bot.store import DAY_MS, Store
+from bot.messages import DAY_MS
+from bot.store import ALL_SYMBOLS, DeliveryPlan, DeliveryStatus, Platform, Store, User
+from bot.store.schema import MIGRATIONS, SCHEMA_VERSION
 from detector.analyzer import CloseReason, Direction, TrackedOpportunity
 from detector.models import Exchange
 from detector.opportunity import ArbitrageOpportunity
@@ -305,13 +305,13 @@ def test_broadcast_reaches_active_users_silently_when_muted(store: Store) -> Non
 
 
 def test_only_one_owner_holds_the_outbox_lease(store: Store) -> None:
-    assert store.deliveries.acquire_lease("outbox", "a", T0, 10_000)
-    assert not store.deliveries.acquire_lease("outbox", "b", T0 + 5_000, 10_000)
-    assert store.deliveries.acquire_lease("outbox", "a", T0 + 9_000, 10_000)  # renewal
-    assert not store.deliveries.acquire_lease("outbox", "b", T0 + 18_000, 10_000)
-    assert store.deliveries.acquire_lease("outbox", "b", T0 + 19_000, 10_000)  # a expired
-    store.deliveries.release_lease("outbox", "b")
-    assert store.deliveries.acquire_lease("outbox", "c", T0 + 19_001, 10_000)
+    assert store.leases.acquire("outbox", "a", T0, 10_000)
+    assert not store.leases.acquire("outbox", "b", T0 + 5_000, 10_000)
+    assert store.leases.acquire("outbox", "a", T0 + 9_000, 10_000)  # renewal
+    assert not store.leases.acquire("outbox", "b", T0 + 18_000, 10_000)
+    assert store.leases.acquire("outbox", "b", T0 + 19_000, 10_000)  # a expired
+    store.leases.release("outbox", "b")
+    assert store.leases.acquire("outbox", "c", T0 + 19_001, 10_000)
 
 
 # -- history and pruning ------------------------------------------------------------------------

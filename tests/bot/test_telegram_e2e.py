@@ -21,15 +21,14 @@ from matplotlib.image import imread
 from pydantic import SecretStr
 
 from bot.app import App, now_ms
-from bot.charts import GapPoint, render_gap_chart
 from bot.commands import CommandHandler, Reply
+from bot.commands.charts import GapPoint, render_gap_chart
 from bot.config import Settings
 from bot.errors import AlreadyRunning, FrontendError
-from bot.formatting import line, text_length
-from bot.outbox import Limits
-from bot.records import Platform
-from bot.store import Store
-from bot.telegram_frontend import TelegramFrontend
+from bot.messages import line, text_length
+from bot.pacing import Limits
+from bot.platforms.telegram_frontend import TelegramFrontend
+from bot.store import Platform, Store
 from detector.clients.backoff import Backoff
 from detector.models import Exchange
 from detector.simulator.scenarios import ArbitrageWindow, Scenario
@@ -204,8 +203,8 @@ async def test_subscribe_then_a_live_window_alerts_only_those_below_it(
 def harness(settings: Settings, *, owner: str, limits: Limits | None = None) -> Harness:
     """The Telegram frontend with store and outbox, without the detector."""
 
-    def telegram(store: Store, handler: CommandHandler) -> TelegramFrontend:
-        return TelegramFrontend(settings, store, handler, poll_timeout_s=0.5)
+    def telegram(handler: CommandHandler) -> TelegramFrontend:
+        return TelegramFrontend(settings, handler, poll_timeout_s=0.5)
 
     return Harness(settings, telegram, owner=owner, limits=limits)
 
@@ -307,7 +306,7 @@ async def test_stopping_a_frontend_that_never_started_is_a_no_op(
     settings = make_settings(tmp_path, fake)
     with Store(settings.database_path) as store:
         handler = CommandHandler(store, settings, settings.symbols)
-        frontend = TelegramFrontend(settings, store, handler)
+        frontend = TelegramFrontend(settings, handler)
         await frontend.stop_receiving()
         await frontend.close()
         await frontend.stop()
@@ -366,7 +365,7 @@ async def test_a_rejected_token_is_a_clear_error_that_never_shows_the_token(
     settings.telegram_bot_token = SecretStr("999:SECRET-wrong")
     with Store(settings.database_path) as store:
         handler = CommandHandler(store, settings, settings.symbols)
-        frontend = TelegramFrontend(settings, store, handler)
+        frontend = TelegramFrontend(settings, handler)
         with pytest.raises(FrontendError) as info:
             await frontend.start()
     assert "telegram: cannot start: InvalidToken" in str(info.value)

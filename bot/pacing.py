@@ -1,0 +1,115 @@
+"""Pacing windows: how many messages a platform accepts, per chat and overall (pure).
+
+A :class:`Pacer` keeps a sliding window for every chat and one for the bot as a whole; the
+outbox asks it when a send to a chat fits (:meth:`Pacer.next_slot`), records each send, and
+pauses a chat (or everything) for a 429's ``retry_after``. Times are passed in, in ms.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from bot.store import Platform
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The platform's flood limits, kept with a safety ``margin`` (clock and network jitter)."""
+
+    global_per_s: float = 30.0
+    private_per_s: float = 1.0
+    group_per_min: float = 20.0
+    margin: float = 0.1  # windows 10 % longer than the platform's
+
+
+TELEGRAM_LIMITS = Limits()
+# Discord: 50 requests/s per bot; a DM or channel takes about 5 messages per 5 s. discord.py
+# also waits out the per-route buckets itself; pacing keeps us clear of them in the first place.
+DISCORD_LIMITS = Limits(global_per_s=40.0, private_per_s=1.0, group_per_min=50.0)
+LIMITS = {Platform.TELEGRAM: TELEGRAM_LIMITS, Platform.DISCORD: DISCORD_LIMITS}
+
+
+class _Window:
+    """At most ``capacity`` sends in any sliding ``period_ms``."""
+
+    __slots__ = ("capacity", "paused_until", "period_ms", "stamps")
+
+    def __init__(self, capacity: int, period_ms: int) -> None:
+        self.capacity = capacity
+        self.period_ms = period_ms
+        self.stamps: deque[int] = deque()
+        self.paused_until = 0
+
+    def next_slot(self, now_ms: int) -> int:
+        """The earliest time (ms) one more send fits; ``<= now_ms`` means now."""
+        while self.stamps and self.stamps[0] <= now_ms - self.period_ms:
+            self.stamps.popleft()
+        slot = self.paused_until
+        if len(self.stamps) >= self.capacity:
+            slot = max(slot, self.stamps[-self.capacity] + self.period_ms)
+        return slot
+
+    def idle(self, now_ms: int) -> bool:
+        return self.paused_until <= now_ms and (
+            not self.stamps or self.stamps[-1] <= now_ms - self.period_ms
+        )
+
+
+class Pacer:
+    """Per-chat and global send windows (pure: times are passed in, in ms)."""
+
+    def __init__(self, limits: Limits = TELEGRAM_LIMITS) -> None:
+        stretch = 1.0 + limits.margin
+        self.limits = limits
+        self._global = _Window(max(1, int(limits.global_per_s)), round(1000 * stretch))
+        self._private = (1, round(1000 / limits.private_per_s * stretch))
+        self._group = (max(1, int(limits.group_per_min)), round(60_000 * stretch))
+        self._chats: dict[str, _Window] = {}
+        self._recorded = 0
+        self.horizon_ms = max(self._global.period_ms, self._private[1], self._group[1])
+        """How far back a send still counts against some window."""
+
+    def _chat(self, chat_id: str, is_group: bool) -> _Window:
+        window = self._chats.get(chat_id)
+        if window is None:
+            capacity, period = self._group if is_group else self._private
+            window = self._chats[chat_id] = _Window(capacity, period)
+        return window
+
+    def next_slot(self, chat_id: str, is_group: bool, now_ms: int) -> int:
+        """When a send to ``chat_id`` fits both its chat's window and the global one."""
+        window = self._chats.get(chat_id)
+        chat_slot = 0 if window is None else window.next_slot(now_ms)
+        return max(chat_slot, self._global.next_slot(now_ms))
+
+    def record(self, chat_id: str, is_group: bool, now_ms: int) -> None:
+        self._chat(chat_id, is_group).stamps.append(now_ms)
+        self._global.stamps.append(now_ms)
+        self._recorded += 1
+        if self._recorded % 1000 == 0:  # forget quiet chats, so memory follows active ones
+            self._chats = {c: w for c, w in self._chats.items() if not w.idle(now_ms)}
+
+    def settle(self, sends: list[tuple[str, bool]], started_ms: int, done_ms: int) -> None:
+        """Sends recorded at ``started_ms`` completed at ``done_ms``: count them from then.
+
+        The platform saw each one somewhere in between; counting from the completion makes the
+        next slot safe whatever the latency (a slow batch never leads to a 429 in the next one).
+        """
+        if done_ms <= started_ms or not sends:
+            return
+        for chat_id, is_group in sends:
+            stamps = self._chat(chat_id, is_group).stamps
+            if stamps and stamps[-1] == started_ms:
+                stamps[-1] = done_ms
+        stamps = self._global.stamps
+        moved = 0
+        while moved < len(sends) and stamps and stamps[-1] == started_ms:
+            stamps.pop()
+            moved += 1
+        stamps.extend([done_ms] * moved)
+
+    def pause(self, chat_id: str | None, is_group: bool, until_ms: int) -> None:
+        """Nothing to ``chat_id`` (None: to anyone) before ``until_ms`` (a 429's retry_after)."""
+        window = self._global if chat_id is None else self._chat(chat_id, is_group)
+        window.paused_until = max(window.paused_until, until_ms)
