@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.store import Store
-from tests.bot.fake_telegram import prepare_ptb_env
+from tests.bot.fakes.fake_telegram import prepare_ptb_env
 
 
 @pytest.fixture(autouse=True)

@@ -21,8 +21,8 @@ from bot import cli
 from bot.app import now_ms
 from bot.store import Platform, Store
 from detector.signals import SignalStrength
-from tests.bot.fake_discord import DiscordMessage, FakeDiscord
-from tests.bot.fake_telegram import FakeTelegram, SentMessage
+from tests.bot.fakes.fake_discord import DiscordMessage, FakeDiscord
+from tests.bot.fakes.fake_telegram import FakeTelegram, SentMessage
 
 TELEGRAM_TOKEN = "123456:SECRET-demo-token"
 DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.SECRET-demo-discord-token-0123456789"

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.bot.discord_client import TOKEN, WAIT_S, AlertBot
-from tests.bot.fake_discord import FakeDiscord, point_discord_at
+from tests.bot.fakes.discord_client import TOKEN, WAIT_S, AlertBot
+from tests.bot.fakes.fake_discord import FakeDiscord, point_discord_at
 
 
 @pytest.fixture

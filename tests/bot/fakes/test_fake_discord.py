@@ -11,7 +11,7 @@ import pytest
 from discord import app_commands
 from discord.app_commands import Choice
 
-from tests.bot.discord_client import (
+from tests.bot.fakes.discord_client import (
     APP_ID,
     CHANNEL_ID,
     GUILD_ID,
@@ -22,7 +22,7 @@ from tests.bot.discord_client import (
     AlertBot,
     MuteView,
 )
-from tests.bot.fake_discord import (
+from tests.bot.fakes.fake_discord import (
     CommandUsageError,
     FakeDiscord,
     RejectedAnswer,

@@ -12,7 +12,7 @@ import discord
 import pytest
 import yarl
 
-from tests.bot.discord_client import (
+from tests.bot.fakes.discord_client import (
     APP_ID,
     CHANNEL_ID,
     PNG,
@@ -22,7 +22,7 @@ from tests.bot.discord_client import (
     AlertBot,
     raw,
 )
-from tests.bot.fake_discord import (
+from tests.bot.fakes.fake_discord import (
     DiscordMessage,
     FakeDiscord,
     point_discord_at,

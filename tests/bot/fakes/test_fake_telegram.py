@@ -29,8 +29,13 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from tests.bot.fake_telegram import FakeTelegram, SentMessage, prepare_ptb_env, run_application
-from tests.bot.fake_telegram_rules import ApiError, parse_html
+from tests.bot.fakes.fake_telegram import (
+    FakeTelegram,
+    SentMessage,
+    prepare_ptb_env,
+    run_application,
+)
+from tests.bot.fakes.fake_telegram_rules import ApiError, parse_html
 
 TOKEN = "123:ABC"
 WAIT_S = 5.0  # bound on every wait; tests never get near it

@@ -16,7 +16,7 @@ import discord
 from discord import app_commands
 from discord.app_commands import Choice, Range
 
-from tests.bot.fake_discord import FakeDiscord
+from tests.bot.fakes.fake_discord import FakeDiscord
 
 TOKEN = "fake-bot-token"
 WAIT_S = 5.0  # bound on every wait; tests never get near it

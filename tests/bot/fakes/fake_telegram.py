@@ -27,7 +27,7 @@ import pytest
 from aiohttp import BodyPartReader, web
 from telegram.ext import Application
 
-from tests.bot.fake_telegram_rules import (
+from tests.bot.fakes.fake_telegram_rules import (
     BLOCKED,
     CONFLICT,
     DEFAULT_DESCRIPTIONS,

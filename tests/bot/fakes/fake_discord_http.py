@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from tests.bot.fake_discord_rules import INVALID_JSON, ApiError, Upload, form_error
+from tests.bot.fakes.fake_discord_rules import INVALID_JSON, ApiError, Upload, form_error
 
 _NO_AUTH = re.compile(r"(interactions|webhooks)/.*")  # the token in the path is the credential
 

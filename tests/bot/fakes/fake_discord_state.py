@@ -11,14 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tests.bot.fake_discord_payloads import (
+from tests.bot.fakes.fake_discord_payloads import (
     Snowflakes,
     dm_channel_payload,
     guild_channel_payload,
     role_payload,
     user_payload,
 )
-from tests.bot.fake_discord_rules import (
+from tests.bot.fakes.fake_discord_rules import (
     CHANNEL,
     ROLE,
     UNKNOWN_CHANNEL,

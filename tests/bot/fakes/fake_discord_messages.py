@@ -10,13 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.bot.fake_discord_payloads import (
+from tests.bot.fakes.fake_discord_payloads import (
     Snowflakes,
     attachment_payload,
     message_payload,
     timestamp_of,
 )
-from tests.bot.fake_discord_rules import (
+from tests.bot.fakes.fake_discord_rules import (
     EPHEMERAL,
     LOADING,
     SUPPRESS_NOTIFICATIONS,

@@ -34,8 +34,8 @@ from detector.models import Exchange
 from detector.simulator.scenarios import ArbitrageWindow, Scenario
 from detector.simulator.server import SimulatorServer
 from tests.bot.factories import arbitrage
-from tests.bot.fake_telegram import FakeTelegram, SentMessage
-from tests.bot.fake_telegram_rules import MAX_CAPTION
+from tests.bot.fakes.fake_telegram import FakeTelegram, SentMessage
+from tests.bot.fakes.fake_telegram_rules import MAX_CAPTION
 from tests.bot.harness import Harness
 from tests.bot.waits import until
 

@@ -28,7 +28,7 @@ from detector.models import Exchange
 from detector.signals import SignalStrength, SignalType
 from detector.simulator.scenarios import ArbitrageWindow, Scenario
 from detector.simulator.server import SimulatorServer
-from tests.bot.fake_discord import DiscordMessage, FakeDiscord
+from tests.bot.fakes.fake_discord import DiscordMessage, FakeDiscord
 from tests.bot.harness import Harness
 from tests.bot.waits import until
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dtm
 from typing import Any
 
-from tests.bot.fake_discord_rules import ATTACHMENT_SIZE_LIMIT
+from tests.bot.fakes.fake_discord_rules import ATTACHMENT_SIZE_LIMIT
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -30,18 +30,18 @@ import discord
 import yarl
 from aiohttp import web
 
-from tests.bot.fake_discord_gateway import WAIT_S, Gateway
-from tests.bot.fake_discord_http import Call, Handler, RestApi, message_body
-from tests.bot.fake_discord_interactions import Answers, Interaction, RejectedAnswer
-from tests.bot.fake_discord_messages import DiscordMessage, MessageLog
-from tests.bot.fake_discord_payloads import (
+from tests.bot.fakes.fake_discord_gateway import WAIT_S, Gateway
+from tests.bot.fakes.fake_discord_http import Call, Handler, RestApi, message_body
+from tests.bot.fakes.fake_discord_interactions import Answers, Interaction, RejectedAnswer
+from tests.bot.fakes.fake_discord_messages import DiscordMessage, MessageLog
+from tests.bot.fakes.fake_discord_payloads import (
     Snowflakes,
     application_payload,
     interaction_payload,
     ready_payload,
     user_payload,
 )
-from tests.bot.fake_discord_rules import (
+from tests.bot.fakes.fake_discord_rules import (
     ATTACHMENT_SIZE_LIMIT,
     CANNOT_DM,
     MISSING_ACCESS,
@@ -53,7 +53,7 @@ from tests.bot.fake_discord_rules import (
     check_commands,
     form_error,
 )
-from tests.bot.fake_discord_state import APP_PERMISSIONS, CommandRegistry, Directory, Origin
+from tests.bot.fakes.fake_discord_state import APP_PERMISSIONS, CommandRegistry, Directory, Origin
 from tests.bot.waits import Pulse
 
 __all__ = [

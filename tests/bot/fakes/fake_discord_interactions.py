@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from tests.bot.fake_discord_gateway import WAIT_S
-from tests.bot.fake_discord_http import Call, message_body
-from tests.bot.fake_discord_messages import DiscordMessage, MessageLog
-from tests.bot.fake_discord_payloads import interaction_metadata
-from tests.bot.fake_discord_rules import (
+from tests.bot.fakes.fake_discord_gateway import WAIT_S
+from tests.bot.fakes.fake_discord_http import Call, message_body
+from tests.bot.fakes.fake_discord_messages import DiscordMessage, MessageLog
+from tests.bot.fakes.fake_discord_payloads import interaction_metadata
+from tests.bot.fakes.fake_discord_rules import (
     ALREADY_ACKNOWLEDGED,
     EPHEMERAL,
     LOADING,
@@ -29,7 +29,7 @@ from tests.bot.fake_discord_rules import (
 from tests.bot.waits import Pulse
 
 if TYPE_CHECKING:
-    from tests.bot.fake_discord import FakeDiscord
+    from tests.bot.fakes.fake_discord import FakeDiscord
 
 _CALLBACK_TYPES = {2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}, 4: {8}}  # interaction type -> answers
 
