@@ -1,4 +1,9 @@
-"""The ``arbwatch`` command line: ``replay`` a recording, ``bench`` the pipeline."""
+"""The ``arbwatch`` command line: run, demo, record, replay, simulate and bench.
+
+``run`` watches the real exchanges (and chats, with a token), ``demo`` the same against the
+built-in simulator, ``record`` is ``run`` writing a recording that ``replay`` feeds through the
+detector offline; ``simulate`` serves the loopback exchanges, ``bench`` measures the pipeline.
+"""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from bot.messages import MINUTE_MS
 from bot.store import (
     ALL_SYMBOLS,
     DeliveryPlan,
@@ -33,7 +34,7 @@ from detector.signals import Signal, SignalStrength, SignalType
 REGROWTH_PCT = 0.05
 """Net-profit growth (points) that makes an arbitrage episode news again for a user."""
 
-LEDGER_IDLE_MS = 15 * 60_000
+LEDGER_IDLE_MS = 15 * MINUTE_MS
 """Forget an episode's per-user ledger after this long without a signal about it.
 
 The detector itself only re-emits an episode on an upgrade or a regrowth, so the ledger matters

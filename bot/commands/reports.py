@@ -18,6 +18,8 @@ from bot.commands.charts import (
 from bot.commands.reply import Reply, reply
 from bot.messages import (
     DAY_MS,
+    HOUR_MS,
+    MINUTE_MS,
     Line,
     bold,
     code,
@@ -38,34 +40,6 @@ if TYPE_CHECKING:
 DEFAULT_STATS_MS = DAY_MS
 MAX_STATS_MS = 30 * DAY_MS
 """Longest period of /stats and /chart (their default is DEFAULT_STATS_MS)."""
-
-
-def stats_reply(
-    store: Store,
-    *,
-    symbol: str | None,
-    period_ms: int,
-    now_ms: int,
-    user_id: int | None,
-    health: Health | None,
-    aggregator: Mapping[str, Any] | None,
-) -> Reply:
-    """/stats: the figures (:func:`format_stats`) with the opportunities' chart."""
-    lines = format_stats(
-        store,
-        symbol=symbol,
-        period_ms=period_ms,
-        now_ms=now_ms,
-        user_id=user_id,
-        health=health,
-        aggregator=aggregator,
-    )
-    # The same window as format_stats' opportunity count, [now - period, now], so the chart
-    # is None exactly when the text says "Arbitrage opportunities: 0".
-    chart = stats_chart(store, now_ms - period_ms, now_ms + 1, symbol)
-    if chart is None:
-        lines.append(line(italic("The chart appears once opportunities are recorded.")))
-    return Reply(tuple(lines), image=chart)
 
 
 def chart_reply(store: Store, symbol: str, period_ms: int, now_ms: int) -> Reply:
@@ -102,7 +76,7 @@ def gap_chart(store: Store, symbol: str, since_ms: int, until_ms: int) -> Chart 
     return render_gap_chart(gap_points(signals), symbol, since_ms, until_ms, windows)
 
 
-def format_stats(
+def stats_reply(
     store: Store,
     *,
     symbol: str | None,
@@ -111,8 +85,9 @@ def format_stats(
     user_id: int | None,
     health: Health | None,
     aggregator: Mapping[str, Any] | None,
-) -> list[Line]:
-    """Signals by type and strength, arbitrage performance, latency, feeds and the user's alerts."""
+) -> Reply:
+    """/stats: signals by type and strength, arbitrage performance, latency, feeds and the user's
+    alerts, with the chart of the opportunities opened in the period."""
     since = now_ms - period_ms
     scope = symbol or "all symbols"
     lines = [line("📈 ", bold(f"Stats for {scope}, last {format_period(period_ms)}"))]
@@ -178,14 +153,19 @@ def format_stats(
     if user_id is not None:
         mine = store.history.alert_count(user_id, since)
         lines.append(line(bold("Your alerts"), f": {mine} delivered"))
-    return lines
+    # The same window as the opportunity count above, [now - period, now], so the chart is
+    # None exactly when the text says "Arbitrage opportunities: 0".
+    chart = stats_chart(store, since, now_ms + 1, symbol)
+    if chart is None:
+        lines.append(line(italic("The chart appears once opportunities are recorded.")))
+    return Reply(tuple(lines), image=chart)
 
 
 def format_period(ms: int) -> str:
     """``30 min``, ``24 h``, ``7 d``: hours up to two days, then days."""
-    hours = ms / 3_600_000
+    hours = ms / HOUR_MS
     if hours < 1:
-        return f"{ms / 60_000:g} min"
+        return f"{ms / MINUTE_MS:g} min"
     if hours <= 48:
         return f"{hours:g} h"
     return f"{hours / 24:g} d"

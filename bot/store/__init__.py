@@ -1,8 +1,9 @@
 """The bot's durable state in one SQLite file, and the only code in ``bot`` that writes SQL.
 
 ``Store`` is the face (users and subscriptions) with its parts beside it: ``history`` (signals,
-opportunities), ``deliveries`` (the outbox), ``edits`` (closing edits), ``leases``; ``models``
-holds the typed values they return; ``database`` and ``schema`` the file and its migrations.
+opportunities), ``deliveries`` (the outbox), ``edits`` (closing edits), ``leases`` and
+``retention`` (pruning); ``models`` holds the typed values they return; ``database`` and
+``schema`` the file and its migrations.
 It imports only ``bot.errors``, ``bot.messages`` (time units) and the detector's types.
 Import from here, not from the modules behind it.
 """
@@ -28,7 +29,8 @@ from bot.store.models import (
     net_profit_pct,
     news_key,
 )
-from bot.store.store import RETENTION_MS, Store
+from bot.store.retention import RETENTION_MS
+from bot.store.store import Store
 
 __all__ = [
     "ALL_SYMBOLS",

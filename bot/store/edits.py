@@ -9,11 +9,12 @@ within the same pacing, and records each outcome in ``edits``.
 
 from __future__ import annotations
 
+from bot.messages import MINUTE_MS
 from bot.store.database import Database
 from bot.store.deliveries import SIGNAL_COLUMNS, due_rows
 from bot.store.models import DueEdit, Platform, signal_from_row
 
-EDIT_WITHIN_MS = 10 * 60_000
+EDIT_WITHIN_MS = 10 * MINUTE_MS
 """Opportunities closed this recently get their alerts edited; an edit that could not be made
 by then is dropped (the alert has long scrolled by). It also bounds each pass's query to the
 deliveries of recently closed opportunities, whatever the size of the history."""

@@ -119,8 +119,27 @@ class DeliveryPlan:
         return net_profit_pct(self.signal)
 
 
+class _Routed:
+    """Where a message to a user goes, from their chat and routed channel (a mixin of rows)."""
+
+    __slots__ = ()
+    chat_id: str
+    is_group: bool
+    channel_id: str | None
+
+    @property
+    def destination(self) -> str:
+        """Where the message goes, as pacing counts it: the routed channel, or the user's chat."""
+        return self.chat_id if self.channel_id is None else f"channel:{self.channel_id}"
+
+    @property
+    def shared(self) -> bool:
+        """A group or a channel: paced like a group, and alerts may mention the user."""
+        return self.is_group or self.channel_id is not None
+
+
 @dataclass(frozen=True, slots=True)
-class DueDelivery:
+class DueDelivery(_Routed):
     """A pending outbox row whose time has come, with everything needed to send it."""
 
     id: int
@@ -135,38 +154,15 @@ class DueDelivery:
     created_ms: int
     channel_id: str | None = None  # Discord: the channel the user routed alerts to (else a DM)
 
-    @property
-    def destination(self) -> str:
-        """Where the message goes: the routed channel, or the user's own chat."""
-        return destination(self.chat_id, self.channel_id)
-
-    @property
-    def shared(self) -> bool:
-        """A group or a channel: paced like a group, and alerts may mention the user."""
-        return self.is_group or self.channel_id is not None
-
 
 @dataclass(frozen=True, slots=True)
-class RecentSend:
+class RecentSend(_Routed):
     """A message an outbox sent lately: where and when (seeds the next holder's pacing)."""
 
     chat_id: str
     is_group: bool
     channel_id: str | None
     sent_ms: int
-
-    @property
-    def destination(self) -> str:
-        return destination(self.chat_id, self.channel_id)
-
-    @property
-    def shared(self) -> bool:
-        return self.is_group or self.channel_id is not None
-
-
-def destination(chat_id: str, channel_id: str | None) -> str:
-    """The chat a message goes to, as pacing counts it: ``channel:<id>`` for a routed channel."""
-    return chat_id if channel_id is None else f"channel:{channel_id}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,6 @@ from typing import Any
 import orjson
 
 from bot.errors import SubscriptionLimit, UnknownUser
-from bot.messages import DAY_MS
 from bot.store.database import Database
 from bot.store.deliveries import Deliveries
 from bot.store.edits import Edits
@@ -40,12 +39,8 @@ from bot.store.models import (
     to_json,
     user_from_row,
 )
+from bot.store.retention import RETENTION_MS, prune
 from detector.signals import SignalStrength, SignalType
-
-RETENTION_MS = 30 * DAY_MS
-"""Default age after which signals, opportunities and finished deliveries are pruned."""
-
-_PRUNE_BATCH = 5_000  # rows per delete transaction, so a prune never holds the lock for long
 
 
 class Store:
@@ -363,43 +358,8 @@ class Store:
     # -- housekeeping -------------------------------------------------------------------------
 
     def prune(self, now_ms: int, max_age_ms: int = RETENTION_MS) -> Pruned:
-        """Delete signals, opportunities and finished deliveries older than ``max_age_ms``.
-
-        Pending deliveries, and the signals and broadcasts they need, are kept whatever their age.
-        """
-        cutoff = now_ms - max_age_ms
-        deliveries = self._prune_batches(
-            "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE"
-            " status != 'pending' AND created_ms < ? LIMIT ?)",
-            cutoff,
-        )
-        signals = self._prune_batches(
-            "DELETE FROM signals WHERE id IN (SELECT id FROM signals s WHERE timestamp < ?"
-            " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.signal = s.id"
-            " AND d.status = 'pending') LIMIT ?)",
-            cutoff,
-        )
-        opportunities = self._prune_batches(
-            "DELETE FROM opportunities WHERE id IN (SELECT id FROM opportunities"
-            " WHERE last_seen_ms < ? LIMIT ?)",
-            cutoff,
-        )
-        broadcasts = self._prune_batches(
-            "DELETE FROM broadcasts WHERE id IN (SELECT id FROM broadcasts b WHERE created_ms < ?"
-            " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.broadcast = b.id"
-            " AND d.status = 'pending') LIMIT ?)",
-            cutoff,
-        )
-        return Pruned(signals, deliveries, opportunities, broadcasts)
-
-    def _prune_batches(self, sql: str, cutoff: int) -> int:
-        total = 0
-        while True:
-            with self.db.tx() as conn:
-                deleted = conn.execute(sql, (cutoff, _PRUNE_BATCH)).rowcount
-            total += deleted
-            if deleted < _PRUNE_BATCH:
-                return total
+        """Delete what is older than ``max_age_ms`` (see :func:`bot.store.retention.prune`)."""
+        return prune(self.db, now_ms, max_age_ms)
 
 
 def _upsert_user(

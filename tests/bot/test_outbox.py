@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bot.errors import Blocked, FloodLimited, PermanentSendError, TransientSendError
-from bot.outbox import Outbox
+from bot.errors import Blocked, FloodLimited, PermanentSendError, SendError, TransientSendError
+from bot.outbox import Outbox, Verdict, judge
 from bot.routing import Router
 from bot.store import DueDelivery, DueEdit, Platform, Store
 from detector.signals import Signal, SignalStrength
@@ -469,3 +469,21 @@ async def test_new_alerts_go_before_edits_and_share_the_chat_windows(
     assert (result.sent, result.edited) == (1, 0)  # one send per chat per pass: the alert
     clock.now += 1_100
     assert (await outbox.pump()).edited == 1
+
+
+@pytest.mark.parametrize(
+    ("outcome", "attempts", "verdict", "detail"),
+    [
+        ("m1", 0, Verdict.DONE, "m1"),
+        (None, 4, Verdict.DONE, None),  # an edit: done, whatever came before
+        (FloodLimited(3, "100"), 4, Verdict.PAUSE, "rate limited: retry after 3 s"),
+        (Blocked("blocked the bot"), 0, Verdict.BLOCKED, "blocked the bot"),
+        (PermanentSendError("message too long"), 0, Verdict.FAILED, "message too long"),
+        (TransientSendError("502"), 3, Verdict.RETRY, "502"),
+        (TransientSendError("502"), 4, Verdict.FAILED, "gave up after 5 attempts: 502"),
+    ],
+)
+def test_each_outcome_has_one_verdict(
+    outcome: str | SendError | None, attempts: int, verdict: Verdict, detail: str | None
+) -> None:
+    assert judge(outcome, attempts, max_attempts=5) == (verdict, detail)

@@ -145,6 +145,36 @@ def test_the_cap_refuses_a_new_subscription_and_writes_nothing(store: Store, pat
 # -- restarts ---------------------------------------------------------------------------------
 
 
+def test_subscribe_chat_registers_and_subscribes_in_one_transaction(
+    store: Store, path: Path
+) -> None:
+    seen: list[int] = []
+    store.add_listener(seen.append)
+    first = store.subscribe_chat(
+        Platform.TELEGRAM, "-5", "9", "Group", ALL_SYMBOLS, 0.2, WEAK, T0, limit=2, is_group=True
+    )
+    assert first.created and not first.has_all_default  # ALL itself overrides nothing
+    assert (first.user.chat_id, first.user.is_group, first.user.name) == ("-5", True, "Group")
+    store.mark_blocked(first.user.id, T0 + 1)
+
+    again = store.subscribe_chat(
+        Platform.TELEGRAM, "-5", "10", "Renamed", "BTCUSDT", 0.3, STRONG, T0 + 2, limit=2
+    )
+    assert again.created and again.has_all_default
+    assert again.user.id == first.user.id and again.user.active and again.user.name == "Renamed"
+    assert seen == [first.user.id, first.user.id, first.user.id]
+
+    before = dump(path)
+    with pytest.raises(SubscriptionLimit):
+        store.subscribe_chat(
+            Platform.TELEGRAM, "-5", "11", "Third", "ETHUSDT", 0.3, WEAK, T0 + 3, limit=2
+        )
+    assert dump(path) == before  # not even the name changed
+    with pytest.raises(SubscriptionLimit):
+        store.subscribe_chat(Platform.DISCORD, "1", "1", "New", "ETHUSDT", 0.3, WEAK, T0, limit=0)
+    assert store.find_user(Platform.DISCORD, "1") is None
+
+
 def test_subscriptions_and_settings_survive_a_restart(path: Path) -> None:
     with Store(path) as store:
         user = register(store)
@@ -277,6 +307,25 @@ def test_delivery_lifecycle(store: Store) -> None:
         store.deliveries.finish(first.id, DeliveryStatus.SENT, T0, "no")
 
 
+def test_recent_sends_say_where_each_platform_sent_and_when(store: Store) -> None:
+    telegram = register(store, "100")
+    group = store.register(Platform.TELEGRAM, "-7", "1", "g", T0, is_group=True)
+    routed = store.register(Platform.DISCORD, "55", "55", "d", T0)
+    store.set_channel(routed.id, "9001", T0)
+    store.history.record_signal(arbitrage(0.3), T0, plan_for((telegram.id, group.id, routed.id)))
+    for n, delivery in enumerate(store.deliveries.due(T0)):
+        store.deliveries.mark_sent(delivery.id, T0 + 100 * (n + 1), f"m{n}")
+
+    sent = store.deliveries.recent_sends(Platform.TELEGRAM, T0)
+    assert [(s.destination, s.shared, s.sent_ms) for s in sent] == [
+        ("100", False, T0 + 100),
+        ("-7", True, T0 + 200),
+    ]
+    (channel,) = store.deliveries.recent_sends(Platform.DISCORD, T0)
+    assert (channel.destination, channel.shared) == ("channel:9001", True)
+    assert store.deliveries.recent_sends(Platform.TELEGRAM, T0 + 200) == []
+
+
 def test_ledger_rows_tell_what_each_user_was_queued(store: Store) -> None:
     user = register(store)
     for net in (0.15, 0.21):
@@ -302,16 +351,6 @@ def test_broadcast_reaches_active_users_silently_when_muted(store: Store) -> Non
         (c.id, True, None),
     ]
     assert due[0].broadcast_text == "<b>maintenance</b> & more"
-
-
-def test_only_one_owner_holds_the_outbox_lease(store: Store) -> None:
-    assert store.leases.acquire("outbox", "a", T0, 10_000)
-    assert not store.leases.acquire("outbox", "b", T0 + 5_000, 10_000)
-    assert store.leases.acquire("outbox", "a", T0 + 9_000, 10_000)  # renewal
-    assert not store.leases.acquire("outbox", "b", T0 + 18_000, 10_000)
-    assert store.leases.acquire("outbox", "b", T0 + 19_000, 10_000)  # a expired
-    store.leases.release("outbox", "b")
-    assert store.leases.acquire("outbox", "c", T0 + 19_001, 10_000)
 
 
 # -- history and pruning ------------------------------------------------------------------------
