@@ -21,11 +21,7 @@ import difflib
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from bot.commands.arguments import (
-    BadInput,
-    parse_symbol_and_duration,
-    usage,
-)
+from bot.commands.arguments import BadInput, parse_symbol_and_duration, usage
 from bot.commands.reply import CommandContext, Reply, is_admin, refuse, reply
 from bot.commands.reports import (
     DEFAULT_STATS_MS,
@@ -37,14 +33,7 @@ from bot.commands.reports import (
 )
 from bot.commands.subscriptions import SubscriptionCommands, find_sender, register_sender
 from bot.config import Settings
-from bot.messages import (
-    Button,
-    Line,
-    bold,
-    code,
-    italic,
-    line,
-)
+from bot.messages import Button, Line, bold, code, italic, line
 from bot.store import ALL_SYMBOLS, Platform, Store
 
 if TYPE_CHECKING:

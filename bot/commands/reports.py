@@ -8,13 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from bot.commands.charts import (
-    GAP_TYPES,
-    Chart,
-    gap_points,
-    render_gap_chart,
-    render_stats_chart,
-)
+from bot.commands.charts import GAP_TYPES, Chart, gap_points, render_gap_chart, render_stats_chart
 from bot.commands.reply import Reply, reply
 from bot.messages import (
     DAY_MS,

@@ -104,9 +104,8 @@ class SubscriptionCommands:
                     ".",
                 ),
             ) from exc
-        created = done.created
         lines = [
-            line("✅ ", bold(("Subscribed to " if created else "Updated ") + _label(symbol))),
+            line("✅ ", bold(("Subscribed to " if done.created else "Updated ") + _label(symbol))),
             line("Arbitrage: when the net profit after fees reaches ", bold(format_pct(threshold))),
             line(f"Other signals: {strength.value} and stronger"),
         ]

@@ -43,13 +43,7 @@ from telegram.ext import (
 
 from bot.commands import CAPTION_LIMIT, COMMANDS, Chart, CommandHandler, Reply
 from bot.config import Settings
-from bot.errors import (
-    Blocked,
-    FloodLimited,
-    FrontendError,
-    PermanentSendError,
-    TransientSendError,
-)
+from bot.errors import Blocked, FloodLimited, FrontendError, PermanentSendError, TransientSendError
 from bot.messages import (
     Button,
     Text,

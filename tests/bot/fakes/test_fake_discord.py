@@ -22,11 +22,7 @@ from tests.bot.fakes.discord_client import (
     AlertBot,
     MuteView,
 )
-from tests.bot.fakes.fake_discord import (
-    CommandUsageError,
-    FakeDiscord,
-    RejectedAnswer,
-)
+from tests.bot.fakes.fake_discord import CommandUsageError, FakeDiscord, RejectedAnswer
 
 # login, sync, gateway
 

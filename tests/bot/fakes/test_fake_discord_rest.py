@@ -22,11 +22,7 @@ from tests.bot.fakes.discord_client import (
     AlertBot,
     raw,
 )
-from tests.bot.fakes.fake_discord import (
-    DiscordMessage,
-    FakeDiscord,
-    point_discord_at,
-)
+from tests.bot.fakes.fake_discord import DiscordMessage, FakeDiscord, point_discord_at
 
 # sending messages
 
