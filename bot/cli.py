@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -69,20 +70,20 @@ def _build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="watch the real exchanges live and print signals")
     run.add_argument("--json", action="store_true", help="one JSON object per signal")
-    run.add_argument("--duration", type=float, help="stop after this many seconds")
+    run.add_argument("--duration", type=_seconds, help="stop after this many seconds")
     run.add_argument("--env-file", default=".env", help="settings file (default .env)")
     run.set_defaults(func=_cmd_run)
 
     demo = sub.add_parser("demo", help="run the detector against the built-in simulator")
     demo.add_argument("--json", action="store_true", help="one JSON object per signal")
-    demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    demo.add_argument("--duration", type=_seconds, help="stop after this many seconds")
     demo.add_argument("--scenario", default="demo", help="simulator scenario (default demo)")
     demo.add_argument("--env-file", default=".env", help="settings file (default .env)")
     demo.set_defaults(func=_cmd_demo)
 
     record = sub.add_parser("record", help="record the live feeds for arbwatch replay")
     record.add_argument("--out", type=Path, required=True, help="recording (.jsonl or .jsonl.gz)")
-    record.add_argument("--duration", type=float, help="stop after this many seconds")
+    record.add_argument("--duration", type=_seconds, help="stop after this many seconds")
     record.add_argument("--json", action="store_true", help="print signals as JSON")
     record.add_argument("--env-file", default=".env", help="settings file (default .env)")
     record.set_defaults(func=_cmd_run)
@@ -101,6 +102,17 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--env-file", default=".env", help="settings file (default .env)")
     bench.set_defaults(func=_cmd_bench)
     return parser
+
+
+def _seconds(raw: str) -> float:
+    """A ``--duration``: a finite number of seconds above 0 (``nan``, ``inf``, ``-1`` refused)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {raw!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"give a number of seconds above 0, not {raw!r}")
+    return value
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:

@@ -25,14 +25,17 @@ _ADMIN_ID = re.compile(r"^(?:(telegram|discord):)?(-?[0-9]{1,20})$")
 class Settings(BaseSettings):
     """arbwatch settings. Environment variables win over ``.env``; names are case-insensitive."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # allow_inf_nan=False: "inf" or "nan" in a numeric setting is a typo, never a limit.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", allow_inf_nan=False
+    )
 
     symbols: Annotated[tuple[str, ...], NoDecode] = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
     min_profit_pct: float = Field(0.1, ge=0, le=100)
     binance_taker_fee_pct: float = Field(0.05, ge=0, lt=1)
     bybit_taker_fee_pct: float = Field(0.055, ge=0, lt=1)
     stale_after_s: float = Field(5.0, gt=0, le=3600)
-    min_notional_usd: float = Field(100.0, ge=0)
+    min_notional_usd: float = Field(100.0, ge=0, le=1e9)
     binance_rest_url: HttpUrl = HttpUrl("https://fapi.binance.com")
     binance_ws_url: WebsocketUrl = WebsocketUrl("wss://fstream.binance.com")
     bybit_rest_url: HttpUrl = HttpUrl("https://api.bybit.com")

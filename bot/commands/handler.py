@@ -33,7 +33,7 @@ from bot.commands.reports import (
 )
 from bot.commands.subscriptions import SubscriptionCommands, find_sender, register_sender
 from bot.config import Settings
-from bot.messages import Button, Line, bold, code, italic, line
+from bot.messages import Button, Line, bold, clean, code, italic, line
 from bot.store import ALL_SYMBOLS, Platform, Store
 
 if TYPE_CHECKING:
@@ -42,6 +42,11 @@ if TYPE_CHECKING:
 MAX_INPUT = 200
 """Longest message accepted (characters); an admin's /broadcast may use MAX_BROADCAST."""
 MAX_BROADCAST = 1000
+GROUP_CHANGES = frozenset({"subscribe", "unsubscribe", "types", "mute", "unmute"})
+"""What only a group's administrators may run there (``/types`` without words only shows; a
+button press is its command, so the same rule holds for buttons)."""
+PRIVATE_ONLY = frozenset({"users", "broadcast"})
+"""The admins' commands: their answers are for the admin alone, never for a group to read."""
 
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("start", "Register and see what I can do"),
@@ -130,20 +135,22 @@ class CommandHandler:
         is_group: bool = False,
         channel_id: str | None = None,
         channel_name: str | None = None,
-        may_manage_channel: bool = False,
+        may_manage_chat: bool = False,
+        chat_title: str | None = None,
     ) -> CommandContext:
-        """A context whose ``is_admin`` comes from ``ADMIN_USER_IDS``."""
+        """A context whose ``is_admin`` comes from ``ADMIN_USER_IDS``; names are :func:`clean`."""
         return CommandContext(
             platform,
             chat_id,
             user_id,
-            user_name,
+            clean(user_name),
             is_admin(self.settings.admin_user_ids, platform, user_id),
             now_ms,
             is_group,
             channel_id,
-            channel_name,
-            may_manage_channel,
+            None if channel_name is None else clean(channel_name),
+            may_manage_chat,
+            None if chat_title is None else clean(chat_title),
         )
 
     def held_symbols(self, platform: Platform, chat_id: str) -> list[str]:
@@ -156,9 +163,12 @@ class CommandHandler:
 
         Blocking (it may render a chart): call it via ``asyncio.to_thread`` from async code.
         """
-        text = text.strip()
+        text = clean(text).strip()
         if not text.startswith("/"):
-            return reply(line("I understand commands only. Send ", code("/help"), " to see them."))
+            return reply(
+                line("I understand commands only. Send ", code("/help"), " to see them."),
+                rejected=True,
+            )
         head, _, rest = text.partition(" ")
         name = head[1:].split("@", 1)[0].lower()  # Telegram groups: /list@arbwatch_bot
         limit = MAX_BROADCAST if name == "broadcast" and ctx.is_admin else MAX_INPUT
@@ -167,14 +177,27 @@ class CommandHandler:
                 line(bold("That message is too long"), f" ({len(text)} characters)."),
                 line(f"Commands are at most {limit} characters. Send ", code("/help"), "."),
                 ephemeral=True,
+                rejected=True,
             )
         command = self._commands.get(name)
         if command is None or name not in self._available(ctx.platform):
             return self._unknown(head, ctx.platform)
+        shared = ctx.is_group or ctx.channel_id is not None
+        if shared and name in PRIVATE_ONLY:
+            return reply(
+                line(f"/{name} works in a private chat with me only."),
+                ephemeral=True,
+                rejected=True,
+            )
+        changes = name in GROUP_CHANGES and (name != "types" or bool(rest.strip()))
+        if ctx.is_group and not ctx.may_manage_chat and changes:
+            return reply(
+                line("Only this group's administrators can change its alerts."), rejected=True
+            )
         try:
             return command(ctx, rest.split(), rest.strip())
         except BadInput as bad:
-            return Reply(bad.lines, ephemeral=True)
+            return Reply(bad.lines, ephemeral=True, rejected=True)
 
     # -- everyone -------------------------------------------------------------------------------
 
@@ -291,4 +314,5 @@ class CommandHandler:
             *([line("Did you mean ", code(guess[0]), "?")] if guess else []),
             line("Send ", code("/help"), " for the list of commands."),
             ephemeral=True,
+            rejected=True,
         )

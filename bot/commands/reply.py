@@ -14,8 +14,10 @@ from bot.store import Platform
 class CommandContext:
     """Who sent a command, where, and when (built by :meth:`CommandHandler.context`).
 
-    The channel fields say where a Discord command was run (``/alerts here`` routes alerts
-    there): in a server's channel, and whether the sender may manage it.
+    ``is_admin`` is an arbwatch admin (``ADMIN_USER_IDS``); ``may_manage_chat`` says the sender
+    administers the shared chat the command came from: a Telegram group's creator or one of its
+    administrators, a Discord member with Administrator, Manage Server or Manage Channels. In a
+    group the chat is the user: its title is its name, whoever sent the command.
     """
 
     platform: Platform
@@ -25,9 +27,17 @@ class CommandContext:
     is_admin: bool
     now_ms: int
     is_group: bool = False
-    channel_id: str | None = None  # None: a private chat (a Telegram chat, a Discord DM)
+    channel_id: str | None = None  # Discord: the server channel; None in a DM
     channel_name: str | None = None
-    may_manage_channel: bool = False  # Discord: Administrator, Manage Server or Manage Channels
+    may_manage_chat: bool = False
+    chat_title: str | None = None  # a Telegram group's title
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """(user id, name) the store keeps for this chat: the group itself, or the person."""
+        if self.is_group:
+            return self.chat_id, self.chat_title or ""
+        return self.user_id, self.user_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +54,7 @@ class Reply:
     silent: bool = False
     ephemeral: bool = False  # Discord: visible to the caller only
     image: Chart | None = None
+    rejected: bool = False  # the command was refused or not understood: nothing changed
 
     @property
     def text(self) -> str:
@@ -51,10 +62,13 @@ class Reply:
 
 
 def reply(
-    *lines: Line, buttons: tuple[tuple[Button, ...], ...] = (), ephemeral: bool = False
+    *lines: Line,
+    buttons: tuple[tuple[Button, ...], ...] = (),
+    ephemeral: bool = False,
+    rejected: bool = False,
 ) -> Reply:
     """A reply of these lines."""
-    return Reply(tuple(lines), buttons=buttons, ephemeral=ephemeral)
+    return Reply(tuple(lines), buttons=buttons, ephemeral=ephemeral, rejected=rejected)
 
 
 def refuse(command: str) -> Reply:
@@ -63,6 +77,7 @@ def refuse(command: str) -> Reply:
         line(f"Sorry, {command} is for arbwatch admins only."),
         line("Send ", code("/help"), " to see what you can do."),
         ephemeral=True,
+        rejected=True,
     )
 
 

@@ -58,8 +58,9 @@ def find_sender(store: Store, ctx: CommandContext) -> User | None:
 
 def register_sender(store: Store, ctx: CommandContext) -> User:
     """Register the command's chat (or refresh it: active again, its name up to date)."""
+    user_id, name = ctx.identity
     return store.register(
-        ctx.platform, ctx.chat_id, ctx.user_id, ctx.user_name, ctx.now_ms, is_group=ctx.is_group
+        ctx.platform, ctx.chat_id, user_id, name, ctx.now_ms, is_group=ctx.is_group
     )
 
 
@@ -83,8 +84,7 @@ class SubscriptionCommands:
             done = self.store.subscribe_chat(
                 ctx.platform,
                 ctx.chat_id,
-                ctx.user_id,
-                ctx.user_name,
+                *ctx.identity,
                 symbol,
                 threshold,
                 strength,
@@ -269,7 +269,7 @@ class SubscriptionCommands:
                 line(bold("Run this in the server channel that should get your alerts.")),
                 line("Here, in our DMs, alerts already come to you directly."),
             )
-        if not ctx.may_manage_channel:
+        if not ctx.may_manage_chat:
             return reply(
                 line(bold("Only server admins can send alerts to a channel")),
                 line("(Manage Server or Manage Channels). Ask one, or use ", code("/alerts dm")),

@@ -8,6 +8,7 @@ escaped here: :mod:`bot.messages.markup` renders it into one platform's markup, 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -19,6 +20,18 @@ MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
 CALLBACK_DATA_LIMIT = 64  # bytes of a Telegram button's callback data
+
+
+# Lone surrogates (which no encoder accepts) and control characters other than tab and newline.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def clean(text: str) -> str:
+    """``text`` as the bot may keep and echo it: no lone surrogates, no control characters.
+
+    Chat input is cleaned before anything else reads it; tabs and newlines stay.
+    """
+    return _UNSAFE.sub("", text)
 
 
 class Style(StrEnum):

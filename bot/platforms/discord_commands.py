@@ -148,11 +148,15 @@ def define_commands(tree: app_commands.CommandTree[discord.Client], host: SlashH
     async def alerts(interaction: Interaction, to: str) -> None:
         await run(interaction, f"/alerts {to}")
 
+    # Hidden in servers from members without Administrator; the command layer still checks
+    # ADMIN_USER_IDS and answers only in a DM.
     @tree.command(name="users", description="Admins: users, subscriptions, pending alerts")
+    @app_commands.default_permissions(administrator=True)
     async def users(interaction: Interaction) -> None:
         await run(interaction, "/users")
 
     @tree.command(name="broadcast", description="Admins: send a message to every user")
+    @app_commands.default_permissions(administrator=True)
     @app_commands.describe(text="The announcement (up to 1000 characters)")
     async def broadcast(interaction: Interaction, text: app_commands.Range[str, 1, 1000]) -> None:
         await run(interaction, f"/broadcast {text}")

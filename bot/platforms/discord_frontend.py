@@ -280,9 +280,7 @@ class DiscordFrontend:
             self.clock(),
             channel_id=None if channel is None else str(channel.id),
             channel_name=getattr(channel, "name", None),
-            may_manage_channel=any(
-                getattr(interaction.permissions, p) for p in ROUTING_PERMISSIONS
-            ),
+            may_manage_chat=any(getattr(interaction.permissions, p) for p in ROUTING_PERMISSIONS),
         )
 
     async def run_command(self, interaction: Interaction, text: str) -> None:

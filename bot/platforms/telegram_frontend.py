@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 
 from telegram import (
     BotCommand,
+    Chat,
+    ChatMember,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
@@ -32,7 +34,6 @@ from telegram import (
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -125,7 +126,8 @@ class TelegramFrontend:
             ApplicationBuilder()
             .token(self._token)
             .base_url(settings.telegram_base_url())
-            .rate_limiter(AIORateLimiter())
+            # No PTB rate limiter: after a 429 its AIORateLimiter halts every chat; the outbox
+            # paces per chat and overall, and pauses only the chat that was limited.
             .build()
         )
         self.app.add_handler(MessageHandler(filters.COMMAND, self._on_command))
@@ -229,7 +231,16 @@ class TelegramFrontend:
         message = update.effective_message
         if message is None or message.text is None:
             return
+        if not self._addressed_to_us(message.text):
+            return  # "/subscribe@otherbot ...": another bot's command in a shared group
         await self._run(update, message.text)
+
+    def _addressed_to_us(self, text: str) -> bool:
+        """A command with no ``@bot`` suffix, or with ours (Telegram's rule for groups)."""
+        head = text.split(maxsplit=1)[0] if text.strip() else ""
+        _, at, addressee = head.partition("@")
+        username = self.app.bot.username or ""
+        return not at or addressee.lower() == username.lower()
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -244,18 +255,40 @@ class TelegramFrontend:
         if chat is None:
             return
         name = user.full_name if user is not None else (chat.title or "")
+        is_group = chat.type != chat.PRIVATE
         ctx = self.handler.context(
             Platform.TELEGRAM,
             str(chat.id),
             str(user.id if user is not None else chat.id),
             name,
             self.clock(),
-            is_group=chat.type != chat.PRIVATE,
+            is_group=is_group,
+            may_manage_chat=is_group and await self._administers(chat, update),
+            chat_title=chat.title if is_group else None,
         )
         # The store commits before the reply goes out; a worker thread keeps the loop free.
         reply = await asyncio.to_thread(self.handler.handle, text, ctx)
         self.after_command()  # e.g. a /broadcast queued deliveries: wake the outbox
         await self.reply(str(chat.id), reply)
+
+    async def _administers(self, chat: Chat, update: Update) -> bool:
+        """Whether the sender is the group's creator or one of its administrators.
+
+        An anonymous administrator writes as the group itself (``sender_chat``). When Telegram
+        cannot say (a network error), the answer is no: a group's settings stay as they are.
+        """
+        message = update.effective_message
+        if message is not None and message.sender_chat is not None:
+            return message.sender_chat.id == chat.id
+        user = update.effective_user
+        if user is None:
+            return False
+        try:
+            member = await self.app.bot.get_chat_member(chat.id, user.id)
+        except TelegramError as exc:
+            log.warning("telegram: cannot check the group's administrators: %s", exc.message)
+            return False
+        return member.status in (ChatMember.OWNER, ChatMember.ADMINISTRATOR)
 
     async def reply(self, chat_id: str, reply: Reply) -> None:
         """Answer a command: the text, then the chart as a photo, if any; never raises.

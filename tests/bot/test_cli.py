@@ -149,3 +149,15 @@ def test_demo_shows_several_signal_types_and_exits_0(
     assert len(types) >= 3, types
     assert "arbitrage" in types
     assert "health" in err and "books 6/6 healthy" in err
+
+
+@pytest.mark.parametrize("duration", ["nan", "inf", "-3", "0", "soon"])
+def test_a_duration_is_a_finite_number_of_seconds(
+    capsys: pytest.CaptureFixture[str], duration: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", "--duration", duration])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "--duration" in err and duration in err
+    assert len(err.strip().splitlines()[-1]) < 200  # argparse's one-line complaint

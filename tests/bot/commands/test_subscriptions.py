@@ -1,7 +1,10 @@
-"""Where alerts go (/alerts) and /subscribe's single store call, through the command layer."""
+"""What users receive and who may change it: /alerts, /subscribe's one store call, groups."""
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +22,11 @@ ANN = "4242"
 @pytest.fixture
 def handler(store: Store) -> CommandHandler:
     return CommandHandler(store, Settings(_env_file=None), SYMBOLS)  # type: ignore[call-arg]
+
+
+def dump(path: Path) -> list[str]:
+    with closing(sqlite3.connect(path)) as conn:
+        return list(conn.iterdump())
 
 
 def on_discord(handler: CommandHandler, text: str, **where: Any) -> Reply:
@@ -39,11 +47,11 @@ def channel_of(store: Store) -> str | None:
         ({}, "Run this in the server channel", None),
         ({"channel_id": "77", "channel_name": "alerts"}, "Only server admins", None),
         (
-            {"channel_id": "77", "channel_name": "alerts", "may_manage_channel": True},
+            {"channel_id": "77", "channel_name": "alerts", "may_manage_chat": True},
             "now go to #alerts",
             "77",
         ),
-        ({"channel_id": "77", "may_manage_channel": True}, "now go to #77", "77"),
+        ({"channel_id": "77", "may_manage_chat": True}, "now go to #77", "77"),
     ],
 )
 def test_alerts_here_needs_a_server_channel_and_the_right_to_manage_it(
@@ -61,7 +69,7 @@ def test_alerts_here_needs_a_server_channel_and_the_right_to_manage_it(
 def test_alerts_dm_brings_them_back_and_reactivates_a_refused_user(
     handler: CommandHandler, store: Store
 ) -> None:
-    on_discord(handler, "/alerts here", channel_id="77", may_manage_channel=True)
+    on_discord(handler, "/alerts here", channel_id="77", may_manage_chat=True)
     user = store.find_user(Platform.DISCORD, ANN)
     assert user is not None
     store.mark_blocked(user.id, T0 + 1, "DMs refused")
@@ -93,7 +101,16 @@ def test_alerts_is_discords_own_command(handler: CommandHandler, store: Store) -
 def test_subscribe_registers_and_subscribes_in_one_store_call(
     handler: CommandHandler, store: Store
 ) -> None:
-    ctx = handler.context(Platform.TELEGRAM, "-100", "7", "Traders", T0, is_group=True)
+    ctx = handler.context(
+        Platform.TELEGRAM,
+        "-100",
+        "7",
+        "Ann",
+        T0,
+        is_group=True,
+        may_manage_chat=True,
+        chat_title="Traders",
+    )
     handler.handle("/subscribe ALL 0.2", ctx)
     calls: list[str] = []
     for name in ("register", "find_user", "subscribe", "subscribe_chat", "subscriptions"):
@@ -111,7 +128,8 @@ def test_subscribe_registers_and_subscribes_in_one_store_call(
     assert "Subscribed to BTCUSDT" in reply.text
     assert "This overrides your ALL default for BTCUSDT." in reply.text
     user = store.find_user(Platform.TELEGRAM, "-100")
-    assert user is not None and user.is_group and user.name == "Traders"
+    assert user is not None and user.is_group
+    assert (user.user_id, user.name) == ("-100", "Traders")  # the group, not its last sender
     subs = {s.symbol: (s.threshold_pct, s.min_strength) for s in store.subscriptions(user.id)}
     assert subs == {
         ALL_SYMBOLS: (0.2, SignalStrength.WEAK),
@@ -124,3 +142,66 @@ def test_held_symbols_are_the_chats_own(handler: CommandHandler) -> None:
     on_discord(handler, "/subscribe ETHUSDT 0.2")
     on_discord(handler, "/subscribe ALL 0.3")
     assert handler.held_symbols(Platform.DISCORD, ANN) == [ALL_SYMBOLS, "ETHUSDT"]
+
+
+def in_group(handler: CommandHandler, text: str, *, sender: str, admin: bool) -> Reply:
+    ctx = handler.context(
+        Platform.TELEGRAM,
+        "-200",
+        sender,
+        f"member {sender}",
+        T0,
+        is_group=True,
+        may_manage_chat=admin,
+        chat_title="Signals club",
+    )
+    return handler.handle(text, ctx)
+
+
+@pytest.mark.parametrize(
+    "text", ["/subscribe ALL 0.2", "/unsubscribe ALL", "/types arbitrage", "/mute", "/unmute"]
+)
+def test_only_a_groups_administrators_change_its_alerts(
+    handler: CommandHandler, store: Store, path: Path, text: str
+) -> None:
+    in_group(handler, "/subscribe ALL 0.3", sender="1", admin=True)
+    before = dump(path)
+
+    refused = in_group(handler, text, sender="2", admin=False)
+
+    assert refused.rejected and refused.text == (
+        "Only this group's administrators can change its alerts."
+    )
+    assert dump(path) == before
+    assert not in_group(handler, text, sender="1", admin=True).rejected
+
+
+@pytest.mark.parametrize("text", ["/list", "/types", "/stats", "/status", "/help", "/start"])
+def test_every_member_may_read_a_groups_settings(handler: CommandHandler, text: str) -> None:
+    in_group(handler, "/subscribe ALL 0.3", sender="1", admin=True)
+    assert not in_group(handler, text, sender="2", admin=False).rejected
+
+
+def test_the_group_is_the_user_whoever_speaks(handler: CommandHandler, store: Store) -> None:
+    in_group(handler, "/subscribe ALL 0.3", sender="1", admin=True)
+    in_group(handler, "/subscribe BTCUSDT 0.4", sender="9", admin=True)
+    in_group(handler, "/start", sender="5", admin=False)
+    user = store.find_user(Platform.TELEGRAM, "-200")
+    assert user is not None
+    assert (user.user_id, user.name, user.is_group) == ("-200", "Signals club", True)
+
+
+@pytest.mark.parametrize("text", ["/users", "/broadcast maintenance at 10:00"])
+def test_admin_commands_only_in_a_private_chat(store: Store, path: Path, text: str) -> None:
+    settings = Settings(_env_file=None, admin_user_ids="1")  # type: ignore[call-arg]
+    admin = CommandHandler(store, settings, SYMBOLS)
+    before = dump(path)
+    for ctx in (
+        admin.context(Platform.TELEGRAM, "-200", "1", "Ann", T0, is_group=True, chat_title="g"),
+        admin.context(Platform.DISCORD, "1", "1", "Ann", T0, channel_id="77"),
+    ):
+        answer = admin.handle(text, ctx)
+        assert answer.rejected and "works in a private chat with me only" in answer.text
+    assert dump(path) == before
+    private = admin.handle(text, admin.context(Platform.TELEGRAM, "1", "1", "Ann", T0))
+    assert not private.rejected

@@ -1,7 +1,8 @@
 """A fake Telegram Bot API server on 127.0.0.1 for driving the real python-telegram-bot offline.
 
 ``FakeTelegram`` serves the methods arbwatch uses (getMe, deleteWebhook, long-polled getUpdates,
-set/getMyCommands, sendMessage, sendPhoto, editMessageText, answerCallbackQuery) and answers
+set/getMyCommands, sendMessage, sendPhoto, editMessageText, answerCallbackQuery, getChatMember
+with the groups' administrators set by ``make_admin``) and answers
 like the Bot API: ``{"ok": true, "result": ...}``, or an error body with the same HTTP status.
 A test acts as users (``send_user_message``, ``press_button``), reads what the bot did (``sent``,
 ``calls``, ``rejected``, ``wait_for``) and injects Telegram's failures: 429 flood control (on
@@ -56,6 +57,22 @@ __all__ = ["FakeTelegram", "Rejection", "SentMessage", "prepare_ptb_env", "run_a
 # Sends that Telegram rate-limits; with edits, refused for a chat that blocked the bot.
 _SEND_METHODS = frozenset({"sendMessage", "sendPhoto"})
 _CHAT_METHODS = _SEND_METHODS | {"editMessageText"}
+
+
+_ADMIN_RIGHTS = (
+    "can_be_edited",
+    "is_anonymous",
+    "can_manage_chat",
+    "can_delete_messages",
+    "can_manage_video_chats",
+    "can_restrict_members",
+    "can_promote_members",
+    "can_change_info",
+    "can_invite_users",
+    "can_post_stories",
+    "can_edit_stories",
+    "can_delete_stories",
+)
 
 
 @dataclass(slots=True)
@@ -122,6 +139,7 @@ class FakeTelegram:
         self.commands_set: list[dict[str, Any]] = []  # decoded setMyCommands parameters
         self.rate_limited = 0  # 429 answers sent, enforced or injected
         self.blocked: set[int | str] = set()
+        self.admins: dict[int, dict[int, str]] = {}  # group -> user -> "creator"/"administrator"
         self._faults: list[_Fault] = []
         self._updates: list[dict[str, Any]] = []  # not yet confirmed by an offset
         self._next_update_id = 100_001
@@ -147,6 +165,7 @@ class FakeTelegram:
             "sendPhoto": self._send_photo,
             "editMessageText": self._edit_message_text,
             "answerCallbackQuery": self._answer_callback_query,
+            "getChatMember": self._get_chat_member,
         }
         self._canonical = {name.lower(): name for name in [*self._handlers, "getUpdates"]}
 
@@ -286,6 +305,12 @@ class FakeTelegram:
         self._faults.append(
             _Fault(self._canonical.get(method.lower(), method), error, chat_id, times)
         )
+
+    def make_admin(self, chat_id: int, user_id: int, status: str = "administrator") -> None:
+        """``user_id`` administers the group ``chat_id`` ("creator" for its owner)."""
+        if status not in ("creator", "administrator"):
+            raise ValueError(f"not an administrator's status: {status!r}")
+        self.admins.setdefault(chat_id, {})[user_id] = status
 
     def block(self, chat_id: int) -> None:
         """From now on every send to ``chat_id`` answers 403, as for a user who blocked the bot."""
@@ -453,6 +478,22 @@ class FakeTelegram:
         return True
 
     # helpers
+
+    def _get_chat_member(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = self._chat_id(params)
+        raw = params.get("user_id")
+        if not (isinstance(raw, int) or (isinstance(raw, str) and raw.isdigit())):
+            raise bad_request("invalid user_id specified")
+        user_id = int(raw)
+        user = {"id": user_id, "is_bot": False, "first_name": f"user {user_id}"}
+        admins = self.admins.get(chat_id, {}) if isinstance(chat_id, int) else {}
+        status = admins.get(user_id, "member")
+        member: dict[str, Any] = {"status": status, "user": user}
+        if status == "creator":
+            member["is_anonymous"] = False
+        elif status == "administrator":  # the rights PTB requires of ChatMemberAdministrator
+            member.update(dict.fromkeys(_ADMIN_RIGHTS, False), can_manage_chat=True)
+        return member
 
     def _chat_id(self, params: dict[str, Any]) -> int | str:
         chat_id = params.get("chat_id")

@@ -11,7 +11,15 @@ from typing import Any
 
 import httpx
 import pytest
-from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import (
+    Bot,
+    BotCommand,
+    ChatMember,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter
 from telegram.ext import (
     AIORateLimiter,
@@ -547,3 +555,19 @@ def test_sent_message_lists_callback_data() -> None:
     }
     entry = SentMessage("sendMessage", 1, "t", None, False, keyboard, 1, None, None, 0.0)
     assert entry.callback_data == ["1"]
+
+
+async def test_get_chat_member_names_the_groups_administrators(fake: FakeTelegram) -> None:
+    fake.make_admin(-500, 1, "creator")
+    fake.make_admin(-500, 2)
+    app = build_app(fake)
+    async with app:
+        owner = await app.bot.get_chat_member(-500, 1)
+        admin = await app.bot.get_chat_member(-500, 2)
+        member = await app.bot.get_chat_member(-500, 3)
+        elsewhere = await app.bot.get_chat_member(-600, 1)
+    assert (owner.status, admin.status) == (ChatMember.OWNER, ChatMember.ADMINISTRATOR)
+    assert member.status == elsewhere.status == ChatMember.MEMBER
+    assert member.user.id == 3
+    with pytest.raises(ValueError, match="not an administrator"):
+        fake.make_admin(-500, 4, "member")

@@ -89,6 +89,10 @@ async def test_slash_subscribe_then_a_live_window_sends_an_embed_by_dm(
             assert {"subscribe", "unsubscribe", "list", "types", "mute", "stats", "chart"} <= set(
                 registered
             )
+            # The admins' commands are hidden from server members without Administrator (8).
+            hidden = {n for n, c in registered.items() if c.get("default_member_permissions")}
+            assert hidden == {"users", "broadcast"}
+            assert int(registered["users"]["default_member_permissions"]) == 8
             options = {o["name"]: o for o in registered["subscribe"]["options"]}
             assert options["symbol"]["type"] == 3 and options["symbol"]["autocomplete"]
             assert options["threshold"]["type"] == 10  # a number, within a Range

@@ -417,3 +417,59 @@ async def test_a_second_instance_on_the_same_database_refuses_to_start(tmp_path:
         third = new_app()
         async with third:
             assert third.detector.feeds
+
+
+async def test_in_a_group_only_its_administrators_change_it(
+    tmp_path: Path, fake: FakeTelegram
+) -> None:
+    group, ann, bob = -100777, 11, 12
+    fake.make_admin(group, ann)
+
+    def say(text: str, user: int) -> None:
+        fake.send_user_message(group, text, user_id=user, chat_type="supergroup")
+
+    async with harness(make_settings(tmp_path, fake), owner="groups") as bot:
+        say("/subscribe ALL 0.2", bob)
+        refused = await fake.wait_for(reply_to(group), WAIT_S)
+        assert refused.text == "Only this group's administrators can change its alerts."
+        assert bot.store.find_user(Platform.TELEGRAM, str(group)) is None
+
+        say("/subscribe ALL 0.2", ann)
+        await fake.wait_for(lambda m: reply_to(group)(m) and "Subscribed" in (m.text or ""))
+        user = bot.store.find_user(Platform.TELEGRAM, str(group))
+        assert user is not None and (user.user_id, user.name) == (str(group), f"Chat {group}")
+
+        # A member pressing the alert's mute button is refused, as for the command.
+        bot.alert(0.25)
+        alert = await fake.wait_for(lambda m: is_alert(m) and m.chat_id == group, WAIT_S)
+        since = len(fake.sent)
+        assert alert.message_id is not None
+        fake.press_button(group, alert.message_id, "/mute 1h", user_id=bob)
+        pressed = await fake.wait_for(reply_to(group), WAIT_S, since=since)
+        assert "Only this group's administrators" in (pressed.text or "")
+        assert not bot.store.user(user.id).muted(now_ms())
+
+        # Another bot's command is not ours to run; the next reply is /list's.
+        since = len(fake.sent)
+        say("/unsubscribe@other_bot ALL", ann)
+        say("/list@arbwatch_test_bot", bob)  # reading needs no rights
+        listing = await fake.wait_for(reply_to(group), WAIT_S, since=since)
+        assert "Your subscriptions" in (listing.text or "")
+        assert [s.symbol for s in bot.store.subscriptions(user.id)] == ["ALL"]
+        assert fake.calls["getChatMember"] >= 3
+
+
+async def test_a_429_on_one_chat_never_holds_up_another(tmp_path: Path, fake: FakeTelegram) -> None:
+    """One rate limiter, the outbox's: a 429 pauses its own chat only."""
+    async with harness(make_settings(tmp_path, fake), owner="429") as bot:
+        bot.add_users([3001, 3002])
+        fake.fail_next("sendMessage", 429, retry_after=3, chat_id=3001)
+        bot.alert(0.25)
+        await fake.wait_for(lambda m: is_alert(m) and m.chat_id == 3002, WAIT_S)
+        assert [r.status for r in fake.rejected] == [429]
+        bot.alert(0.35)  # a second episode while 3001 waits out its retry_after
+        await until(lambda: len(alerts(fake, 3001)) == 2, WAIT_S)
+        order = [m.chat_id for m in alerts(fake)]
+        # 3002 got both alerts while 3001 was paused; 3001 got them once its pause ended.
+        assert order == [3002, 3002, 3001, 3001]
+        assert fake.rate_limited == 1

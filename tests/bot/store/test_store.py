@@ -439,3 +439,22 @@ def test_prune_removes_old_history_but_keeps_what_is_pending(store: Store) -> No
     assert keys == [old_pending.key, recent.key]
     assert store.deliveries.pending_count() == 2
     assert store.prune(T0 + 40 * DAY_MS, max_age_ms=30 * DAY_MS).signals == 0
+
+
+def test_a_damaged_file_is_refused_at_once_naming_the_fix(path: Path) -> None:
+    with Store(path) as store:
+        for n in range(400):  # several pages of users
+            register(store, str(1000 + n))
+    data = bytearray(path.read_bytes())
+    page = 4096
+    last = len(data) // page - 1  # the last page: where the newest users' rows went
+    assert last > 4
+    data[last * page : last * page + 8] = b"\xff" * 8  # its b-tree page header
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(StoreError) as caught:
+        Store(path)
+    message = str(caught.value)
+    assert message.startswith(str(path))
+    assert "damaged" in message or "malformed" in message
+    assert "restore it from a backup, or move it away" in message
