@@ -31,11 +31,11 @@ from typing import Any, TextIO
 from bot.commands import CommandHandler
 from bot.config import Settings
 from bot.console import HEALTH_EVERY_S, format_health, signal_printer
-from bot.errors import AlreadyRunning, FrontendError
+from bot.errors import FrontendError
 from bot.outbox import Outbox
 from bot.platforms import POLL_TIMEOUT_S, DiscordFrontend, Frontend, TelegramFrontend
 from bot.routing import Router
-from bot.store import Platform, Store
+from bot.store import InstanceLock, Platform, Store
 from detector.analyzer import TrackedOpportunity
 from detector.config import DetectorConfig, FeedUrls
 from detector.engine import Detector, Health
@@ -48,9 +48,6 @@ NO_TOKEN = "neither TELEGRAM_BOT_TOKEN nor DISCORD_BOT_TOKEN is set: alerts go t
 FLUSH_S = 5.0
 """At shutdown, how long the outboxes may keep delivering what is already due."""
 SNAPSHOT_EVERY_S = 1.0
-# One arbwatch per database: the running one renews this claim every SNAPSHOT_EVERY_S.
-INSTANCE_LEASE = "instance"
-INSTANCE_TTL_MS = 15_000
 PRUNE_EVERY_S = 3600.0
 
 
@@ -89,6 +86,7 @@ class App:
         self.detector.add_callback(self._signals.put_nowait)
         self.detector.add_opportunity_callback(self._signals.put_nowait)
         self.store = Store(settings.database_path)
+        self.lock = InstanceLock(settings.database_path)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.router = Router(self.store, now_ms())
         self._health: Health | None = None
@@ -201,9 +199,8 @@ class App:
                 if self.frontend_states.get(frontend.platform) == "connected":
                     self.frontend_states[frontend.platform] = "stopped"
             self._live = []
-            with contextlib.suppress(Exception):  # never mask the reason we are stopping
-                self.store.leases.release(INSTANCE_LEASE, self.owner)
             self.store.close()
+            self.lock.release()  # last: until here, nobody else may open the file
             if self.writer is not None:
                 self.writer.close()
                 self.err.write(
@@ -248,27 +245,22 @@ class App:
         self._stats = self.detector.pipeline.aggregator.stats()
 
     async def _claim_database(self) -> None:
-        """Refuse to run beside another instance on the same database (it would double-send)."""
-        leases = self.store.leases
-        if await asyncio.to_thread(
-            leases.acquire, INSTANCE_LEASE, self.owner, now_ms(), INSTANCE_TTL_MS
-        ):
-            return
-        holder = await asyncio.to_thread(leases.holder, INSTANCE_LEASE)
-        raise AlreadyRunning(self.settings.database_path, holder or "unknown")
+        """Refuse to run beside another instance on the same database (it would double-send).
+
+        The lock is the kernel's: it is free the moment its holder dies, so a restart after a
+        crash starts at once. Holding it proves every lease in the file belongs to a dead
+        process, so they go too, and the outboxes take over without waiting out a TTL.
+        """
+        self.lock.acquire(self.owner)
+        taken = await asyncio.to_thread(self.store.leases.take_over)
+        if taken:
+            log.info("took over %d leases of a process that has ended", taken)
 
     async def _snapshot_loop(self) -> None:
         next_prune = time.monotonic() + PRUNE_EVERY_S
         while True:
             await asyncio.sleep(SNAPSHOT_EVERY_S)
             self._snapshot()
-            await asyncio.to_thread(
-                self.store.leases.acquire,
-                INSTANCE_LEASE,
-                self.owner,
-                now_ms(),
-                INSTANCE_TTL_MS,
-            )
             if time.monotonic() >= next_prune:
                 next_prune += PRUNE_EVERY_S
                 await asyncio.to_thread(self.store.prune, now_ms())

@@ -124,7 +124,7 @@ class AlreadyRunning(BotError):
         self.holder = holder
         super().__init__(
             f"another arbwatch ({holder}) is running on {database}; stop it first, or give this"
-            " one its own DATABASE_PATH (a crashed instance's claim lapses within 15 s)"
+            " one its own DATABASE_PATH"
         )
 
 

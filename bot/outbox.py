@@ -3,7 +3,7 @@
 ``Outbox.pump`` is one pass: take (or renew) the sender lease, expire alerts whose signal expired,
 read the due deliveries, pick those the :class:`~bot.pacing.Pacer` admits now (notifying alerts
 before silent ones), send them concurrently through a platform :class:`Sender`, and record each
-outcome (:func:`judge` says what it means):
+outcome as soon as it comes (:func:`judge` says what it means):
 
 - sent → ``mark_sent`` with the platform's message id;
 - :class:`FloodLimited` (429) → pause that chat (every chat when the error has no chat) for
@@ -229,10 +229,9 @@ class Outbox:
             )
             edits, wake = self._admit(due_edits, chats, now, wake, len(chosen))
         jobs: list[DueDelivery | DueEdit] = [*chosen, *edits]
-        outcomes = await asyncio.gather(*(self._attempt(job) for job in jobs))
+        outcomes = await asyncio.gather(*(self._send_and_record(job, result) for job in jobs))
         self.pacer.settle([(j.destination, j.shared) for j in jobs], now, self.clock())
         for job, outcome in zip(jobs, outcomes, strict=True):
-            await self._record(job, outcome, result)
             if isinstance(outcome, FloodLimited):
                 slot = self.pacer.next_slot(job.destination, job.shared, now)
                 wake = slot if wake is None else min(wake, slot)
@@ -291,6 +290,18 @@ class Outbox:
         )
         for sent in sends:
             self.pacer.record(sent.destination, sent.shared, sent.sent_ms)
+
+    async def _send_and_record(
+        self, job: DueDelivery | DueEdit, result: PassResult
+    ) -> str | SendError | None:
+        """One attempt, committed the moment the platform answers, whatever its neighbours do.
+
+        So a crash (``kill -9``) can repeat only the sends in flight, at most ``max_in_flight``
+        per platform: those the platform accepted but whose record had not committed yet.
+        """
+        outcome = await self._attempt(job)
+        await self._record(job, outcome, result)
+        return outcome
 
     async def _attempt(self, job: DueDelivery | DueEdit) -> str | SendError | None:
         """Send (or edit) one job; the platform's error, or a sender bug, comes back as a value."""

@@ -2,12 +2,13 @@
 
 ``Store`` is the face (users and subscriptions) with its parts beside it: ``history`` (signals,
 opportunities), ``deliveries`` (the outbox), ``edits`` (closing edits), ``leases`` and
-``retention`` (pruning); ``models`` holds the typed values they return; ``database`` and
-``schema`` the file and its migrations.
+``retention`` (pruning); ``lock`` keeps one process per file; ``models`` holds the typed values
+they return; ``database`` and ``schema`` the file and its migrations.
 It imports only ``bot.errors``, ``bot.messages`` (time units) and the detector's types.
 Import from here, not from the modules behind it.
 """
 
+from bot.store.lock import InstanceLock
 from bot.store.models import (
     ALL_SYMBOLS,
     DeliveryPlan,
@@ -39,6 +40,7 @@ __all__ = [
     "DeliveryStatus",
     "DueDelivery",
     "DueEdit",
+    "InstanceLock",
     "LedgerRow",
     "OpportunityRow",
     "OpportunityStats",

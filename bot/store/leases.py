@@ -1,8 +1,9 @@
 """Named leases in the store: who may act alone on this database, for how long (``Store.leases``).
 
 A lease is taken or renewed with a TTL and lapses by itself when its owner dies (``kill -9``):
-``instance`` keeps a second arbwatch off the same file, ``outbox:<platform>`` makes one outbox
-the only sender of a platform's deliveries.
+``outbox:<platform>`` makes one outbox the only sender of a platform's deliveries. The process
+that holds the file's :class:`~bot.store.lock.InstanceLock` is the only one alive on it, and
+:meth:`Leases.take_over` clears what dead ones left, so its outboxes need not wait for a TTL.
 """
 
 from __future__ import annotations
@@ -38,3 +39,8 @@ class Leases:
         """Who holds (or last held, if it has lapsed since) the named lease; None: nobody."""
         owner = self._db.scalar("SELECT owner FROM leases WHERE name = ?", (name,))
         return None if owner is None else str(owner)
+
+    def take_over(self) -> int:
+        """Delete every lease (call only while holding the instance lock); returns how many."""
+        with self._db.tx() as conn:
+            return int(conn.execute("DELETE FROM leases").rowcount)

@@ -154,3 +154,58 @@ async def test_sigterm_shuts_the_whole_process_down_in_order(
         statuses = dict(conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status"))
     assert statuses.get("sent", 0) >= 2 and "failed" not in statuses
     assert not discord_fake.rejected and not telegram.rejected
+
+
+async def test_after_kill_9_a_restart_starts_at_once_and_delivers(
+    tmp_path: Path, telegram: FakeTelegram, discord_fake: FakeDiscord
+) -> None:
+    """No TTL to wait out: the kernel frees the lock, the new process takes the outboxes."""
+    database = tmp_path / "arbwatch.db"
+    env = write_env(tmp_path, telegram, discord_fake)
+    add_subscribers(database)
+
+    async def demo() -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "demo",
+            "--env-file",
+            str(env),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+
+    first = await demo()
+    try:
+        await telegram.wait_for(telegram_alert, WAIT_S)
+        first.kill()  # SIGKILL: no shutdown, no flush, no lease released
+        await first.wait()
+    finally:
+        if first.returncode is None:
+            first.kill()
+            await first.wait()
+    with closing(sqlite3.connect(database)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("SELECT count(*) FROM leases").fetchone()[0] >= 1  # left behind
+        assert conn.execute("SELECT count(*) FROM subscriptions").fetchone() == (2,)
+    seen = len(telegram.sent)
+
+    second = await demo()
+    try:
+        # A new alert arrives from the restarted process: it started, and its outbox sends.
+        await telegram.wait_for(telegram_alert, WAIT_S, since=seen)
+        second.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(WAIT_S):
+            _, err = await second.communicate()
+    finally:
+        if second.returncode is None:
+            second.kill()
+            await second.wait()
+    stderr = err.decode()
+    assert second.returncode == 0, stderr
+    assert "another arbwatch" not in stderr
+    with closing(sqlite3.connect(database)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("SELECT count(*) FROM leases").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM subscriptions").fetchone() == (2,)

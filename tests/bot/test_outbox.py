@@ -487,3 +487,47 @@ def test_each_outcome_has_one_verdict(
     outcome: str | SendError | None, attempts: int, verdict: Verdict, detail: str | None
 ) -> None:
     assert judge(outcome, attempts, max_attempts=5) == (verdict, detail)
+
+
+async def test_each_send_is_recorded_as_soon_as_the_platform_accepts_it(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    """A crash in the middle of a pass repeats only the sends still in flight."""
+    for chat in ("100", "200"):
+        user = store.register(Platform.TELEGRAM, chat, chat, "u", T0)
+        store.subscribe(user.id, "BTCUSDT", 0.1, SignalStrength.WEAK, T0, limit=50)
+    Router(store, T0).dispatch(arbitrage(0.25), T0)
+    stuck = asyncio.Event()
+
+    class OneStuck(FakeSender):
+        async def send(self, delivery: DueDelivery) -> str | None:
+            if delivery.chat_id == "200":
+                await stuck.wait()  # the platform never answers this one
+            return await super().send(delivery)
+
+    sender = OneStuck(clock)
+    outbox = Outbox(store, sender, clock, owner="crashing")
+    pass_ = asyncio.create_task(outbox.pump())
+    await sender.arrived.wait()
+    with Store(tmp_path / "arbwatch.db") as other:  # another connection: what a restart reads
+        await until_rows(other, {"sent": 1, "pending": 1})
+    pass_.cancel()  # the process dies with chat 200's send in flight
+    with pytest.raises(asyncio.CancelledError):
+        await pass_
+    statuses = dict(
+        store.db.conn.execute(
+            "SELECT u.chat_id, d.status FROM deliveries d JOIN users u ON u.id = d.user"
+        ).fetchall()
+    )
+    assert statuses == {"100": "sent", "200": "pending"}
+
+
+async def until_rows(store: Store, expected: dict[str, int]) -> None:
+    async with asyncio.timeout(10):
+        while True:
+            rows = store.db.conn.execute(
+                "SELECT status, count(*) FROM deliveries GROUP BY status"
+            ).fetchall()
+            if dict(rows) == expected:
+                return
+            await asyncio.sleep(0.01)
