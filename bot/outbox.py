@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 _Job = TypeVar("_Job", DueDelivery, DueEdit)
 
+ALIVE_MARGIN_MS = 1_000
+"""How long a send may take (a slow API answer): an alert expiring sooner is not sent."""
+
 LEASE_PREFIX = "outbox"
 """Each platform's outbox holds its own lease (``outbox:telegram``, ``outbox:discord``)."""
 
@@ -216,10 +219,10 @@ class Outbox:
         if not await self._hold_lease(now):
             result.leased = False
             return result
-        result.expired = await asyncio.to_thread(deliveries.expire_pending, now)
+        # Never start a send that could no longer arrive while its signal is true.
+        result.expired = await asyncio.to_thread(deliveries.expire_pending, now, ALIVE_MARGIN_MS)
+        # Most valuable first: arbitrage, notifying, newest (the store's DUE_ORDER).
         due = await asyncio.to_thread(deliveries.due, now, self.batch, self.sender.platform)
-        # Alerts that notify (strong, moderate, broadcasts) go before silent (weak) ones.
-        due.sort(key=lambda d: d.silent)
         chats: set[str] = set()
         chosen, wake = self._admit(due, chats, now, None)
         edits: list[DueEdit] = []

@@ -30,7 +30,8 @@ class SignalHistory:
         """Store a signal and queue its deliveries in one transaction; returns the signal's id.
 
         Idempotent: the same news (:func:`news_key`) recorded again, with the same plan, adds
-        nothing. An arbitrage signal also updates its opportunity's row.
+        nothing. An arbitrage signal also updates its opportunity's row. Older alerts about the
+        same episode still queued for these recipients are skipped as superseded.
         """
         dedup_key = news_key(signal)
         with self._db.tx() as conn:
@@ -64,6 +65,7 @@ class SignalHistory:
                     " created_ms) VALUES (?, ?, ?, ?, ?)",
                     [(signal_id, uid, now_ms, silent, now_ms) for uid in plan.recipients],
                 )
+                _supersede(conn, signal.key, signal_id, now_ms)
         return signal_id
 
     def record_opportunity(self, tracked: TrackedOpportunity) -> None:
@@ -188,6 +190,18 @@ class SignalHistory:
             "d.status = 'sent' AND d.created_ms >= ?",
             [since_ms],
         )
+
+
+def _supersede(conn: sqlite3.Connection, episode_key: str, signal_id: int, now_ms: int) -> None:
+    """Coalesce per user: a newer alert about an episode replaces the older ones still queued
+    for the same users, so nobody waits behind news that is already out of date."""
+    conn.execute(
+        "UPDATE deliveries SET status = 'skipped', last_error = 'superseded by a newer alert',"
+        " finished_ms = ? WHERE status = 'pending'"
+        " AND signal IN (SELECT id FROM signals WHERE key = ? AND id != ?)"
+        " AND user IN (SELECT user FROM deliveries WHERE signal = ?)",
+        (now_ms, episode_key, signal_id, signal_id),
+    )
 
 
 def _of_symbol(where: str, params: list[Any], symbol: str | None) -> tuple[str, list[Any]]:

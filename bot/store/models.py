@@ -30,7 +30,7 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"  # gave up: a permanent error, or too many attempts
     EXPIRED = "expired"  # the signal expired before it could be delivered
-    SKIPPED = "skipped"  # the user blocked the bot or became inactive
+    SKIPPED = "skipped"  # blocked, inactive, muted, or superseded by a newer alert
 
 
 @dataclass(frozen=True, slots=True)

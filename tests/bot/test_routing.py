@@ -239,7 +239,10 @@ def test_router_queues_durably_and_does_not_repeat_after_a_restart(tmp_path: Pat
         # The same news again (a replay after the restart): nothing new is queued.
         assert router.dispatch(arbitrage(0.2, timestamp=T0 + 2), T0 + 2).recipients == ()
         assert router.dispatch(arbitrage(0.26, timestamp=T0 + 3), T0 + 3).recipients == (user.id,)
-        assert store.deliveries.pending_count() == 2
+        # The grown alert replaces the one still queued: one pending, the older superseded.
+        assert store.deliveries.pending_count() == 1
+        skipped = store.db.rows("SELECT last_error FROM deliveries WHERE status = 'skipped'")
+        assert skipped == [{"last_error": "superseded by a newer alert"}]
         store.mark_blocked(user.id, T0 + 4)
         assert router.dispatch(arbitrage(0.5, timestamp=T0 + 5), T0 + 5).recipients == ()
         assert len(router.index) == 0

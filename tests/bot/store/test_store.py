@@ -201,9 +201,12 @@ def test_pending_deliveries_survive_a_restart(path: Path) -> None:
         store.deliveries.mark_sent(sent.id, T0 + 10, message_id="555")
     with Store(path) as reopened:
         due = reopened.deliveries.due(T0 + 20)
-        assert [d.user_id for d in due] == list(users[1:])
+        remaining = [u for u in users if u != sent.user_id]
+        assert sorted(d.user_id for d in due) == remaining
         assert all(d.signal == plan.signal and d.silent for d in due)
-        assert due[0].chat_id == "1" and due[0].platform is Platform.TELEGRAM
+        chats = {reopened.user(u).chat_id for u in remaining}
+        assert {d.chat_id for d in due} == chats
+        assert all(d.platform is Platform.TELEGRAM for d in due)
 
 
 def test_the_store_may_be_used_from_another_thread(store: Store) -> None:
@@ -284,7 +287,7 @@ def test_delivery_lifecycle(store: Store) -> None:
     users = tuple(register(store, str(chat)).id for chat in range(4))
     plan = plan_for(users)
     store.history.record_signal(plan.signal, T0, plan)
-    first, second, third, fourth = store.deliveries.due(T0, limit=10)
+    first, second, third, fourth = sorted(store.deliveries.due(T0, limit=10), key=lambda d: d.id)
 
     store.deliveries.mark_sent(first.id, T0 + 5, "m-1")
     store.deliveries.mark_retry(second.id, T0 + 5_000, "429: retry after 5")
@@ -313,7 +316,7 @@ def test_recent_sends_say_where_each_platform_sent_and_when(store: Store) -> Non
     routed = store.register(Platform.DISCORD, "55", "55", "d", T0)
     store.set_channel(routed.id, "9001", T0)
     store.history.record_signal(arbitrage(0.3), T0, plan_for((telegram.id, group.id, routed.id)))
-    for n, delivery in enumerate(store.deliveries.due(T0)):
+    for n, delivery in enumerate(sorted(store.deliveries.due(T0), key=lambda d: d.user_id)):
         store.deliveries.mark_sent(delivery.id, T0 + 100 * (n + 1), f"m{n}")
 
     sent = store.deliveries.recent_sends(Platform.TELEGRAM, T0)
@@ -332,6 +335,8 @@ def test_ledger_rows_tell_what_each_user_was_queued(store: Store) -> None:
         signal = arbitrage(net, timestamp=T0 + int(net * 1000))
         plan = DeliveryPlan(signal, False, (user.id,))
         store.history.record_signal(signal, signal.timestamp, plan)
+        for due in store.deliveries.due(signal.timestamp):  # sent: the next one supersedes none
+            store.deliveries.mark_sent(due.id, signal.timestamp)
     rows = store.deliveries.ledger_rows(T0)
     assert [(r.user_id, r.strength, r.net_pct) for r in rows] == [
         (user.id, WEAK, 0.15),
