@@ -145,6 +145,11 @@ class App:
 
     async def _start_frontend(self, frontend: Frontend) -> None:
         platform = frontend.platform
+        outbox = Outbox(self.store, frontend, now_ms, owner=self.owner)
+        # Before the first command: its replies take their slots in the outbox's windows.
+        frontend.pacer = outbox.pacer
+        # A command may queue deliveries on every platform (an admin's /broadcast).
+        frontend.after_command = self._wake_outboxes
         try:
             await frontend.start()
         except FrontendError as exc:
@@ -152,9 +157,6 @@ class App:
             self.err.write(f"arbwatch: {exc}; running without {platform.value}\n")
             return
         self._live.append(frontend)
-        outbox = Outbox(self.store, frontend, now_ms, owner=self.owner)
-        # A command may queue deliveries on every platform (an admin's /broadcast).
-        frontend.after_command = self._wake_outboxes
         self.outboxes[platform] = outbox
         self._outbox_tasks.append(asyncio.create_task(outbox.run(), name=f"outbox-{platform}"))
         self.frontend_states[platform] = "connected"

@@ -2,7 +2,9 @@
 
 A :class:`Pacer` keeps a sliding window for every chat and one for the bot as a whole; the
 outbox asks it when a send to a chat fits (:meth:`Pacer.next_slot`), records each send, and
-pauses a chat (or everything) for a 429's ``retry_after``. Times are passed in, in ms.
+pauses a chat (or everything) for a 429's ``retry_after``. Command replies share the same
+windows with priority: ``reply_reserve`` slots of the global window are theirs alone, so a
+reply never waits behind a burst of alerts. Times are passed in, in ms.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class Limits:
     private_per_s: float = 1.0
     group_per_min: float = 20.0
     margin: float = 0.1  # windows 10 % longer than the platform's
+    reply_reserve: int = 1  # global slots per window kept for command replies
 
 
 TELEGRAM_LIMITS = Limits()
@@ -41,13 +44,15 @@ class _Window:
         self.stamps: deque[int] = deque()
         self.paused_until = 0
 
-    def next_slot(self, now_ms: int) -> int:
-        """The earliest time (ms) one more send fits; ``<= now_ms`` means now."""
+    def next_slot(self, now_ms: int, capacity: int | None = None) -> int:
+        """The earliest time (ms) one more send fits (in ``capacity``, if less than the
+        window's); ``<= now_ms`` means now."""
         while self.stamps and self.stamps[0] <= now_ms - self.period_ms:
             self.stamps.popleft()
         slot = self.paused_until
-        if len(self.stamps) >= self.capacity:
-            slot = max(slot, self.stamps[-self.capacity] + self.period_ms)
+        room = self.capacity if capacity is None else capacity
+        if len(self.stamps) >= room:
+            slot = max(slot, self.stamps[-room] + self.period_ms)
         return slot
 
     def idle(self, now_ms: int) -> bool:
@@ -67,6 +72,7 @@ class Pacer:
         self._group = (max(1, int(limits.group_per_min)), round(60_000 * stretch))
         self._chats: dict[str, _Window] = {}
         self._recorded = 0
+        self._alert_room = max(1, self._global.capacity - limits.reply_reserve)
         self.horizon_ms = max(self._global.period_ms, self._private[1], self._group[1])
         """How far back a send still counts against some window."""
 
@@ -77,11 +83,15 @@ class Pacer:
             window = self._chats[chat_id] = _Window(capacity, period)
         return window
 
-    def next_slot(self, chat_id: str, is_group: bool, now_ms: int) -> int:
-        """When a send to ``chat_id`` fits both its chat's window and the global one."""
+    def next_slot(self, chat_id: str, is_group: bool, now_ms: int, *, reply: bool = False) -> int:
+        """When a send to ``chat_id`` fits both its chat's window and the global one.
+
+        Alerts leave the global window's last ``reply_reserve`` slots to command replies.
+        """
         window = self._chats.get(chat_id)
         chat_slot = 0 if window is None else window.next_slot(now_ms)
-        return max(chat_slot, self._global.next_slot(now_ms))
+        room = None if reply else self._alert_room
+        return max(chat_slot, self._global.next_slot(now_ms, room))
 
     def record(self, chat_id: str, is_group: bool, now_ms: int) -> None:
         self._chat(chat_id, is_group).stamps.append(now_ms)

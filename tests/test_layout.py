@@ -37,6 +37,7 @@ ALLOWED: dict[str, set[str]] = {
         "bot.config",
         "bot.commands",
         "bot.outbox",
+        "bot.pacing",
     },
     "bot.console": set(),
     "bot.demo": set(),

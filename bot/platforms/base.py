@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from bot.outbox import Sender
+from bot.pacing import Pacer
 
 
 class Frontend(Sender, Protocol):
@@ -13,6 +14,10 @@ class Frontend(Sender, Protocol):
 
     after_command: Callable[[], None]
     """Called after each command ran (it may have queued deliveries: wake the outboxes)."""
+
+    pacer: Pacer | None
+    """The outbox's pacing windows, shared by the replies of a platform whose limits count them
+    with the alerts (Telegram); set by the app before :meth:`start`."""
 
     @property
     def status(self) -> str:

@@ -45,6 +45,7 @@ from bot.errors import (
     TransientSendError,
 )
 from bot.messages import Button, Text, alert_buttons, bold, discord_messages, line
+from bot.pacing import Pacer
 from bot.platforms.discord_commands import define_commands
 from bot.platforms.discord_embeds import AlertEmbed, alert_embed, broadcast_embed
 from bot.store import DueDelivery, DueEdit, Platform
@@ -118,6 +119,8 @@ class DiscordFrontend:
         self.handler = handler
         self.clock = clock
         self.after_command = after_command
+        # Interaction responses have buckets of their own at Discord: replies are not paced.
+        self.pacer: Pacer | None = None
         self.ready_timeout_s = ready_timeout_s
         self.client = discord.Client(
             intents=discord.Intents.default(),

@@ -19,6 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from telegram import (
@@ -32,7 +33,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -55,6 +56,7 @@ from bot.messages import (
     telegram_messages,
     text_length,
 )
+from bot.pacing import Pacer
 from bot.store import DueDelivery, DueEdit, Platform
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,8 @@ _QUIET_LOGGERS = ("httpx", "httpcore", "telegram.Bot", "telegram.ext.ExtBot")
 
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 _T = TypeVar("_T")
+REPLY_ATTEMPTS = 3
+"""Tries of one reply message before it is logged as lost."""
 CHART_FAILED: Text = (line("⚠️ The chart could not be sent; please try again later."),)
 
 
@@ -120,6 +124,7 @@ class TelegramFrontend:
         self.handler = handler
         self.clock = clock
         self.after_command = after_command
+        self.pacer: Pacer | None = None  # the outbox's, set by the app: replies share it
         self.poll_timeout_s = poll_timeout_s
         self.polling_errors = 0
         self.app: TelegramApp = (
@@ -293,35 +298,67 @@ class TelegramFrontend:
     async def reply(self, chat_id: str, reply: Reply) -> None:
         """Answer a command: the text, then the chart as a photo, if any; never raises.
 
-        A 429 is waited out once (replies are not queued). A chart that cannot be sent is
-        answered with a line saying so; a reply whose text failed gets no chart.
+        Each message takes a reply slot in the outbox's pacing windows (:meth:`_as_reply`), so
+        it goes before queued alerts and never trips a flood limit. A chart that cannot be sent
+        is answered with a line saying so; a reply whose text failed gets no chart. A reply
+        that cannot be sent at all is logged as lost, never dropped in silence.
         """
         try:
-            await self._retry_once(
-                lambda: self._send_text(chat_id, reply.lines, reply.buttons, reply.silent)
-            )
+            await self._send_text(chat_id, reply.lines, reply.buttons, reply.silent, as_reply=True)
         except TelegramError as exc:
-            log.warning("telegram: reply failed: %s", self._describe(exc))
+            log.error("telegram: a reply to %s was lost: %s", chat_id, self._describe(exc))
             return
         image = reply.image
         if image is None:
             return
         try:
-            await self._retry_once(lambda: self._send_photo(chat_id, image, reply.silent))
+            await self._as_reply(chat_id, partial(self._send_photo, chat_id, image, reply.silent))
         except TelegramError as exc:
             log.warning("telegram: chart failed: %s", self._describe(exc))
             try:
-                await self._send_text(chat_id, CHART_FAILED, (), reply.silent)
+                await self._send_text(chat_id, CHART_FAILED, (), reply.silent, as_reply=True)
             except TelegramError as again:
-                log.warning("telegram: reply failed: %s", self._describe(again))
+                log.error("telegram: a reply to %s was lost: %s", chat_id, self._describe(again))
 
-    @staticmethod
-    async def _retry_once(send: Callable[[], Awaitable[_T]]) -> _T:
-        try:
-            return await send()
-        except RetryAfter as exc:
-            await asyncio.sleep(_seconds(exc.retry_after))
-            return await send()
+    async def _as_reply(self, chat_id: str, call: Callable[[], Awaitable[_T]]) -> _T:
+        """One reply message, in its pacing slot; 429s and network errors are retried.
+
+        Up to :data:`REPLY_ATTEMPTS` attempts: a 429 pauses the chat in the shared windows (the
+        alerts to it wait too), a network error backs off a second per attempt.
+        """
+        is_group = chat_id.startswith("-")
+        for attempt in range(1, REPLY_ATTEMPTS + 1):
+            await self._reply_slot(chat_id, is_group)
+            try:
+                return await call()
+            except RetryAfter as exc:
+                wait_s = _seconds(exc.retry_after)
+                if attempt == REPLY_ATTEMPTS:
+                    raise
+                if self.pacer is None:
+                    await asyncio.sleep(wait_s)
+                else:  # the next slot comes after the pause
+                    self.pacer.pause(chat_id, is_group, self.clock() + round(wait_s * 1000))
+            except BadRequest:
+                raise  # the message itself was refused: sending it again cannot help
+            except NetworkError:
+                if attempt == REPLY_ATTEMPTS:
+                    raise
+                await asyncio.sleep(attempt)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _reply_slot(self, chat_id: str, is_group: bool) -> None:
+        """Wait for, and take, a reply slot in the outbox's windows (none set: go at once)."""
+        pacer = self.pacer
+        if pacer is None:
+            return
+        while True:  # the slot is a time, not an event: sleep until it, then look again
+            now = self.clock()
+            slot = pacer.next_slot(chat_id, is_group, now, reply=True)
+            if slot <= now:
+                pacer.record(chat_id, is_group, now)
+                return
+            await asyncio.sleep((slot - now) / 1000)
 
     # -- outgoing -------------------------------------------------------------------------------
 
@@ -377,18 +414,26 @@ class TelegramFrontend:
         text: Text,
         buttons: Sequence[Sequence[Button]],
         silent: bool,
+        *,
+        as_reply: bool = False,
     ) -> Message | None:
-        """Send ``text`` in chunks of at most 4096 characters; buttons go under the last one."""
+        """Send ``text`` in chunks of at most 4096 characters; buttons go under the last one.
+
+        ``as_reply``: each chunk paced and retried on its own (:meth:`_as_reply`), so a retry
+        never repeats a chunk that already arrived.
+        """
         chunks = telegram_messages(text)
         first: Message | None = None
         for n, chunk in enumerate(chunks):
-            message = await self.app.bot.send_message(
+            call = partial(
+                self.app.bot.send_message,
                 chat_id=_chat_id(chat_id),
                 text=chunk,
                 parse_mode=ParseMode.HTML,
                 disable_notification=silent,
                 reply_markup=_keyboard(buttons) if n == len(chunks) - 1 else None,
             )
+            message = await (self._as_reply(chat_id, call) if as_reply else call())
             first = first or message
         return first
 

@@ -35,6 +35,7 @@ class Harness:
         self.frontend = make_frontend(handler)
         self.outbox = Outbox(self.store, self.frontend, now_ms, owner=owner, limits=limits)
         self.frontend.after_command = self.outbox.wake  # as App wires it
+        self.frontend.pacer = self.outbox.pacer
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Harness:

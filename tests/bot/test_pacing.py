@@ -31,3 +31,16 @@ def test_a_pause_holds_only_its_chat() -> None:
     assert pacer.next_slot("2", False, 0) == 0
     pacer.pause(None, False, 7_000)
     assert pacer.next_slot("2", False, 0) == 7_000
+
+
+def test_replies_keep_a_slot_that_alerts_cannot_take() -> None:
+    pacer = Pacer(Limits(global_per_s=30, reply_reserve=1))
+    for n in range(29):
+        assert pacer.next_slot(str(n), False, 0) <= 0
+        pacer.record(str(n), False, 0)
+    assert pacer.next_slot("alert", False, 0) == 1_100  # the 30th slot is not for alerts
+    assert pacer.next_slot("reply", False, 0, reply=True) <= 0  # but a reply may take it
+    pacer.record("reply", False, 0)
+    assert pacer.next_slot("another reply", False, 0, reply=True) == 1_100
+    # A reply still keeps its chat's own window: after an alert to chat 3, it waits.
+    assert pacer.next_slot("3", False, 500, reply=True) == 1_100

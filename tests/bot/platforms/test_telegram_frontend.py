@@ -473,3 +473,23 @@ async def test_a_429_on_one_chat_never_holds_up_another(tmp_path: Path, fake: Fa
         # 3002 got both alerts while 3001 was paused; 3001 got them once its pause ended.
         assert order == [3002, 3002, 3001, 3001]
         assert fake.rate_limited == 1
+
+
+async def test_replies_during_a_burst_go_first_within_the_limits(tmp_path: Path) -> None:
+    """Replies share the outbox's windows with priority: none waits for the burst, none is lost,
+    and the platform never answers 429."""
+    async with FakeTelegram(TOKEN, global_per_s=30, per_chat_per_s=1) as fake:
+        async with harness(make_settings(tmp_path, fake), owner="burst") as bot:
+            chats = list(range(4001, 4091))  # 90 chats: three seconds of alerts at 30 msg/s
+            bot.add_users(chats)
+            asking = chats[-5:]  # the alert reaches them last, if at all, before they ask
+            bot.alert(0.25)
+            await until(lambda: len(alerts(fake)) >= 10, WAIT_S)
+            for chat in asking:
+                fake.send_user_message(chat, "/list")
+            await until(lambda: len(alerts(fake)) == len(chats), WAIT_S)
+            replies = [m for m in fake.sent if m.method == "sendMessage" and not is_alert(m)]
+            assert sorted(m.chat_id for m in replies) == asking  # every reply, once
+            last_alert = max(m.time for m in alerts(fake))
+            assert all(m.time < last_alert for m in replies)  # before the burst was through
+        assert fake.rate_limited == 0 and fake.rejected == []
