@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 _Job = TypeVar("_Job", DueDelivery, DueEdit)
 
-ALIVE_MARGIN_MS = 1_000
+ALIVE_MARGIN_MS = 500
 """How long a send may take (a slow API answer): an alert expiring sooner is not sent."""
 
 LEASE_PREFIX = "outbox"
@@ -101,7 +101,7 @@ class Outbox:
         backoff_ms: int = 2_000,
         max_backoff_ms: int = 300_000,
         lease_ttl_ms: int = 30_000,
-        batch: int = 500,
+        batch: int = 200,
         max_in_flight: int = 32,
         idle_ms: int = 5_000,
     ) -> None:
@@ -120,6 +120,7 @@ class Outbox:
         self.idle_ms = idle_ms
         self.totals = PassResult()
         self._lease_until = 0
+        self._expired_until = 0  # signals expiring up to here have had their rows expired
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -220,7 +221,13 @@ class Outbox:
             result.leased = False
             return result
         # Never start a send that could no longer arrive while its signal is true.
-        result.expired = await asyncio.to_thread(deliveries.expire_pending, now, ALIVE_MARGIN_MS)
+        # Only signals that expired lately: older ones' rows were expired by earlier passes (a
+        # minute of overlap covers a signal routed just before its end).
+        after = self._expired_until - 60_000 if self._expired_until else 0
+        result.expired = await asyncio.to_thread(
+            deliveries.expire_pending, now, ALIVE_MARGIN_MS, after_ms=after
+        )
+        self._expired_until = now + ALIVE_MARGIN_MS
         # Most valuable first: arbitrage, notifying, newest (the store's DUE_ORDER).
         due = await asyncio.to_thread(deliveries.due, now, self.batch, self.sender.platform)
         chats: set[str] = set()
@@ -232,9 +239,12 @@ class Outbox:
             )
             edits, wake = self._admit(due_edits, chats, now, wake, len(chosen))
         jobs: list[DueDelivery | DueEdit] = [*chosen, *edits]
-        outcomes = await asyncio.gather(*(self._send_and_record(job, result) for job in jobs))
-        self.pacer.settle([(j.destination, j.shared) for j in jobs], now, self.clock())
-        for job, outcome in zip(jobs, outcomes, strict=True):
+        answers = await asyncio.gather(*(self._send_and_record(job, result) for job in jobs))
+        self.pacer.settle(
+            [(j.destination, j.shared, done) for j, (_, done) in zip(jobs, answers, strict=True)],
+            now,
+        )
+        for job, (outcome, _) in zip(jobs, answers, strict=True):
             if isinstance(outcome, FloodLimited):
                 slot = self.pacer.next_slot(job.destination, job.shared, now)
                 wake = slot if wake is None else min(wake, slot)
@@ -296,15 +306,17 @@ class Outbox:
 
     async def _send_and_record(
         self, job: DueDelivery | DueEdit, result: PassResult
-    ) -> str | SendError | None:
-        """One attempt, committed the moment the platform answers, whatever its neighbours do.
+    ) -> tuple[str | SendError | None, int]:
+        """One attempt, committed the moment the platform answers, whatever its neighbours do;
+        returns the outcome and when the platform answered.
 
         So a crash (``kill -9``) can repeat only the sends in flight, at most ``max_in_flight``
         per platform: those the platform accepted but whose record had not committed yet.
         """
         outcome = await self._attempt(job)
+        done_ms = self.clock()
         await self._record(job, outcome, result)
-        return outcome
+        return outcome, done_ms
 
     async def _attempt(self, job: DueDelivery | DueEdit) -> str | SendError | None:
         """Send (or edit) one job; the platform's error, or a sender bug, comes back as a value."""

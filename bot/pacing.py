@@ -22,7 +22,10 @@ class Limits:
     global_per_s: float = 30.0
     private_per_s: float = 1.0
     group_per_min: float = 20.0
-    margin: float = 0.1  # windows 10 % longer than the platform's
+    margin: float = 0.1  # a chat's window 10 % longer than the platform's (clock jitter)
+    # The global window needs less: every send counts from its completion, which is after
+    # the platform saw it, so a window never holds more than the platform's.
+    global_margin: float = 0.01
     reply_reserve: int = 1  # global slots per window kept for command replies
 
 
@@ -55,6 +58,21 @@ class _Window:
             slot = max(slot, self.stamps[-room] + self.period_ms)
         return slot
 
+    def restamp(self, old_ms: int, new_ms: list[int]) -> None:
+        """Move ``len(new_ms)`` sends counted at ``old_ms`` to the times ``new_ms``.
+
+        Sends recorded since (a reply, say) may stand after them; the stamps stay in order.
+        """
+        stamps = sorted(self.stamps)
+        for new in new_ms:
+            try:
+                stamps.remove(old_ms)
+            except ValueError:
+                break  # aged out of the window meanwhile: nothing left to move
+            stamps.append(new)
+        stamps.sort()
+        self.stamps = deque(stamps)
+
     def idle(self, now_ms: int) -> bool:
         return self.paused_until <= now_ms and (
             not self.stamps or self.stamps[-1] <= now_ms - self.period_ms
@@ -67,7 +85,8 @@ class Pacer:
     def __init__(self, limits: Limits = TELEGRAM_LIMITS) -> None:
         stretch = 1.0 + limits.margin
         self.limits = limits
-        self._global = _Window(max(1, int(limits.global_per_s)), round(1000 * stretch))
+        global_period = round(1000 * (1.0 + limits.global_margin))
+        self._global = _Window(max(1, int(limits.global_per_s)), global_period)
         self._private = (1, round(1000 / limits.private_per_s * stretch))
         self._group = (max(1, int(limits.group_per_min)), round(60_000 * stretch))
         self._chats: dict[str, _Window] = {}
@@ -100,24 +119,21 @@ class Pacer:
         if self._recorded % 1000 == 0:  # forget quiet chats, so memory follows active ones
             self._chats = {c: w for c, w in self._chats.items() if not w.idle(now_ms)}
 
-    def settle(self, sends: list[tuple[str, bool]], started_ms: int, done_ms: int) -> None:
-        """Sends recorded at ``started_ms`` completed at ``done_ms``: count them from then.
+    def settle(self, sends: list[tuple[str, bool, int]], started_ms: int) -> None:
+        """Sends recorded at ``started_ms`` completed at their own times: count each from then.
 
-        The platform saw each one somewhere in between; counting from the completion makes the
-        next slot safe whatever the latency (a slow batch never leads to a 429 in the next one).
+        ``sends`` holds (chat, is_group, done_ms). The platform saw each one somewhere in
+        between; counting from its completion makes the next slot safe whatever the latency (a
+        slow send never leads to a 429 in the next window), and counting from each one's own
+        completion, not the batch's slowest, keeps the rate near the limit.
         """
-        if done_ms <= started_ms or not sends:
+        moved = [done for _, _, done in sends if done > started_ms]
+        if not moved:
             return
-        for chat_id, is_group in sends:
-            stamps = self._chat(chat_id, is_group).stamps
-            if stamps and stamps[-1] == started_ms:
-                stamps[-1] = done_ms
-        stamps = self._global.stamps
-        moved = 0
-        while moved < len(sends) and stamps and stamps[-1] == started_ms:
-            stamps.pop()
-            moved += 1
-        stamps.extend([done_ms] * moved)
+        for chat_id, is_group, done_ms in sends:
+            if done_ms > started_ms:
+                self._chat(chat_id, is_group).restamp(started_ms, [done_ms])
+        self._global.restamp(started_ms, moved)
 
     def pause(self, chat_id: str | None, is_group: bool, until_ms: int) -> None:
         """Nothing to ``chat_id`` (None: to anyone) before ``until_ms`` (a 429's retry_after)."""

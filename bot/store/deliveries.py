@@ -19,6 +19,7 @@ from bot.store.models import (
     SentMessage,
     signal_from_row,
 )
+from bot.store.schema import SPREAD
 from detector.signals import SignalStrength
 
 SIGNAL_COLUMNS = (
@@ -27,18 +28,12 @@ SIGNAL_COLUMNS = (
 """The columns of ``signals s`` that :func:`~bot.store.models.signal_from_row` reads."""
 
 
-DUE_ORDER = (
-    "CASE WHEN s.type = 'arbitrage' THEN 0 WHEN s.type IS NOT NULL THEN 1 ELSE 2 END,"
-    " d.silent, s.timestamp DESC, d.next_attempt_ms,"
-    # Two rounds of a multiplicative hash mod 2^31 (products stay within SQLite's 64 bits), the
-    # signal mixed into the first: a different permutation of the users for every signal.
-    " ((d.user * 1640531527 + coalesce(d.signal, d.broadcast) * 1013904223) % 2147483648)"
-    " * 1103515245 % 2147483648"
-)
+DUE_ORDER = "d.order_key, d.signal_ts DESC, d.next_attempt_ms, d.spread"
 """What goes first when not everything fits the platform's rate: arbitrage, then the other
 signals, then broadcasts (which never expire); notifying before silent; the newest signal first;
 retries in their turn. Within one signal the recipients come in an order that differs from
-signal to signal (a hash of user and signal), so no user is always last."""
+signal to signal (``spread``, a hash of user and signal), so no user is always last. The
+``deliveries_next`` index (schema 4) holds rows in this order per platform."""
 
 
 def due_rows(
@@ -49,10 +44,11 @@ def due_rows(
     *,
     order: str,
     limit: int,
+    platform_column: str = "u.platform",
 ) -> list[dict[str, Any]]:
-    """The rows of a due-work query (``users u`` joined), of one platform or all, in order."""
+    """The rows of a due-work query, of one platform or all, in order."""
     if platform is not None:
-        sql += " AND u.platform = ?"
+        sql += f" AND {platform_column} = ?"
         params = [*params, platform.value]
     return db.rows(f"{sql} ORDER BY {order} LIMIT ?", [*params, limit])
 
@@ -79,6 +75,7 @@ class Deliveries:
             platform,
             order=DUE_ORDER,
             limit=limit,
+            platform_column="d.platform",
         )
         return [
             DueDelivery(
@@ -153,18 +150,21 @@ class Deliveries:
                 (status.value, reason, now_ms, delivery_id),
             )
 
-    def expire_pending(self, now_ms: int, margin_ms: int = 0) -> int:
+    def expire_pending(self, now_ms: int, margin_ms: int = 0, *, after_ms: int = 0) -> int:
         """Mark pending alerts expired whose signal expires within ``margin_ms``; how many.
 
         The margin is how long a send may take: one started later could not arrive alive.
+        ``after_ms`` skips signals that expired before it (a previous call saw to them), so a
+        pass reads only the signals that expired since, not every pending row.
         """
         with self._db.tx() as conn:
             return int(
                 conn.execute(
                     "UPDATE deliveries SET status = 'expired', finished_ms = ?,"
                     " last_error = 'signal expired before delivery' WHERE status = 'pending'"
-                    " AND signal IN (SELECT id FROM signals WHERE expires_at <= ?)",
-                    (now_ms, now_ms + margin_ms),
+                    " AND signal IN (SELECT id FROM signals WHERE expires_at <= ?"
+                    " AND expires_at > ?)",
+                    (now_ms, now_ms + margin_ms, after_ms),
                 ).rowcount
             )
 
@@ -216,8 +216,11 @@ class Deliveries:
             ).lastrowid
             return int(
                 conn.execute(
-                    "INSERT INTO deliveries (user, broadcast, next_attempt_ms, silent, created_ms)"
-                    " SELECT id, ?, ?, coalesce(muted_until_ms > ?, 0), ? FROM users WHERE active",
-                    (broadcast_id, now_ms, now_ms, now_ms),
+                    "INSERT INTO deliveries (user, broadcast, next_attempt_ms, silent, created_ms,"
+                    " platform, order_key, signal_ts, spread)"
+                    " SELECT id, ?1, ?2, coalesce(muted_until_ms > ?2, 0), ?2, platform,"
+                    " 4 + coalesce(muted_until_ms > ?2, 0), ?2,"
+                    f" {SPREAD.format(user='id', item='?1')} FROM users WHERE active",
+                    (broadcast_id, now_ms),
                 ).rowcount
             )

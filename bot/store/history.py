@@ -16,6 +16,7 @@ from bot.store.models import (
     signal_from_row,
     to_json,
 )
+from bot.store.schema import SPREAD
 from detector.analyzer import TrackedOpportunity
 from detector.signals import Signal, SignalStrength, SignalType
 
@@ -60,10 +61,16 @@ class SignalHistory:
                 _upsert_opportunity_from_signal(conn, signal)
             if plan is not None and plan.recipients:
                 silent = int(plan.silent)
+                order_key = 2 * (0 if signal.type is SignalType.ARBITRAGE else 1) + silent
                 conn.executemany(
                     "INSERT OR IGNORE INTO deliveries (signal, user, next_attempt_ms, silent,"
-                    " created_ms) VALUES (?, ?, ?, ?, ?)",
-                    [(signal_id, uid, now_ms, silent, now_ms) for uid in plan.recipients],
+                    " created_ms, platform, order_key, signal_ts, spread)"
+                    " SELECT ?1, id, ?2, ?3, ?2, platform, ?4, ?5,"
+                    f" {SPREAD.format(user='id', item='?1')} FROM users WHERE id = ?6",
+                    [
+                        (signal_id, now_ms, silent, order_key, signal.timestamp, uid)
+                        for uid in plan.recipients
+                    ],
                 )
                 _supersede(conn, signal.key, signal_id, now_ms)
         return signal_id

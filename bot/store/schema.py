@@ -7,6 +7,10 @@ with ``json_valid``.
 
 from __future__ import annotations
 
+SPREAD = "(({user} * 1640531527 + {item} * 1013904223) % 2147483648) * 1103515245 % 2147483648"
+"""Two rounds of a multiplicative hash mod 2^31 (products stay within SQLite's 64 bits) of a user
+and a signal (or broadcast): a different permutation of the users for every signal."""
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1: users and their subscriptions; what the detector emitted, for /stats.
     (
@@ -138,6 +142,28 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX edits_due ON edits (next_attempt_ms) WHERE status = 'pending'",
         "CREATE INDEX opportunities_by_close ON opportunities (closed_ms)"
         " WHERE closed_ms IS NOT NULL",
+    ),
+    # 4: the outbox's send order, kept on each row and indexed, so that the next due rows are
+    # read off an index instead of sorting every pending row of every signal on each pass
+    # (50 000 pending rows: 40 ms a pass before, under 1 ms after). order_key: 2 x class
+    # (0 arbitrage, 1 other signals, 2 broadcasts) + silent; signal_ts: the signal's time
+    # (newest first); spread: a hash of user and signal, a new order of users for each signal.
+    (
+        "ALTER TABLE deliveries ADD COLUMN platform TEXT NOT NULL DEFAULT 'telegram'",
+        "ALTER TABLE deliveries ADD COLUMN order_key INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE deliveries ADD COLUMN signal_ts INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE deliveries ADD COLUMN spread INTEGER NOT NULL DEFAULT 0",
+        "UPDATE deliveries SET platform = (SELECT platform FROM users WHERE id = deliveries.user),"
+        " order_key = 2 * CASE WHEN signal IS NULL THEN 2"
+        " WHEN (SELECT type FROM signals WHERE id = deliveries.signal) = 'arbitrage' THEN 0"
+        " ELSE 1 END + silent,"
+        " signal_ts = coalesce((SELECT timestamp FROM signals WHERE id = deliveries.signal),"
+        " created_ms),"
+        f" spread = {SPREAD.format(user='user', item='coalesce(signal, broadcast)')}",
+        "CREATE INDEX deliveries_next ON deliveries"
+        " (platform, order_key, signal_ts DESC, next_attempt_ms, spread) WHERE status = 'pending'",
+        # Each pass expires the rows of the signals that expired since the last one.
+        "CREATE INDEX signals_by_expiry ON signals (expires_at)",
     ),
 )
 

@@ -287,11 +287,11 @@ async def test_overall_rate_and_concurrency_are_bounded(
     Router(store, T0).dispatch(episode(1), T0)
     outbox = make_outbox(store, sender, clock, max_in_flight=100)
     first = await outbox.pump()
-    # 30 per (1 s + 10 %), one of them kept for command replies.
-    assert first.sent == 29 and first.wake_ms == T0 + 1_100
-    clock.now = T0 + 1_100
+    # 30 per (1 s + 1 %), one of them kept for command replies.
+    assert first.sent == 29 and first.wake_ms == T0 + 1_010
+    clock.now = T0 + 1_010
     assert (await outbox.pump()).sent == 29
-    clock.now += 1_100
+    clock.now += 1_010
     assert (await outbox.pump()).sent == 12
     assert len({d for d, _, _ in sender.sent}) == 70
 

@@ -38,9 +38,21 @@ def test_replies_keep_a_slot_that_alerts_cannot_take() -> None:
     for n in range(29):
         assert pacer.next_slot(str(n), False, 0) <= 0
         pacer.record(str(n), False, 0)
-    assert pacer.next_slot("alert", False, 0) == 1_100  # the 30th slot is not for alerts
+    assert pacer.next_slot("alert", False, 0) == 1_010  # the 30th slot is not for alerts
     assert pacer.next_slot("reply", False, 0, reply=True) <= 0  # but a reply may take it
     pacer.record("reply", False, 0)
-    assert pacer.next_slot("another reply", False, 0, reply=True) == 1_100
-    # A reply still keeps its chat's own window: after an alert to chat 3, it waits.
-    assert pacer.next_slot("3", False, 500, reply=True) == 1_100
+    assert pacer.next_slot("another reply", False, 0, reply=True) == 1_010
+    # A reply still keeps its chat's own window (1 s + 10 %): after an alert to chat 3, it waits.
+    assert pacer.next_slot("3", False, 1_050, reply=True) == 1_100
+
+
+def test_each_send_counts_from_its_own_completion() -> None:
+    pacer = Pacer(Limits(global_per_s=2, reply_reserve=0))
+    pacer.record("a", False, 0)
+    pacer.record("b", False, 0)
+    pacer.record("reply", False, 10)  # recorded while the two were in flight
+    pacer.settle([("a", False, 40), ("b", False, 300)], 0)
+    # The window (2 per 1.03 s) frees when the earlier of the two moved stamps ages out.
+    assert pacer.next_slot("c", False, 400, reply=True) == 40 + 1_010
+    assert pacer.next_slot("a", False, 400) == 40 + 1_100  # its chat: 1 per (1 s + 10 %)
+    assert pacer.next_slot("b", False, 400) == 300 + 1_100

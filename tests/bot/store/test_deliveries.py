@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.store import DeliveryPlan, Platform, Store
+from bot.store.deliveries import DUE_ORDER
+from bot.store.schema import MIGRATIONS
 from detector.signals import Signal, SignalStrength, SignalType
 from tests.bot.factories import T0, arbitrage, other
 
@@ -99,3 +101,32 @@ def test_a_newer_alert_of_an_episode_supersedes_only_what_is_still_queued(store:
         (cy, 0, "sent", None),  # already delivered
         (cy, 500, "pending", None),
     ]
+
+
+def test_the_due_rows_are_read_off_the_index_in_send_order(store: Store) -> None:
+    """No sort of every pending row on each pass: the index holds them in DUE_ORDER."""
+    queue(store, arbitrage(0.3), users(store, 3))
+    sql = (
+        "EXPLAIN QUERY PLAN SELECT d.id FROM deliveries d JOIN users u ON u.id = d.user"
+        " LEFT JOIN signals s ON s.id = d.signal WHERE d.status = 'pending'"
+        f" AND d.next_attempt_ms <= ? AND d.platform = ? ORDER BY {DUE_ORDER} LIMIT 100"
+    )
+    plan = " / ".join(row[3] for row in store.db.conn.execute(sql, (T0, "telegram")))
+    assert "USING INDEX deliveries_next" in plan
+    assert "TEMP B-TREE" not in plan
+
+
+def test_a_file_from_before_schema_4_gets_its_order_filled_in(store: Store) -> None:
+    ann, bob = users(store, 2)
+    queue(store, other(SignalType.SPREAD_ANOMALY), (ann,), silent=True)
+    store.deliveries.enqueue_broadcast("hello", "telegram:1", T0)
+    with store.db.tx() as conn:  # as rows written by schema 3 look
+        conn.execute("UPDATE deliveries SET order_key = 0, signal_ts = 0, spread = 0")
+        conn.execute(MIGRATIONS[3][4])  # schema 4's backfill
+    rows = store.db.rows("SELECT user, order_key, signal_ts, spread FROM deliveries ORDER BY id")
+    assert [(r["user"], r["order_key"], r["signal_ts"]) for r in rows] == [
+        (ann, 3, T0),  # another signal (class 1), silent
+        (ann, 4, T0),  # broadcasts (class 2), notifying
+        (bob, 4, T0),
+    ]
+    assert all(0 <= r["spread"] < 2**31 for r in rows) and rows[1]["spread"] != rows[2]["spread"]
