@@ -24,7 +24,7 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -37,6 +37,7 @@ from bot.platforms import POLL_TIMEOUT_S, DiscordFrontend, Frontend, TelegramFro
 from bot.routing import Router
 from bot.store import InstanceLock, Platform, Store
 from detector.analyzer import TrackedOpportunity
+from detector.clients.backoff import Backoff
 from detector.config import DetectorConfig, FeedUrls
 from detector.engine import Detector, Health
 from detector.recording import RecordingWriter
@@ -45,6 +46,8 @@ from detector.signals import Signal
 log = logging.getLogger(__name__)
 
 NO_TOKEN = "neither TELEGRAM_BOT_TOKEN nor DISCORD_BOT_TOKEN is set: alerts go to the console only"
+START_BACKOFF = Backoff(initial_s=2.0, max_s=120.0)
+"""Between attempts to start a chat platform that failed for a reason that may pass."""
 FLUSH_S = 5.0
 """At shutdown, how long the outboxes may keep delivering what is already due."""
 SNAPSHOT_EVERY_S = 1.0
@@ -71,6 +74,7 @@ class App:
         console: bool = True,
         detector_options: Mapping[str, Any] | None = None,
         poll_timeout_s: float | None = None,
+        start_backoff: Backoff | None = None,
     ) -> None:
         self.settings = settings
         self.out = out or sys.stdout
@@ -99,21 +103,25 @@ class App:
             stats_provider=lambda: self._stats,
             chats_provider=lambda: self.chat_summary(),
         )
-        self.telegram: TelegramFrontend | None = None
-        self.discord: DiscordFrontend | None = None
+        # A fresh frontend for each attempt to start: a failed one is not reused.
+        self._makers: dict[Platform, Callable[[], Frontend]] = {}
         if settings.telegram_bot_token is not None:
-            self.telegram = TelegramFrontend(
-                settings,
-                self.handler,
-                clock=now_ms,
-                poll_timeout_s=poll_timeout_s or POLL_TIMEOUT_S,
+            timeout_s = poll_timeout_s or POLL_TIMEOUT_S
+            self._makers[Platform.TELEGRAM] = lambda: TelegramFrontend(
+                settings, self.handler, clock=now_ms, poll_timeout_s=timeout_s
             )
         if settings.discord_bot_token is not None:
-            self.discord = DiscordFrontend(settings, self.handler, clock=now_ms)
-        self.frontends: list[Frontend] = [f for f in (self.telegram, self.discord) if f]
+            self._makers[Platform.DISCORD] = lambda: DiscordFrontend(
+                settings, self.handler, clock=now_ms
+            )
+        self.frontends: list[Frontend] = [make() for make in self._makers.values()]
+        self.telegram = next((f for f in self.frontends if isinstance(f, TelegramFrontend)), None)
+        self.discord = next((f for f in self.frontends if isinstance(f, DiscordFrontend)), None)
+        self.start_backoff = start_backoff or START_BACKOFF
         self.outboxes: dict[Platform, Outbox] = {}
         self.frontend_states: dict[Platform, str] = {f.platform: "starting" for f in self.frontends}
         self._live: list[Frontend] = []
+        self._retries: list[asyncio.Task[None]] = []
         self._outbox_tasks: list[asyncio.Task[None]] = []
         self._router_task: asyncio.Task[None] | None = None
         self._snapshot_task: asyncio.Task[None] | None = None
@@ -144,23 +152,56 @@ class App:
             self.err.write(f"arbwatch: {problem}\n")
 
     async def _start_frontend(self, frontend: Frontend) -> None:
+        """Start one frontend with its outbox; a failure that may pass is retried meanwhile."""
+        platform = frontend.platform
+        try:
+            await self._connect(frontend)
+        except FrontendError as exc:
+            if not exc.retry:
+                self.frontend_states[platform] = f"failed: {exc.reason}"
+                self.err.write(f"arbwatch: {exc}; running without {platform.value}\n")
+                return
+            self.frontend_states[platform] = f"retrying: {exc.reason}"
+            self.err.write(f"arbwatch: {exc}; trying again in the background\n")
+            task = asyncio.create_task(self._retry_start(platform), name=f"start-{platform}")
+            self._retries.append(task)
+
+    async def _connect(self, frontend: Frontend) -> None:
+        """Wire the frontend to a new outbox, start it (or raise FrontendError), run the outbox."""
         platform = frontend.platform
         outbox = Outbox(self.store, frontend, now_ms, owner=self.owner)
         # Before the first command: its replies take their slots in the outbox's windows.
         frontend.pacer = outbox.pacer
         # A command may queue deliveries on every platform (an admin's /broadcast).
         frontend.after_command = self._wake_outboxes
-        try:
-            await frontend.start()
-        except FrontendError as exc:
-            self.frontend_states[platform] = f"failed: {exc.reason}"
-            self.err.write(f"arbwatch: {exc}; running without {platform.value}\n")
-            return
+        await frontend.start()
         self._live.append(frontend)
         self.outboxes[platform] = outbox
         self._outbox_tasks.append(asyncio.create_task(outbox.run(), name=f"outbox-{platform}"))
         self.frontend_states[platform] = "connected"
         self.err.write(f"arbwatch: {platform.value} connected\n")
+
+    async def _retry_start(self, platform: Platform) -> None:
+        """A fresh frontend after each backoff, until one connects or the failure is final."""
+        attempt = 0
+        while True:
+            attempt += 1
+            await asyncio.sleep(self.start_backoff.delay(attempt))
+            fresh = self._makers[platform]()
+            self.frontends = [fresh if f.platform is platform else f for f in self.frontends]
+            if isinstance(fresh, TelegramFrontend):
+                self.telegram = fresh
+            elif isinstance(fresh, DiscordFrontend):
+                self.discord = fresh
+            try:
+                await self._connect(fresh)
+                return
+            except FrontendError as exc:
+                if not exc.retry:
+                    self.frontend_states[platform] = f"failed: {exc.reason}"
+                    self.err.write(f"arbwatch: {exc}; running without {platform.value}\n")
+                    return
+                self.frontend_states[platform] = f"retrying (attempt {attempt}): {exc.reason}"
 
     def _wake_outboxes(self) -> None:
         for outbox in self.outboxes.values():
@@ -174,6 +215,12 @@ class App:
         if self._stopped:
             return
         self._stopped = True
+        for task in self._retries:  # no more attempts to start a platform
+            task.cancel()
+        for task in self._retries:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._retries = []
         try:
             for frontend in self._live:  # no new commands; running ones answer first
                 await _logged(frontend.stop_receiving(), f"stopping {frontend.platform} commands")

@@ -11,7 +11,7 @@ Every exception raised on purpose by ``bot`` derives from :class:`BotError`::
     ├── BadInput              a chat command was not accepted (``lines``: the reply saying why;
     │                         defined in ``bot.commands.arguments``, beside the text it carries)
     ├── InvalidButton         a button's callback data is longer than the platform allows
-    ├── FrontendError         a chat frontend cannot start (``platform``, ``reason``)
+    ├── FrontendError         a chat frontend cannot start (``platform``, ``reason``, ``retry``)
     ├── AlreadyRunning        another arbwatch uses the same database (``database``, ``holder``)
     └── SendError             a platform refused or failed one outbox send (``reason``)
         ├── FloodLimited      429: wait ``retry_after_s`` (for ``chat_id``, or every chat)
@@ -129,9 +129,14 @@ class AlreadyRunning(BotError):
 
 
 class FrontendError(BotError):
-    """A chat frontend could not start (a rejected token, the platform unreachable)."""
+    """A chat frontend could not start (a rejected token, the platform unreachable).
 
-    def __init__(self, platform: str, reason: str) -> None:
+    ``retry``: the cause may pass (the network, a 5xx, a timeout), so starting again later may
+    succeed; a rejected token never will.
+    """
+
+    def __init__(self, platform: str, reason: str, *, retry: bool = False) -> None:
         self.platform = platform
         self.reason = reason
+        self.retry = retry
         super().__init__(f"{platform}: cannot start: {reason}")

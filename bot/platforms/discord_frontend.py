@@ -25,11 +25,10 @@ import contextlib
 import io
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -38,16 +37,13 @@ from bot.commands import Chart, CommandContext, CommandHandler, Reply
 from bot.config import Settings
 from bot.errors import (
     Blocked,
-    FloodLimited,
-    FrontendError,
     PermanentSendError,
-    SendError,
-    TransientSendError,
 )
 from bot.messages import Button, Text, alert_buttons, bold, discord_messages, line
 from bot.pacing import Pacer
 from bot.platforms.discord_commands import define_commands
 from bot.platforms.discord_embeds import AlertEmbed, alert_embed, broadcast_embed
+from bot.platforms.discord_errors import describe, gateway_error, send_errors, start_error
 from bot.store import DueDelivery, DueEdit, Platform
 
 log = logging.getLogger(__name__)
@@ -163,49 +159,21 @@ class DiscordFrontend:
                 finally:
                     ready.cancel()
                 if self._connection.done():
-                    raise self._gateway_error(self._connection)
+                    raise gateway_error(self._connection, self.gateway_url)
         except BaseException as exc:
-            error = self._start_error(exc)  # before closing: it tells which step failed
+            # Before closing: whether the gateway step had begun tells which step failed.
+            error = start_error(
+                exc,
+                api_url=self.api_url,
+                gateway_url=self.gateway_url,
+                waited=f"within {self.ready_timeout_s:g} s",
+                connecting=self._connection is not None,
+            )
             await self._close_client()
             raise error from None
         self._accepting = True
         user = self.client.user
         log.info("discord: connected as %s, %d slash commands", user, len(commands))
-
-    def _start_error(self, exc: BaseException) -> BaseException:
-        """Why starting failed, in words (never with the token)."""
-        if isinstance(exc, FrontendError):
-            return exc
-        if isinstance(exc, discord.LoginFailure):
-            return FrontendError("discord", "DISCORD_BOT_TOKEN was rejected (401 Unauthorized)")
-        if isinstance(exc, TimeoutError):
-            waited = f"within {self.ready_timeout_s:g} s"
-            if self._connection is None:  # still logging in or registering commands
-                return FrontendError("discord", f"no answer from {self.api_url} {waited}")
-            return FrontendError(
-                "discord", f"the gateway {self.gateway_url} was not ready {waited}"
-            )
-        if isinstance(exc, discord.HTTPException):
-            return FrontendError("discord", f"{exc.status} {exc.text[:200]}".strip())
-        if isinstance(exc, discord.ConnectionClosed):
-            return FrontendError("discord", _describe(exc))
-        if isinstance(exc, aiohttp.ClientError | OSError):
-            return FrontendError("discord", f"cannot reach {self.api_url}: {exc}")
-        return exc
-
-    def _gateway_error(self, task: asyncio.Task[None]) -> FrontendError:
-        """Why the gateway connection ended before READY."""
-        failure = None if task.cancelled() else task.exception()
-        if failure is None:
-            return FrontendError("discord", "the gateway closed before READY")
-        # discord.py 2.7 trips over its own missing socket (AttributeError) after a failed
-        # first connect; what happened is the network error it was handling.
-        cause = failure.__context__
-        if isinstance(cause, aiohttp.ClientError | OSError):
-            failure = cause
-        return FrontendError(
-            "discord", f"cannot connect to the gateway {self.gateway_url}: {_describe(failure)}"
-        )
 
     def _point_at_endpoints(self) -> None:
         """discord.py reads its REST base and gateway from class attributes: set ours."""
@@ -248,7 +216,7 @@ class DiscordFrontend:
         # (a revoked token: close code 4004). Say so loudly: /status shows it too.
         # Before READY, start() reports it instead.
         if self._accepting and not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("discord: the gateway connection ended: %s", _describe(exc))
+            log.error("discord: the gateway connection ended: %s", describe(exc))
 
     @property
     def status(self) -> str:
@@ -258,7 +226,7 @@ class DiscordFrontend:
             return "stopped"
         if task.done():
             exc = None if task.cancelled() else task.exception()
-            return f"disconnected: {_describe(exc)}" if exc else "disconnected: gateway closed"
+            return f"disconnected: {describe(exc)}" if exc else "disconnected: gateway closed"
         return "connected" if self.client.is_ready() and self.client.ws else "reconnecting"
 
     # -- commands -------------------------------------------------------------------------------
@@ -386,7 +354,7 @@ class DiscordFrontend:
         try:
             # 403 (50007: DMs refused; 50013: no permission in the channel) and 404 (the
             # channel or user is gone): this user cannot be reached.
-            with _send_errors(delivery.destination, unreachable=Blocked):
+            with send_errors(delivery.destination, unreachable=Blocked):
                 target = await self._target(delivery)
                 message = await target.send(**kwargs)
         finally:
@@ -408,7 +376,7 @@ class DiscordFrontend:
         )
         channel = self.client.get_partial_messageable(int(channel_id))
         # 403/404: the message or its channel is gone; nothing to edit, nobody to deactivate.
-        with _send_errors(edit.destination, unreachable=PermanentSendError):
+        with send_errors(edit.destination, unreachable=PermanentSendError):
             await channel.get_partial_message(int(message_id)).edit(embed=to_discord_embed(embed))
 
     async def _target(self, delivery: DueDelivery) -> discord.abc.Messageable:
@@ -416,29 +384,3 @@ class DiscordFrontend:
             return self.client.get_partial_messageable(int(delivery.channel_id))
         # Cached by discord.py after the first call: one POST users/@me/channels per user.
         return await self.client.create_dm(discord.Object(int(delivery.chat_id)))
-
-
-@contextlib.contextmanager
-def _send_errors(destination: str, *, unreachable: type[SendError]) -> Iterator[None]:
-    """discord.py's errors as the outbox's :class:`~bot.errors.SendError` subclasses;
-    ``unreachable`` is what a 403 or 404 means for this call."""
-    try:
-        yield
-    except discord.RateLimited as exc:  # a wait beyond max_ratelimit_timeout
-        raise FloodLimited(exc.retry_after, destination) from exc
-    except (discord.Forbidden, discord.NotFound) as exc:
-        raise unreachable(f"Discord {exc.code}: {exc.text or exc.status}") from exc
-    except discord.DiscordServerError as exc:
-        raise TransientSendError(f"Discord {exc.status}: {exc.text[:200]}") from exc
-    except discord.HTTPException as exc:
-        if exc.status == 429:
-            raise FloodLimited(1.0, destination) from exc
-        raise PermanentSendError(f"Discord {exc.status} {exc.code}: {exc.text[:200]}") from exc
-    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-        raise TransientSendError(f"network: {exc!r}") from exc
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, discord.ConnectionClosed):
-        return f"the gateway closed the connection (code {exc.code})"
-    return f"{type(exc).__name__}: {exc}"[:300]

@@ -2,38 +2,37 @@
 
 Every command (and every button press, whose callback data is a command) goes to the
 platform-neutral :class:`~bot.commands.CommandHandler` in a worker thread (it may render a
-chart); its :class:`~bot.commands.Reply` is rendered to Telegram HTML and split at 4096
-characters, and its chart, if any, follows as a photo. :meth:`TelegramFrontend.send` is the
-outbox's :class:`~bot.outbox.Sender`: it turns PTB's errors into the bot's send errors
-(RetryAfter → FloodLimited, Forbidden → Blocked, BadRequest → PermanentSendError, network and
-server errors → TransientSendError). The bot token is a secret: it is in every Bot API URL, so
-the loggers that print URLs (httpx, PTB's bot) are kept at WARNING and no URL is ever logged.
+chart); in a group, only its administrators may change it (``getChatMember``), and commands
+addressed to another bot are ignored. Its :class:`~bot.commands.Reply` is rendered to Telegram
+HTML, split at 4096 characters, and sent, with its chart as a photo, by
+:class:`~bot.platforms.telegram_sender.TelegramSender`, which is also the outbox's sender
+(:meth:`TelegramFrontend.send` and ``edit`` hand over to it). The bot token is a secret: it is
+in every Bot API URL, so the loggers that print URLs (httpx, PTB's bot) are kept at WARNING and
+no URL is ever logged.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dtm
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from functools import partial
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 from telegram import (
     BotCommand,
     Chat,
     ChatMember,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    InputFile,
-    Message,
     Update,
 )
-from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    TelegramError,
+)
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -43,20 +42,11 @@ from telegram.ext import (
     filters,
 )
 
-from bot.commands import CAPTION_LIMIT, COMMANDS, Chart, CommandHandler, Reply
+from bot.commands import COMMANDS, CommandHandler, Reply
 from bot.config import Settings
-from bot.errors import Blocked, FloodLimited, FrontendError, PermanentSendError, TransientSendError
-from bot.messages import (
-    Button,
-    Text,
-    alert_buttons,
-    format_alert,
-    format_broadcast,
-    line,
-    telegram_messages,
-    text_length,
-)
+from bot.errors import FrontendError
 from bot.pacing import Pacer
+from bot.platforms.telegram_sender import TelegramSender
 from bot.store import DueDelivery, DueEdit, Platform
 
 log = logging.getLogger(__name__)
@@ -67,37 +57,6 @@ POLL_TIMEOUT_S = 30.0  # long-poll of getUpdates (Telegram holds it until an upd
 _QUIET_LOGGERS = ("httpx", "httpcore", "telegram.Bot", "telegram.ext.ExtBot")
 
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
-_T = TypeVar("_T")
-REPLY_ATTEMPTS = 3
-"""Tries of one reply message before it is logged as lost."""
-CHART_FAILED: Text = (line("⚠️ The chart could not be sent; please try again later."),)
-
-
-def _chat_id(chat_id: str) -> int | str:
-    """Store chat ids are text; Telegram wants an integer (or an @channel name)."""
-    return int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id
-
-
-def _keyboard(buttons: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
-    if not buttons:
-        return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(b.label, callback_data=b.data) for b in row] for row in buttons]
-    )
-
-
-def _seconds(value: dtm.timedelta | float) -> float:
-    return value.total_seconds() if isinstance(value, dtm.timedelta) else float(value)
-
-
-def telegram_caption(text: str) -> str:
-    """``text`` within Telegram's photo caption limit (UTF-16 units), cut with "…" if longer."""
-    if text_length(text) <= CAPTION_LIMIT:
-        return text
-    cut = CAPTION_LIMIT - 1  # code points; each is one or two UTF-16 units
-    while text_length(text[:cut]) > CAPTION_LIMIT - 1:
-        cut -= 1
-    return text[:cut] + "…"
 
 
 class TelegramFrontend:
@@ -124,7 +83,6 @@ class TelegramFrontend:
         self.handler = handler
         self.clock = clock
         self.after_command = after_command
-        self.pacer: Pacer | None = None  # the outbox's, set by the app: replies share it
         self.poll_timeout_s = poll_timeout_s
         self.polling_errors = 0
         self.app: TelegramApp = (
@@ -142,6 +100,7 @@ class TelegramFrontend:
             )
         )
         self.app.add_handler(CallbackQueryHandler(self._on_button))
+        self.sender = TelegramSender(self.app.bot, clock, self._redact)
         self._open = False  # initialized and not yet shut down
         self._lifecycle = asyncio.Lock()  # stop_receiving and close, one at a time
 
@@ -158,7 +117,7 @@ class TelegramFrontend:
             await app.bot.shutdown()
             if isinstance(exc, TelegramError):  # InvalidToken, NetworkError: say so plainly
                 # "from None": PTB's InvalidToken quotes the token; no traceback may show it.
-                raise FrontendError("telegram", self._describe(exc)) from None
+                raise self._start_error(exc) from None
             raise
         self._open = True
         try:
@@ -172,7 +131,7 @@ class TelegramFrontend:
         except BaseException as exc:
             await self.close()
             if isinstance(exc, TelegramError):
-                raise FrontendError("telegram", self._describe(exc)) from None
+                raise self._start_error(exc) from None
             raise
         log.info("telegram: polling as @%s", app.bot.username)
 
@@ -224,6 +183,11 @@ class TelegramFrontend:
 
     def _describe(self, exc: TelegramError) -> str:
         return self._redact(f"{type(exc).__name__}: {exc.message}")
+
+    def _start_error(self, exc: TelegramError) -> FrontendError:
+        """Why starting failed; only a rejected token (or a refusal of ours) is final."""
+        final = isinstance(exc, InvalidToken | Forbidden | BadRequest)
+        return FrontendError("telegram", self._describe(exc), retry=not final)
 
     def _polling_error(self, exc: TelegramError) -> None:
         # A plain function: PTB calls it without awaiting. PTB retries polling by itself.
@@ -295,154 +259,25 @@ class TelegramFrontend:
             return False
         return member.status in (ChatMember.OWNER, ChatMember.ADMINISTRATOR)
 
-    async def reply(self, chat_id: str, reply: Reply) -> None:
-        """Answer a command: the text, then the chart as a photo, if any; never raises.
+    # -- outgoing: the sender ----------------------------------------------------------------
 
-        Each message takes a reply slot in the outbox's pacing windows (:meth:`_as_reply`), so
-        it goes before queued alerts and never trips a flood limit. A chart that cannot be sent
-        is answered with a line saying so; a reply whose text failed gets no chart. A reply
-        that cannot be sent at all is logged as lost, never dropped in silence.
-        """
-        try:
-            await self._send_text(chat_id, reply.lines, reply.buttons, reply.silent, as_reply=True)
-        except TelegramError as exc:
-            log.error("telegram: a reply to %s was lost: %s", chat_id, self._describe(exc))
-            return
-        image = reply.image
-        if image is None:
-            return
-        try:
-            await self._as_reply(chat_id, partial(self._send_photo, chat_id, image, reply.silent))
-        except TelegramError as exc:
-            log.warning("telegram: chart failed: %s", self._describe(exc))
-            try:
-                await self._send_text(chat_id, CHART_FAILED, (), reply.silent, as_reply=True)
-            except TelegramError as again:
-                log.error("telegram: a reply to %s was lost: %s", chat_id, self._describe(again))
+    @property
+    def pacer(self) -> Pacer | None:
+        """The outbox's pacing windows, which command replies share (set by the app)."""
+        return self.sender.pacer
 
-    async def _as_reply(self, chat_id: str, call: Callable[[], Awaitable[_T]]) -> _T:
-        """One reply message, in its pacing slot; 429s and network errors are retried.
-
-        Up to :data:`REPLY_ATTEMPTS` attempts: a 429 pauses the chat in the shared windows (the
-        alerts to it wait too), a network error backs off a second per attempt.
-        """
-        is_group = chat_id.startswith("-")
-        for attempt in range(1, REPLY_ATTEMPTS + 1):
-            await self._reply_slot(chat_id, is_group)
-            try:
-                return await call()
-            except RetryAfter as exc:
-                wait_s = _seconds(exc.retry_after)
-                if attempt == REPLY_ATTEMPTS:
-                    raise
-                if self.pacer is None:
-                    await asyncio.sleep(wait_s)
-                else:  # the next slot comes after the pause
-                    self.pacer.pause(chat_id, is_group, self.clock() + round(wait_s * 1000))
-            except BadRequest:
-                raise  # the message itself was refused: sending it again cannot help
-            except NetworkError:
-                if attempt == REPLY_ATTEMPTS:
-                    raise
-                await asyncio.sleep(attempt)
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
-    async def _reply_slot(self, chat_id: str, is_group: bool) -> None:
-        """Wait for, and take, a reply slot in the outbox's windows (none set: go at once)."""
-        pacer = self.pacer
-        if pacer is None:
-            return
-        while True:  # the slot is a time, not an event: sleep until it, then look again
-            now = self.clock()
-            slot = pacer.next_slot(chat_id, is_group, now, reply=True)
-            if slot <= now:
-                pacer.record(chat_id, is_group, now)
-                return
-            await asyncio.sleep((slot - now) / 1000)
-
-    # -- outgoing -------------------------------------------------------------------------------
+    @pacer.setter
+    def pacer(self, pacer: Pacer | None) -> None:
+        self.sender.pacer = pacer
 
     async def send(self, delivery: DueDelivery) -> str | None:
         """The outbox's Sender: one alert or broadcast to one chat; returns the message id."""
-        if delivery.signal is not None:
-            text = format_alert(delivery.signal, self.clock())
-            buttons = alert_buttons(delivery.signal)
-        else:
-            text, buttons = format_broadcast(delivery.broadcast_text or ""), ()
-        with self._send_errors(delivery.chat_id):
-            sent = await self._send_text(delivery.chat_id, text, buttons, delivery.silent)
-        return None if sent is None else str(sent.message_id)
+        return await self.sender.send(delivery)
 
     async def edit(self, edit: DueEdit) -> None:
         """The outbox's closing edit: the alert as sent, plus how its opportunity ended."""
-        text = format_alert(
-            edit.signal,
-            edit.sent_ms,  # the age it showed when it was sent
-            closed_after_ms=edit.closed_after_ms,
-            peak_net_pct=edit.peak_net_pct,
-        )
-        with self._send_errors(edit.chat_id):
-            try:
-                await self.app.bot.edit_message_text(
-                    telegram_messages(text)[0],  # an alert is far below 4096 characters
-                    chat_id=_chat_id(edit.chat_id),
-                    message_id=int(edit.message_id),
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=_keyboard(alert_buttons(edit.signal)),
-                )
-            except BadRequest as exc:
-                if "not modified" not in exc.message:  # else: a retry whose answer was lost
-                    raise
+        await self.sender.edit(edit)
 
-    @contextlib.contextmanager
-    def _send_errors(self, chat_id: str) -> Iterator[None]:
-        """PTB's errors as the outbox's :class:`~bot.errors.SendError` subclasses."""
-        try:
-            yield
-        except RetryAfter as exc:
-            raise FloodLimited(_seconds(exc.retry_after), chat_id) from exc
-        except Forbidden as exc:
-            raise Blocked(self._redact(exc.message)) from exc
-        except BadRequest as exc:  # before NetworkError: PTB derives BadRequest from it
-            raise PermanentSendError(self._redact(exc.message)) from exc
-        except TelegramError as exc:  # NetworkError, TimedOut, 5xx, Conflict, ...
-            raise TransientSendError(self._describe(exc)) from exc
-
-    async def _send_text(
-        self,
-        chat_id: str,
-        text: Text,
-        buttons: Sequence[Sequence[Button]],
-        silent: bool,
-        *,
-        as_reply: bool = False,
-    ) -> Message | None:
-        """Send ``text`` in chunks of at most 4096 characters; buttons go under the last one.
-
-        ``as_reply``: each chunk paced and retried on its own (:meth:`_as_reply`), so a retry
-        never repeats a chunk that already arrived.
-        """
-        chunks = telegram_messages(text)
-        first: Message | None = None
-        for n, chunk in enumerate(chunks):
-            call = partial(
-                self.app.bot.send_message,
-                chat_id=_chat_id(chat_id),
-                text=chunk,
-                parse_mode=ParseMode.HTML,
-                disable_notification=silent,
-                reply_markup=_keyboard(buttons) if n == len(chunks) - 1 else None,
-            )
-            message = await (self._as_reply(chat_id, call) if as_reply else call())
-            first = first or message
-        return first
-
-    async def _send_photo(self, chat_id: str, chart: Chart, silent: bool) -> Message:
-        """The chart as a photo; its caption is plain text (no parse mode)."""
-        message: Message = await self.app.bot.send_photo(
-            chat_id=_chat_id(chat_id),
-            photo=InputFile(chart.png, filename=chart.filename),
-            caption=telegram_caption(chart.caption),
-            disable_notification=silent,
-        )
-        return message
+    async def reply(self, chat_id: str, reply: Reply) -> None:
+        """Answer a command (see :meth:`TelegramSender.reply`); never raises."""
+        await self.sender.reply(chat_id, reply)

@@ -370,6 +370,53 @@ async def test_a_rejected_token_is_a_clear_error_that_never_shows_the_token(
             await frontend.start()
     assert "telegram: cannot start: InvalidToken" in str(info.value)
     assert "SECRET" not in str(info.value)
+    assert not info.value.retry  # a rejected token is final
+
+
+async def test_a_platform_that_fails_to_start_for_a_passing_reason_is_retried(
+    tmp_path: Path, fake: FakeTelegram
+) -> None:
+    settings = make_settings(tmp_path, fake)
+    fake.fail_next("getMe", 502, times=2)  # Telegram's gateway, down for two attempts
+    err = io.StringIO()
+    scenario = Scenario("quiet", "nothing happens", 60.0, ())
+    async with SimulatorServer(scenario, symbols=SYMBOLS, seed=5) as server:
+        app = App(
+            settings,
+            settings.detector_config(),
+            server.urls.feed_urls(),
+            console=False,
+            err=err,
+            poll_timeout_s=0.5,
+            start_backoff=FAST_BACKOFF,
+        )
+        async with app:
+            assert app.frontend_states[Platform.TELEGRAM].startswith("retrying: NetworkError")
+            await until(lambda: app.frontend_states[Platform.TELEGRAM] == "connected", WAIT_S)
+            assert Platform.TELEGRAM in app.outboxes
+            fake.send_user_message(6001, "/start")  # the fresh frontend answers
+            await fake.wait_for(reply_to(6001), WAIT_S)
+    assert fake.calls["getMe"] == 3
+    assert "trying again in the background" in err.getvalue()
+    assert "telegram connected" in err.getvalue()
+
+
+async def test_a_rejected_token_is_not_retried(tmp_path: Path, fake: FakeTelegram) -> None:
+    settings = make_settings(tmp_path, fake)
+    settings.telegram_bot_token = SecretStr("999:SECRET-wrong")
+    scenario = Scenario("quiet", "nothing happens", 60.0, ())
+    async with SimulatorServer(scenario, symbols=SYMBOLS, seed=5) as server:
+        app = App(
+            settings,
+            settings.detector_config(),
+            server.urls.feed_urls(),
+            console=False,
+            err=io.StringIO(),
+            start_backoff=FAST_BACKOFF,
+        )
+        async with app:
+            assert app.frontend_states[Platform.TELEGRAM].startswith("failed: InvalidToken")
+            assert app._retries == [] and app.outboxes == {}  # no attempt is scheduled
 
 
 async def test_without_a_token_alerts_stay_on_the_console(tmp_path: Path) -> None:
