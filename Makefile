@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo run test lint bench sample clean
+.PHONY: demo run test lint bench sample chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/arbwatch bench
+
+chaos: $(STAMP)
+	$(BIN)/python scripts/chaos.py --kills 20
 
 sample: $(STAMP)
 	$(BIN)/python scripts/make_sample.py samples/sample.jsonl.gz
