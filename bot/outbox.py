@@ -1,9 +1,10 @@
 """The outbox loop: sends queued deliveries within the platform's limits, and records every outcome.
 
-``Outbox.pump`` is one pass: take (or renew) the sender lease, expire alerts whose signal expired,
-read the due deliveries, pick those the :class:`~bot.pacing.Pacer` admits now (notifying alerts
-before silent ones), send them concurrently through a platform :class:`Sender`, and record each
-outcome as soon as it comes (:func:`judge` says what it means):
+``Outbox.pump`` is one pass: take (or renew) the sender lease, expire the alerts that could no
+longer arrive alive, read the due deliveries most valuable first (the store's ``DUE_ORDER``:
+arbitrage, notifying, newest, each signal's users in an order of its own), pick those the
+:class:`~bot.pacing.Pacer` admits now, send them concurrently through a platform
+:class:`Sender`, and record each outcome as soon as it comes (:func:`judge` says what it means):
 
 - sent → ``mark_sent`` with the platform's message id;
 - :class:`FloodLimited` (429) → pause that chat (every chat when the error has no chat) for
