@@ -158,13 +158,17 @@ class App:
             await self._connect(frontend)
         except FrontendError as exc:
             if not exc.retry:
-                self.frontend_states[platform] = f"failed: {exc.reason}"
-                self.err.write(f"arbwatch: {exc}; running without {platform.value}\n")
+                self._give_up(exc, platform)
                 return
             self.frontend_states[platform] = f"retrying: {exc.reason}"
             self.err.write(f"arbwatch: {exc}; trying again in the background\n")
             task = asyncio.create_task(self._retry_start(platform), name=f"start-{platform}")
             self._retries.append(task)
+
+    def _give_up(self, exc: FrontendError, platform: Platform) -> None:
+        """A failure retrying cannot fix: say so once; everything else runs on."""
+        self.frontend_states[platform] = f"failed: {exc.reason}"
+        self.err.write(f"arbwatch: {exc}; running without {platform.value}\n")
 
     async def _connect(self, frontend: Frontend) -> None:
         """Wire the frontend to a new outbox, start it (or raise FrontendError), run the outbox."""
@@ -198,8 +202,7 @@ class App:
                 return
             except FrontendError as exc:
                 if not exc.retry:
-                    self.frontend_states[platform] = f"failed: {exc.reason}"
-                    self.err.write(f"arbwatch: {exc}; running without {platform.value}\n")
+                    self._give_up(exc, platform)
                     return
                 self.frontend_states[platform] = f"retrying (attempt {attempt}): {exc.reason}"
 
