@@ -8,7 +8,13 @@ never a platform library. Import from here, not from the modules behind it.
 
 from bot.commands.arguments import BadInput
 from bot.commands.charts import CAPTION_LIMIT, Chart
-from bot.commands.handler import ADMIN_COMMANDS, COMMANDS, DISCORD_COMMANDS, CommandHandler
+from bot.commands.handler import (
+    ADMIN_COMMANDS,
+    COMMANDS,
+    DISCORD_COMMANDS,
+    TELEGRAM_COMMANDS,
+    CommandHandler,
+)
 from bot.commands.reply import CommandContext, Reply
 
 __all__ = [
@@ -16,6 +22,7 @@ __all__ = [
     "CAPTION_LIMIT",
     "COMMANDS",
     "DISCORD_COMMANDS",
+    "TELEGRAM_COMMANDS",
     "BadInput",
     "Chart",
     "CommandContext",

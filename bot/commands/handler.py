@@ -71,7 +71,14 @@ ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
 DISCORD_COMMANDS: tuple[tuple[str, str], ...] = (
     ("alerts", "dm|here: your alerts by DM, or in this channel (server admins)"),
 )
-"""Discord-only commands, listed in its /help (elsewhere they are unknown)."""
+"""Discord's own commands, listed in its /help."""
+
+TELEGRAM_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("alerts", "dm|@CHANNEL: your alerts here, or posted to a channel you administer"),
+)
+"""Telegram's own commands, listed in its /help and menu."""
+
+PLATFORM_COMMANDS = {Platform.DISCORD: DISCORD_COMMANDS, Platform.TELEGRAM: TELEGRAM_COMMANDS}
 
 _STATS = usage("/stats", "/stats BTCUSDT", "/stats 7d", "/stats ETHUSDT 1h")
 _CHART = usage("/chart BTCUSDT", "/chart ETHUSDT 7d")
@@ -227,9 +234,10 @@ class CommandHandler:
         return Reply(tuple(self._help_lines(ctx)), ephemeral=True)
 
     def _help_lines(self, ctx: CommandContext) -> list[Line]:
-        commands = COMMANDS + (ADMIN_COMMANDS if ctx.is_admin else ())
-        if ctx.platform is Platform.DISCORD:  # slash commands: no /start, and /alerts
-            commands = tuple(c for c in commands if c[0] != "start") + DISCORD_COMMANDS
+        commands = COMMANDS + PLATFORM_COMMANDS[ctx.platform]
+        commands += ADMIN_COMMANDS if ctx.is_admin else ()
+        if ctx.platform is Platform.DISCORD:  # slash commands: no /start
+            commands = tuple(c for c in commands if c[0] != "start")
         return [
             line(bold("Commands")),
             *(line(code(f"/{name}"), f" {about}") for name, about in commands),
@@ -300,11 +308,10 @@ class CommandHandler:
     # -- helpers --------------------------------------------------------------------------------
 
     def _available(self, platform: Platform) -> set[str]:
-        """The command names this platform knows (Discord's own ones only there)."""
-        names = set(self._commands)
-        if platform is not Platform.DISCORD:
-            names -= {name for name, _ in DISCORD_COMMANDS}
-        return names
+        """The command names this platform knows (each platform's own ones only there)."""
+        others = {n for p, own in PLATFORM_COMMANDS.items() if p is not platform for n, _ in own}
+        mine = {name for name, _ in PLATFORM_COMMANDS[platform]}
+        return set(self._commands) - (others - mine)
 
     def _unknown(self, head: str, platform: Platform) -> Reply:
         names = [f"/{name}" for name in self._commands if name in self._available(platform)]

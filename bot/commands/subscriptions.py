@@ -37,7 +37,7 @@ from bot.messages import (
     line,
     type_label,
 )
-from bot.store import ALL_SYMBOLS, Store, Subscription, User
+from bot.store import ALL_SYMBOLS, Platform, Store, Subscription, User
 from detector.signals import SignalStrength, SignalType
 
 DEFAULT_MUTE_MS = HOUR_MS
@@ -49,6 +49,7 @@ _TYPES = usage("/types arbitrage volume_spike", "/types all", "/types BTCUSDT ar
 _MUTE = usage("/mute", "/mute 30m", "/mute BTCUSDT 2h")
 _UNMUTE = usage("/unmute", "/unmute BTCUSDT")
 _ALERTS = usage("/alerts dm", "/alerts here")
+_ALERTS_TELEGRAM = usage("/alerts dm", "/alerts @yourchannel")
 
 
 def find_sender(store: Store, ctx: CommandContext) -> User | None:
@@ -256,14 +257,33 @@ class SubscriptionCommands:
         return reply(line("🔔 ", bold(f"Alerts resumed{suffix}.")))
 
     def alerts(self, ctx: CommandContext, args: list[str], rest: str) -> Reply:
-        """Discord: alerts by DM, or (server admins only) to the channel of the command."""
-        if len(args) != 1 or args[0].lower() not in ("dm", "here"):
-            raise BadInput(line(bold("Where should your alerts go?"), " dm or here."), _ALERTS)
+        """Alerts by DM, or to a shared place the sender administers: on Discord the server
+        channel of the command (``here``), on Telegram a channel named by the command (the
+        frontend resolves it into ``ctx.channel_id`` and checks both the sender's and the bot's
+        rights there)."""
+        telegram = ctx.platform is Platform.TELEGRAM
+        usage_line = _ALERTS_TELEGRAM if telegram else _ALERTS
+        named = args[0] if len(args) == 1 else ""
+        valid = named.lower() == "dm" or (
+            named.startswith("@") or named.lstrip("-").isdigit()
+            if telegram
+            else named.lower() == "here"
+        )
+        if len(args) != 1 or not valid:
+            where = " dm or @channel." if telegram else " dm or here."
+            raise BadInput(line(bold("Where should your alerts go?"), where), usage_line)
+        if telegram and ctx.is_group:
+            raise BadInput(
+                line(bold("In a group, alerts already come here, for the whole group.")),
+                line("Its administrators choose them with ", code("/subscribe"), "."),
+            )
         # Registering again also reactivates a user deactivated after a refused delivery.
         user = register_sender(self.store, ctx)
         if args[0].lower() == "dm":
             self.store.set_channel(user.id, None, ctx.now_ms)
             return reply(line("✅ ", bold("Your alerts now arrive by direct message.")))
+        if telegram:
+            return self._to_telegram_channel(ctx, user.id, args[0])
         if ctx.channel_id is None:
             return reply(
                 line(bold("Run this in the server channel that should get your alerts.")),
@@ -278,6 +298,21 @@ class SubscriptionCommands:
         return reply(
             line("✅ ", bold(f"Your alerts now go to #{ctx.channel_name or ctx.channel_id}.")),
             line("Moderate and strong ones mention you; weak ones arrive silently."),
+        )
+
+    def _to_telegram_channel(self, ctx: CommandContext, user_id: int, named: str) -> Reply:
+        if ctx.channel_id is None:
+            return reply(
+                line(bold(f"I can't post in {named[:64]}.")),
+                line("Add me to it as an administrator who may post messages, then try again."),
+            )
+        if not ctx.may_manage_chat:
+            return reply(line(bold("Only that channel's administrators can send alerts there.")))
+        self.store.set_channel(user_id, ctx.channel_id, ctx.now_ms)
+        title = ctx.channel_name or ctx.channel_id
+        return reply(
+            line("✅ ", bold(f"Your alerts now go to {title}"), ", once for all its readers."),
+            line(code("/alerts dm"), " brings them back here."),
         )
 
 

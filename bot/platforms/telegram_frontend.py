@@ -42,7 +42,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.commands import COMMANDS, CommandHandler, Reply
+from bot.commands import COMMANDS, TELEGRAM_COMMANDS, CommandHandler, Reply
 from bot.config import Settings
 from bot.errors import FrontendError
 from bot.pacing import Pacer
@@ -57,6 +57,15 @@ POLL_TIMEOUT_S = 30.0  # long-poll of getUpdates (Telegram holds it until an upd
 _QUIET_LOGGERS = ("httpx", "httpcore", "telegram.Bot", "telegram.ext.ExtBot")
 
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
+
+
+def _alerts_target(text: str) -> str | None:
+    """The channel named by ``/alerts @channel`` (or ``-100…``); None for any other command."""
+    words = text.split()
+    if len(words) != 2 or words[0].split("@", 1)[0].lower() != "/alerts":
+        return None
+    target = words[1]
+    return target if target.startswith("@") or target.lstrip("-").isdigit() else None
 
 
 class TelegramFrontend:
@@ -121,7 +130,8 @@ class TelegramFrontend:
             raise
         self._open = True
         try:
-            await app.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
+            menu = COMMANDS + TELEGRAM_COMMANDS
+            await app.bot.set_my_commands([BotCommand(name, text) for name, text in menu])
             await app.start()
             await app.updater.start_polling(
                 poll_interval=0,
@@ -225,6 +235,11 @@ class TelegramFrontend:
             return
         name = user.full_name if user is not None else (chat.title or "")
         is_group = chat.type != chat.PRIVATE
+        channel_id = channel_name = None
+        manages = is_group and await self._administers(chat, update)
+        target = _alerts_target(text)
+        if target is not None and not is_group and user is not None:
+            channel_id, channel_name, manages = await self._channel(target, user.id)
         ctx = self.handler.context(
             Platform.TELEGRAM,
             str(chat.id),
@@ -232,13 +247,36 @@ class TelegramFrontend:
             name,
             self.clock(),
             is_group=is_group,
-            may_manage_chat=is_group and await self._administers(chat, update),
+            channel_id=channel_id,
+            channel_name=channel_name,
+            may_manage_chat=manages,
             chat_title=chat.title if is_group else None,
         )
         # The store commits before the reply goes out; a worker thread keeps the loop free.
         reply = await asyncio.to_thread(self.handler.handle, text, ctx)
         self.after_command()  # e.g. a /broadcast queued deliveries: wake the outbox
         await self.reply(str(chat.id), reply)
+
+    async def _channel(self, target: str, user_id: int) -> tuple[str | None, str | None, bool]:
+        """``/alerts @channel``: the channel's id if the bot may post there (else None), its
+        title, and whether the sender administers it."""
+        bot = self.app.bot
+        try:
+            chat = await bot.get_chat(int(target) if target.lstrip("-").isdigit() else target)
+            me = await bot.get_chat_member(chat.id, bot.id)
+            them = await bot.get_chat_member(chat.id, user_id)
+        except TelegramError as exc:  # no such chat, or the bot is not in it
+            log.info("telegram: /alerts %s: %s", target, exc.message)
+            return None, None, False
+        in_channel = chat.type == chat.CHANNEL
+        may_post = me.status == ChatMember.OWNER or (
+            me.status == ChatMember.ADMINISTRATOR
+            and (not in_channel or bool(getattr(me, "can_post_messages", False)))
+        )
+        if not in_channel:  # a group: any member that is not restricted may post
+            may_post = may_post or me.status == ChatMember.MEMBER
+        admin = them.status in (ChatMember.OWNER, ChatMember.ADMINISTRATOR)
+        return (str(chat.id) if may_post else None), chat.title, admin
 
     async def _administers(self, chat: Chat, update: Update) -> bool:
         """Whether the sender is the group's creator or one of its administrators.

@@ -152,14 +152,20 @@ class TelegramSender:
 
     async def send(self, delivery: DueDelivery) -> str | None:
         """The outbox's Sender: one alert or broadcast to one chat; returns the message id."""
+        routed = delivery.channel_id  # a channel the user administers, set with /alerts
         if delivery.signal is not None:
             text = format_alert(delivery.signal, self.clock())
-            buttons = alert_buttons(delivery.signal)
+            # A channel's readers are not the subscriber: no buttons that would act for them.
+            buttons = () if routed else alert_buttons(delivery.signal)
         else:
             text, buttons = format_broadcast(delivery.broadcast_text or ""), ()
-        with self._send_errors(delivery.chat_id):
-            sent = await self._send_text(delivery.chat_id, text, buttons, delivery.silent)
-        return None if sent is None else str(sent.message_id)
+        target = routed or delivery.chat_id
+        with self._send_errors(target):
+            sent = await self._send_text(target, text, buttons, delivery.silent)
+        if sent is None:
+            return None
+        # In a channel, the edit needs to know where: "channel:message", as on Discord.
+        return f"{routed}:{sent.message_id}" if routed else str(sent.message_id)
 
     async def edit(self, edit: DueEdit) -> None:
         """The outbox's closing edit: the alert as sent, plus how its opportunity ended."""
@@ -169,14 +175,16 @@ class TelegramSender:
             closed_after_ms=edit.closed_after_ms,
             peak_net_pct=edit.peak_net_pct,
         )
-        with self._send_errors(edit.chat_id):
+        channel, _, message_id = edit.message_id.rpartition(":")
+        chat = channel or edit.chat_id
+        with self._send_errors(chat):
             try:
                 await self.bot.edit_message_text(
                     telegram_messages(text)[0],  # an alert is far below 4096 characters
-                    chat_id=_chat_id(edit.chat_id),
-                    message_id=int(edit.message_id),
+                    chat_id=_chat_id(chat),
+                    message_id=int(message_id),
                     parse_mode=ParseMode.HTML,
-                    reply_markup=_keyboard(alert_buttons(edit.signal)),
+                    reply_markup=None if channel else _keyboard(alert_buttons(edit.signal)),
                 )
             except BadRequest as exc:
                 if "not modified" not in exc.message:  # else: a retry whose answer was lost

@@ -183,8 +183,9 @@ class DueEdit:
 
     @property
     def destination(self) -> str:
-        """Paced with the chat it was sent to (a Discord id is ``channel:message``)."""
-        if self.platform is Platform.DISCORD and ":" in self.message_id:
+        """Paced with the chat it was sent to (an alert sent to a channel, and every Discord
+        message, has the id ``channel:message``)."""
+        if ":" in self.message_id:
             return "channel:" + self.message_id.split(":", 1)[0]
         return self.chat_id
 

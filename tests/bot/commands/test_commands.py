@@ -164,7 +164,7 @@ def test_help_lists_admin_commands_to_admins_only(handler: CommandHandler) -> No
         assert f"/{name}" in everyone
     for name, _ in ADMIN_COMMANDS:
         assert f"/{name}" not in everyone and f"/{name}" in admin
-    assert "/alerts" not in everyone
+    assert "/alerts dm|@CHANNEL" in everyone  # Telegram's own form of /alerts
 
 
 def test_help_on_discord_lists_its_slash_commands(handler: CommandHandler) -> None:

@@ -89,13 +89,43 @@ def test_alerts_says_where_they_can_go(handler: CommandHandler, store: Store, te
     assert store.find_user(Platform.DISCORD, ANN) is None  # bad input changes nothing
 
 
-def test_alerts_is_discords_own_command(handler: CommandHandler, store: Store) -> None:
-    ctx = handler.context(Platform.TELEGRAM, "7", "7", "Bob", T0)
-    reply = handler.handle("/alerts here", ctx)
-    assert "I don't know /alerts" in reply.text
-    assert store.find_user(Platform.TELEGRAM, "7") is None
-    # ... and never suggested there.
-    assert "/alerts" not in handler.handle("/alert", ctx).text
+@pytest.mark.parametrize(
+    ("where", "fragment", "channel"),
+    [
+        ({}, "I can't post in @signals", None),  # the bot is not an administrator there
+        ({"channel_id": "-1001", "channel_name": "Signals"}, "Only that channel's admin", None),
+        (
+            {"channel_id": "-1001", "channel_name": "Signals", "may_manage_chat": True},
+            "Your alerts now go to Signals, once for all its readers.",
+            "-1001",
+        ),
+    ],
+)
+def test_alerts_on_telegram_go_to_a_channel_its_administrators_name(
+    handler: CommandHandler,
+    store: Store,
+    where: dict[str, Any],
+    fragment: str,
+    channel: str | None,
+) -> None:
+    ctx = handler.context(Platform.TELEGRAM, "7", "7", "Bob", T0, **where)
+    assert fragment in handler.handle("/alerts @signals", ctx).text
+    user = store.find_user(Platform.TELEGRAM, "7")
+    assert user is not None and user.channel_id == channel
+
+
+@pytest.mark.parametrize("text", ["/alerts here", "/alerts", "/alerts #signals"])
+def test_alerts_on_telegram_says_what_it_takes(handler: CommandHandler, text: str) -> None:
+    reply = handler.handle(text, handler.context(Platform.TELEGRAM, "7", "7", "Bob", T0))
+    assert reply.rejected and "/alerts @yourchannel" in reply.text
+
+
+def test_a_telegram_group_is_its_own_destination(handler: CommandHandler) -> None:
+    ctx = handler.context(
+        Platform.TELEGRAM, "-5", "7", "Bob", T0, is_group=True, may_manage_chat=True
+    )
+    reply = handler.handle("/alerts @signals", ctx)
+    assert reply.rejected and "alerts already come here" in reply.text
 
 
 def test_subscribe_registers_and_subscribes_in_one_store_call(

@@ -1,8 +1,8 @@
 """A fake Telegram Bot API server on 127.0.0.1 for driving the real python-telegram-bot offline.
 
 ``FakeTelegram`` serves the methods arbwatch uses (getMe, deleteWebhook, long-polled getUpdates,
-set/getMyCommands, sendMessage, sendPhoto, editMessageText, answerCallbackQuery, getChatMember
-with the groups' administrators set by ``make_admin``) and answers
+set/getMyCommands, sendMessage, sendPhoto, editMessageText, answerCallbackQuery, getChat and
+getChatMember, with the chats' administrators set by ``make_admin``) and answers
 like the Bot API: ``{"ok": true, "result": ...}``, or an error body with the same HTTP status.
 A test acts as users (``send_user_message``, ``press_button``), reads what the bot did (``sent``,
 ``calls``, ``rejected``, ``wait_for``) and injects Telegram's failures: 429 flood control (on
@@ -52,12 +52,22 @@ from tests.bot.fakes.fake_telegram_rules import (
 )
 from tests.bot.waits import Pulse
 
-__all__ = ["FakeTelegram", "Rejection", "SentMessage", "prepare_ptb_env", "run_application"]
+__all__ = [
+    "CHANNEL_ID",
+    "FakeTelegram",
+    "Rejection",
+    "SentMessage",
+    "prepare_ptb_env",
+    "run_application",
+]
 
 # Sends that Telegram rate-limits; with edits, refused for a chat that blocked the bot.
 _SEND_METHODS = frozenset({"sendMessage", "sendPhoto"})
 _CHAT_METHODS = _SEND_METHODS | {"editMessageText"}
 
+
+CHANNEL_ID = -1001000000000
+"""The id of the channel every ``@name`` stands for."""
 
 _ADMIN_RIGHTS = (
     "can_be_edited",
@@ -166,6 +176,7 @@ class FakeTelegram:
             "editMessageText": self._edit_message_text,
             "answerCallbackQuery": self._answer_callback_query,
             "getChatMember": self._get_chat_member,
+            "getChat": self._get_chat,
         }
         self._canonical = {name.lower(): name for name in [*self._handlers, "getUpdates"]}
 
@@ -479,7 +490,30 @@ class FakeTelegram:
 
     # helpers
 
+    def _get_chat(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A chat's full info (the fields PTB requires); @names are one channel's."""
+        raw = params.get("chat_id")
+        chat_id = int(raw) if isinstance(raw, str) and raw.lstrip("-").isdigit() else raw
+        if not isinstance(chat_id, int | str) or chat_id == "":
+            raise bad_request("chat_id is empty")
+        chat = dict(self._chat(chat_id))
+        chat.update(accent_color_id=0, max_reaction_count=11, accepted_gift_types={})
+        chat["accepted_gift_types"] = dict.fromkeys(
+            (
+                "unlimited_gifts",
+                "limited_gifts",
+                "unique_gifts",
+                "premium_subscription",
+                "gifts_from_channels",
+            ),
+            False,
+        )
+        return chat
+
     def _get_chat_member(self, params: dict[str, Any]) -> dict[str, Any]:
+        raw_chat = params.get("chat_id")
+        if isinstance(raw_chat, str) and raw_chat.lstrip("-").isdigit():
+            params = {**params, "chat_id": int(raw_chat)}
         chat_id = self._chat_id(params)
         raw = params.get("user_id")
         if not (isinstance(raw, int) or (isinstance(raw, str) and raw.isdigit())):
@@ -493,6 +527,7 @@ class FakeTelegram:
             member["is_anonymous"] = False
         elif status == "administrator":  # the rights PTB requires of ChatMemberAdministrator
             member.update(dict.fromkeys(_ADMIN_RIGHTS, False), can_manage_chat=True)
+            member["can_post_messages"] = True
         return member
 
     def _chat_id(self, params: dict[str, Any]) -> int | str:
@@ -559,8 +594,10 @@ class FakeTelegram:
     def _chat(self, chat_id: int | str) -> dict[str, Any]:
         if chat_id in self._chats:
             return self._chats[chat_id]
-        if isinstance(chat_id, str):  # "@channelusername"
-            return {"id": -1001000000000, "type": "channel", "title": chat_id}
+        if isinstance(chat_id, str):  # "@channelusername": one channel, known by its id too
+            channel = {"id": CHANNEL_ID, "type": "channel", "title": chat_id}
+            self._chats[CHANNEL_ID] = channel
+            return channel
         if chat_id > 0:
             return {"id": chat_id, "type": "private", "first_name": "Ann"}
         kind = "supergroup" if str(chat_id).startswith("-100") else "group"

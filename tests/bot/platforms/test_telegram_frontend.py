@@ -34,7 +34,7 @@ from detector.models import Exchange
 from detector.simulator.scenarios import ArbitrageWindow, Scenario
 from detector.simulator.server import SimulatorServer
 from tests.bot.factories import arbitrage
-from tests.bot.fakes.fake_telegram import FakeTelegram, SentMessage
+from tests.bot.fakes.fake_telegram import CHANNEL_ID, FakeTelegram, SentMessage
 from tests.bot.fakes.fake_telegram_rules import MAX_CAPTION
 from tests.bot.harness import Harness
 from tests.bot.waits import until
@@ -540,3 +540,40 @@ async def test_replies_during_a_burst_go_first_within_the_limits(tmp_path: Path)
             last_alert = max(m.time for m in alerts(fake))
             assert all(m.time < last_alert for m in replies)  # before the burst was through
         assert fake.rate_limited == 0 and fake.rejected == []
+
+
+async def test_alerts_to_a_channel_its_administrator_names(
+    tmp_path: Path, fake: FakeTelegram
+) -> None:
+    ann, bob = 7101, 7102
+    bot_id = int(TOKEN.split(":", 1)[0])
+    async with harness(make_settings(tmp_path, fake), owner="channel") as bot:
+        bot.add_users([ann, bob])
+        # The bot is not an administrator of the channel yet: it says so.
+        fake.send_user_message(ann, "/alerts @signals")
+        first = await fake.wait_for(reply_to(ann), WAIT_S)
+        assert "I can't post in @signals" in (first.text or "")
+        fake.make_admin(CHANNEL_ID, bot_id)
+        fake.make_admin(CHANNEL_ID, ann)
+        since = len(fake.sent)
+        fake.send_user_message(bob, "/alerts @signals")  # Bob does not administer it
+        refused = await fake.wait_for(reply_to(bob), WAIT_S, since=since)
+        assert "Only that channel's administrators" in (refused.text or "")
+        since = len(fake.sent)
+        fake.send_user_message(ann, "/alerts @signals")
+        done = await fake.wait_for(reply_to(ann), WAIT_S, since=since)
+        assert "Your alerts now go to @signals" in (done.text or "")
+
+        bot.alert(0.25)
+        posted = await fake.wait_for(lambda m: is_alert(m) and m.chat_id == CHANNEL_ID, WAIT_S)
+        assert posted.reply_markup is None  # no buttons acting for the channel's readers
+        await fake.wait_for(lambda m: is_alert(m) and m.chat_id == bob, WAIT_S)
+        assert alerts(fake, ann) == []
+        rows = bot.store.db.rows("SELECT message_id FROM deliveries WHERE status = 'sent'")
+        assert f"{CHANNEL_ID}:{posted.message_id}" in [r["message_id"] for r in rows]
+
+        since = len(fake.sent)
+        fake.send_user_message(ann, "/alerts dm")
+        await fake.wait_for(reply_to(ann), WAIT_S, since=since)
+        bot.alert(0.35)
+        await fake.wait_for(lambda m: is_alert(m) and m.chat_id == ann, WAIT_S)
