@@ -118,7 +118,7 @@ class TelegramSender:
         """
         is_group = chat_id.startswith("-")
         for attempt in range(1, REPLY_ATTEMPTS + 1):
-            await self._reply_slot(chat_id, is_group)
+            taken = await self._reply_slot(chat_id, is_group)
             try:
                 return await call()
             except RetryAfter as exc:
@@ -135,19 +135,25 @@ class TelegramSender:
                 if attempt == REPLY_ATTEMPTS:
                     raise
                 await asyncio.sleep(attempt)
+            finally:
+                # Counted from its completion, as the outbox's sends are: never earlier than
+                # the platform saw it, so the shared windows never hold more than it allows.
+                if self.pacer is not None and taken is not None:
+                    self.pacer.settle([(chat_id, is_group, self.clock())], taken)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    async def _reply_slot(self, chat_id: str, is_group: bool) -> None:
-        """Wait for, and take, a reply slot in the outbox's windows (none set: go at once)."""
+    async def _reply_slot(self, chat_id: str, is_group: bool) -> int | None:
+        """Wait for, and take, a reply slot in the outbox's windows; returns when it was taken
+        (None: no windows set, go at once)."""
         pacer = self.pacer
         if pacer is None:
-            return
+            return None
         while True:  # the slot is a time, not an event: sleep until it, then look again
             now = self.clock()
             slot = pacer.next_slot(chat_id, is_group, now, reply=True)
             if slot <= now:
                 pacer.record(chat_id, is_group, now)
-                return
+                return now
             await asyncio.sleep((slot - now) / 1000)
 
     async def send(self, delivery: DueDelivery) -> str | None:
