@@ -115,8 +115,6 @@ class App:
                 settings, self.handler, clock=now_ms
             )
         self.frontends: list[Frontend] = [make() for make in self._makers.values()]
-        self.telegram = next((f for f in self.frontends if isinstance(f, TelegramFrontend)), None)
-        self.discord = next((f for f in self.frontends if isinstance(f, DiscordFrontend)), None)
         self.start_backoff = start_backoff or START_BACKOFF
         self.outboxes: dict[Platform, Outbox] = {}
         self.frontend_states: dict[Platform, str] = {f.platform: "starting" for f in self.frontends}
@@ -127,6 +125,15 @@ class App:
         self._snapshot_task: asyncio.Task[None] | None = None
         self.routed = 0
         self._stopped = False
+
+    @property
+    def telegram(self) -> TelegramFrontend | None:
+        """The Telegram frontend (the latest, after a retried start), if configured."""
+        return next((f for f in self.frontends if isinstance(f, TelegramFrontend)), None)
+
+    @property
+    def discord(self) -> DiscordFrontend | None:
+        return next((f for f in self.frontends if isinstance(f, DiscordFrontend)), None)
 
     async def start(self) -> None:
         """Open the feeds, start routing, then each frontend with its outbox; undone on failure.
@@ -190,13 +197,9 @@ class App:
         attempt = 0
         while True:
             attempt += 1
-            await asyncio.sleep(self.start_backoff.delay(attempt))
+            await self.start_backoff.sleep(self.start_backoff.delay(attempt))
             fresh = self._makers[platform]()
             self.frontends = [fresh if f.platform is platform else f for f in self.frontends]
-            if isinstance(fresh, TelegramFrontend):
-                self.telegram = fresh
-            elif isinstance(fresh, DiscordFrontend):
-                self.discord = fresh
             try:
                 await self._connect(fresh)
                 return

@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
@@ -43,6 +43,10 @@ _Job = TypeVar("_Job", DueDelivery, DueEdit)
 
 ALIVE_MARGIN_MS = 500
 """How long a send may take (a slow API answer): an alert expiring sooner is not sent."""
+
+EXPIRY_OVERLAP_MS = 60_000
+"""Each pass looks this far behind the previous one's cutoff: a signal routed just before its
+end, or a pass that ran late, still has its rows expired."""
 
 LEASE_PREFIX = "outbox"
 """Each platform's outbox holds its own lease (``outbox:telegram``, ``outbox:discord``)."""
@@ -83,8 +87,8 @@ class PassResult:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-_COUNTS = tuple(f.name for f in fields(PassResult) if f.type == "int")
-"""The outcome counters of a pass (every ``int`` field)."""
+_COUNTS = ("sent", "edited", "failed", "retried", "rate_limited", "blocked", "expired")
+"""The outcome counters of a pass."""
 
 
 class Outbox:
@@ -221,10 +225,9 @@ class Outbox:
         if not await self._hold_lease(now):
             result.leased = False
             return result
-        # Never start a send that could no longer arrive while its signal is true.
-        # Only signals that expired lately: older ones' rows were expired by earlier passes (a
-        # minute of overlap covers a signal routed just before its end).
-        after = self._expired_until - 60_000 if self._expired_until else 0
+        # Never start a send that could no longer arrive while its signal is true. Only the
+        # signals that expired lately: older ones' rows were expired by earlier passes.
+        after = max(0, self._expired_until - EXPIRY_OVERLAP_MS)
         result.expired = await asyncio.to_thread(
             deliveries.expire_pending, now, ALIVE_MARGIN_MS, after_ms=after
         )

@@ -6,7 +6,7 @@ of /stats, /chart, /status, /users), ``arguments`` (parsing, :class:`BadInput`),
 never a platform library. Import from here, not from the modules behind it.
 """
 
-from bot.commands.arguments import BadInput
+from bot.commands.arguments import BadInput, is_chat_name
 from bot.commands.charts import CAPTION_LIMIT, Chart
 from bot.commands.handler import (
     ADMIN_COMMANDS,
@@ -28,4 +28,5 @@ __all__ = [
     "CommandContext",
     "CommandHandler",
     "Reply",
+    "is_chat_name",
 ]

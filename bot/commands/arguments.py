@@ -44,6 +44,11 @@ class BadInput(BotError):
         super().__init__(" / ".join("".join(span.text for span in ln) for ln in lines))
 
 
+def is_chat_name(raw: str) -> bool:
+    """Whether ``raw`` names a Telegram chat: ``@username`` or a numeric id (``-100…``)."""
+    return raw.startswith("@") or raw.lstrip("-").isdigit()
+
+
 def usage(*examples: str) -> Line:
     """``Usage: /a, /b or /c`` with each example as code."""
     parts: list[str | Span] = ["Usage: "]

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from bot.commands.arguments import (
     BadInput,
+    is_chat_name,
     parse_strength,
     parse_symbol_and_duration,
     parse_threshold,
@@ -263,13 +264,9 @@ class SubscriptionCommands:
         rights there)."""
         telegram = ctx.platform is Platform.TELEGRAM
         usage_line = _ALERTS_TELEGRAM if telegram else _ALERTS
-        named = args[0] if len(args) == 1 else ""
-        valid = named.lower() == "dm" or (
-            named.startswith("@") or named.lstrip("-").isdigit()
-            if telegram
-            else named.lower() == "here"
-        )
-        if len(args) != 1 or not valid:
+        named = args[0].lower() if len(args) == 1 else ""
+        shared = is_chat_name(named) if telegram else named == "here"
+        if named != "dm" and not shared:
             where = " dm or @channel." if telegram else " dm or here."
             raise BadInput(line(bold("Where should your alerts go?"), where), usage_line)
         if telegram and ctx.is_group:
@@ -279,7 +276,7 @@ class SubscriptionCommands:
             )
         # Registering again also reactivates a user deactivated after a refused delivery.
         user = register_sender(self.store, ctx)
-        if args[0].lower() == "dm":
+        if named == "dm":
             self.store.set_channel(user.id, None, ctx.now_ms)
             return reply(line("✅ ", bold("Your alerts now arrive by direct message.")))
         if telegram:

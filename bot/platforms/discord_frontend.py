@@ -35,10 +35,7 @@ from discord import app_commands
 
 from bot.commands import Chart, CommandContext, CommandHandler, Reply
 from bot.config import Settings
-from bot.errors import (
-    Blocked,
-    PermanentSendError,
-)
+from bot.errors import Blocked, PermanentSendError
 from bot.messages import Button, Text, alert_buttons, bold, discord_messages, line
 from bot.pacing import Pacer
 from bot.platforms.discord_commands import define_commands

@@ -42,7 +42,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.commands import COMMANDS, TELEGRAM_COMMANDS, CommandHandler, Reply
+from bot.commands import COMMANDS, TELEGRAM_COMMANDS, CommandHandler, Reply, is_chat_name
 from bot.config import Settings
 from bot.errors import FrontendError
 from bot.pacing import Pacer
@@ -64,8 +64,7 @@ def _alerts_target(text: str) -> str | None:
     words = text.split()
     if len(words) != 2 or words[0].split("@", 1)[0].lower() != "/alerts":
         return None
-    target = words[1]
-    return target if target.startswith("@") or target.lstrip("-").isdigit() else None
+    return words[1] if is_chat_name(words[1]) else None
 
 
 class TelegramFrontend:

@@ -34,7 +34,7 @@ from bot.messages import (
     text_length,
 )
 from bot.pacing import Pacer
-from bot.store import DueDelivery, DueEdit, Platform
+from bot.store import DueDelivery, DueEdit
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,6 @@ def telegram_caption(text: str) -> str:
 
 class TelegramSender:
     """Alerts, edits and replies to Telegram chats through one PTB ``Bot`` (see module doc)."""
-
-    platform = Platform.TELEGRAM
 
     def __init__(self, bot: Bot, clock: Callable[[], int], redact: Callable[[str], str]) -> None:
         self.bot = bot

@@ -8,6 +8,7 @@ the fakes serve from the test's loop. Every wait is bounded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sqlite3
 import sys
@@ -72,6 +73,27 @@ def write_env(tmp_path: Path, telegram: FakeTelegram, discord_fake: FakeDiscord)
     return env
 
 
+@contextlib.asynccontextmanager
+async def demo_process(env: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``arbwatch demo`` as a process of its own (stderr piped); killed if it outlives the test."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "demo",
+        "--env-file",
+        str(env),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
 def add_subscribers(database: Path) -> None:
     """Two users who subscribed earlier (subscriptions live in the database across restarts)."""
     with Store(database) as store:
@@ -125,26 +147,12 @@ async def test_sigterm_shuts_the_whole_process_down_in_order(
     database = tmp_path / "arbwatch.db"
     env = write_env(tmp_path, telegram, discord_fake)
     add_subscribers(database)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "demo",
-        "--env-file",
-        str(env),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
+    async with demo_process(env) as process:
         await telegram.wait_for(telegram_alert, WAIT_S)
         await discord_fake.wait_for(discord_alert, WAIT_S)
         process.send_signal(signal.SIGTERM)
         async with asyncio.timeout(WAIT_S):
             _, err = await process.communicate()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
     stderr = err.decode()
     assert process.returncode == 0, stderr
     assert "telegram connected" in stderr and "discord connected" in stderr
@@ -164,44 +172,22 @@ async def test_after_kill_9_a_restart_starts_at_once_and_delivers(
     env = write_env(tmp_path, telegram, discord_fake)
     add_subscribers(database)
 
-    async def demo() -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "demo",
-            "--env-file",
-            str(env),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-
-    first = await demo()
-    try:
+    async with demo_process(env) as first:
         await telegram.wait_for(telegram_alert, WAIT_S)
         first.kill()  # SIGKILL: no shutdown, no flush, no lease released
         await first.wait()
-    finally:
-        if first.returncode is None:
-            first.kill()
-            await first.wait()
     with closing(sqlite3.connect(database)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert conn.execute("SELECT count(*) FROM leases").fetchone()[0] >= 1  # left behind
         assert conn.execute("SELECT count(*) FROM subscriptions").fetchone() == (2,)
     seen = len(telegram.sent)
 
-    second = await demo()
-    try:
+    async with demo_process(env) as second:
         # A new alert arrives from the restarted process: it started, and its outbox sends.
         await telegram.wait_for(telegram_alert, WAIT_S, since=seen)
         second.send_signal(signal.SIGTERM)
         async with asyncio.timeout(WAIT_S):
             _, err = await second.communicate()
-    finally:
-        if second.returncode is None:
-            second.kill()
-            await second.wait()
     stderr = err.decode()
     assert second.returncode == 0, stderr
     assert "another arbwatch" not in stderr
