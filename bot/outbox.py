@@ -14,9 +14,11 @@ arbitrage, notifying, newest, each signal's users in an order of its own), pick 
   FAILED with the last error after ``max_attempts``;
 - :class:`PermanentSendError` (400) → finished FAILED with the platform's reason.
 
-After the alerts, a pass sends the closing edits that are due (:mod:`bot.store.edits`), in the same
-windows: a delivered arbitrage alert whose opportunity closed is rewritten to say how long it
-lasted and its peak. A failed edit never deactivates anyone (the message may simply be gone).
+Once a minute a pass first composes the digests whose period ended (:mod:`bot.store.digests`):
+each is one more due row, sent like a broadcast. After the alerts, a pass sends the closing
+edits that are due (:mod:`bot.store.edits`), in the same windows: a delivered arbitrage alert
+whose opportunity closed is rewritten to say how long it lasted and its peak. A failed edit
+never deactivates anyone (the message may simply be gone).
 
 ``Outbox.run`` repeats passes until stopped, sleeping until the next pacing slot, the next due
 row, or :meth:`Outbox.wake` (called when new deliveries are queued). Without the lease (another
@@ -35,7 +37,7 @@ from typing import Protocol, TypeVar
 
 from bot.errors import Blocked, FloodLimited, PermanentSendError, SendError, TransientSendError
 from bot.pacing import LIMITS, Limits, Pacer
-from bot.store import DeliveryStatus, DueDelivery, DueEdit, Platform, Store
+from bot.store import DIGEST_STEP_MS, DeliveryStatus, DueDelivery, DueEdit, Platform, Store
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,7 @@ class PassResult:
     rate_limited: int = 0
     blocked: int = 0
     expired: int = 0
+    digests: int = 0  # digests composed (queued as deliveries) this pass
     leased: bool = True
     wake_ms: int | None = None
     paced_ms: int | None = None  # when a row that is due now fits its pacing window
@@ -87,7 +90,16 @@ class PassResult:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-_COUNTS = ("sent", "edited", "failed", "retried", "rate_limited", "blocked", "expired")
+_COUNTS = (
+    "sent",
+    "edited",
+    "failed",
+    "retried",
+    "rate_limited",
+    "blocked",
+    "expired",
+    "digests",
+)
 """The outcome counters of a pass."""
 
 
@@ -126,6 +138,7 @@ class Outbox:
         self.totals = PassResult()
         self._lease_until = 0
         self._expired_until = 0  # signals expiring up to here have had their rows expired
+        self._next_digests_ms = 0  # when the next digests are composed (a whole minute)
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -232,6 +245,11 @@ class Outbox:
             deliveries.expire_pending, now, ALIVE_MARGIN_MS, after_ms=after
         )
         self._expired_until = now + ALIVE_MARGIN_MS
+        if now >= self._next_digests_ms:  # periods end on whole minutes: one look a minute
+            result.digests = await asyncio.to_thread(
+                self.store.digests.compose_due, now, self.sender.platform
+            )
+            self._next_digests_ms = now - now % DIGEST_STEP_MS + DIGEST_STEP_MS
         # Most valuable first: arbitrage, notifying, newest (the store's DUE_ORDER).
         due = await asyncio.to_thread(deliveries.due, now, self.batch, self.sender.platform)
         chats: set[str] = set()
@@ -260,7 +278,7 @@ class Outbox:
         ):
             if next_due is not None and next_due > now:
                 wake = next_due if wake is None else min(wake, next_due)
-        result.wake_ms = wake
+        result.wake_ms = wake  # an idle loop still passes every idle_ms: digests are that late
         self.totals.add(result)
         return result
 

@@ -6,6 +6,7 @@ and for ARBITRAGE the net profit reached their threshold, for every other type t
 reached their minimum. WEAK signals are delivered silently. A user is not sent the same episode
 (``signal.key``) again unless it upgraded in strength or, for arbitrage, its net profit grew by
 :data:`REGROWTH_PCT` points over what that user was last sent. Expired signals go nowhere.
+Users on a digest (``/digest``) take the signal in their next digest instead of as an alert.
 
 :func:`route` is pure; :class:`Router` is the glue that keeps the index in step with the store,
 records each signal with its deliveries in one transaction, and remembers what was queued.
@@ -70,6 +71,7 @@ class SubscriptionIndex:
         self._specific: dict[str, dict[int, Subscription]] = {}  # symbol -> user -> sub
         self._symbols: dict[int, tuple[str, ...]] = {}  # user -> their specific symbols
         self.mutes: dict[int, User] = {}  # users with a mute set (expired ones are harmless)
+        self.digests: set[int] = set()  # users who take their alerts in a digest
         self._cache: dict[tuple[str, SignalType], _Bucket] = {}
         for subscriber in subscribers:
             self._add(subscriber)
@@ -98,6 +100,8 @@ class SubscriptionIndex:
         self._users[user.id] = user
         if user.muted_until_ms is not None or user.muted_symbols:
             self.mutes[user.id] = user
+        if user.digest_ms is not None:
+            self.digests.add(user.id)
         symbols = []
         for sub in subscriber.subscriptions:
             if sub.symbol == ALL_SYMBOLS:
@@ -111,6 +115,7 @@ class SubscriptionIndex:
         if self._users.pop(user_id, None) is None:
             return
         self.mutes.pop(user_id, None)
+        self.digests.discard(user_id)
         self._default.pop(user_id, None)
         for symbol in self._symbols.pop(user_id, ()):
             subs = self._specific[symbol]
@@ -178,10 +183,12 @@ class SentLedger:
         """Remember that ``plan`` was queued at ``now_ms`` (call after the store committed it)."""
         key = plan.signal.key
         self._touched[key] = max(self._touched.get(key, 0), now_ms)
-        if plan.recipients:
+        if plan.recipients or plan.digest:
             # route() only picks users for whom this is news, so it is each one's new maximum.
             state = (plan.signal.strength.rank, plan.net_pct)
-            self._sent.setdefault(key, {}).update(dict.fromkeys(plan.recipients, state))
+            sent = self._sent.setdefault(key, {})
+            sent.update(dict.fromkeys(plan.recipients, state))
+            sent.update(dict.fromkeys(plan.digest, state))
 
     def prune(self, before_ms: int) -> int:
         """Forget episodes not routed since ``before_ms``; returns how many."""
@@ -208,23 +215,32 @@ def route(
         candidates = bucket.by_rank[rank]
     mutes = index.mutes
     sent = ledger.sent(signal.key)
-    if not mutes and not sent:
-        return DeliveryPlan(signal, silent, tuple(candidates))
-    symbol = signal.symbol
-    chosen: list[int] = []
-    for uid in candidates:
-        if mutes:
-            user = mutes.get(uid)
-            if user is not None and user.muted(now_ms, symbol):
-                continue
-        if sent:
-            previous = sent.get(uid)
-            if previous is not None and rank <= previous[0]:
-                last_net = previous[1]
-                if net is None or last_net is None or net < last_net + REGROWTH_PCT - _EPSILON:
+    chosen: list[int] | None = None
+    if mutes or sent:
+        symbol = signal.symbol
+        chosen = []
+        for uid in candidates:
+            if mutes:
+                user = mutes.get(uid)
+                if user is not None and user.muted(now_ms, symbol):
                     continue
-        chosen.append(uid)
-    return DeliveryPlan(signal, silent, tuple(chosen))
+            if sent:
+                previous = sent.get(uid)
+                if previous is not None and rank <= previous[0]:
+                    last_net = previous[1]
+                    if net is None or last_net is None or net < last_net + REGROWTH_PCT - _EPSILON:
+                        continue
+            chosen.append(uid)
+    reached = candidates if chosen is None else chosen
+    digests = index.digests
+    if not digests:
+        return DeliveryPlan(signal, silent, tuple(reached))
+    return DeliveryPlan(
+        signal,
+        silent,
+        tuple(uid for uid in reached if uid not in digests),
+        tuple(uid for uid in reached if uid in digests),
+    )
 
 
 class Router:

@@ -42,9 +42,11 @@ if TYPE_CHECKING:
 MAX_INPUT = 200
 """Longest message accepted (characters); an admin's /broadcast may use MAX_BROADCAST."""
 MAX_BROADCAST = 1000
-GROUP_CHANGES = frozenset({"subscribe", "unsubscribe", "types", "mute", "unmute"})
-"""What only a group's administrators may run there (``/types`` without words only shows; a
-button press is its command, so the same rule holds for buttons)."""
+GROUP_CHANGES = frozenset({"subscribe", "unsubscribe", "types", "mute", "unmute", "digest"})
+"""What only a group's administrators may run there (a button press is its command, so the same
+rule holds for buttons)."""
+SHOW_WITHOUT_WORDS = frozenset({"types", "digest"})
+"""Changes that, without words, only show the current choice: anyone may run them so."""
 PRIVATE_ONLY = frozenset({"users", "broadcast"})
 """The admins' commands: their answers are for the admin alone, never for a group to read."""
 
@@ -57,6 +59,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("types", "[SYMBOL] TYPE ...: choose which signal types you receive"),
     ("mute", "[SYMBOL] [DURATION]: pause alerts, e.g. 30m, 2h, 1d (default 1h)"),
     ("unmute", "[SYMBOL]: resume alerts"),
+    ("digest", "PERIOD|off: one message per period (e.g. 5m, 1h) instead of each alert"),
     ("stats", "[SYMBOL] [PERIOD]: performance over 1h, 24h, 7d (default 24h), with a chart"),
     ("chart", "SYMBOL [PERIOD]: chart of the Bybit-Binance price gap, e.g. 24h, 7d (default 24h)"),
     ("status", "Live health of the exchange feeds"),
@@ -123,6 +126,7 @@ class CommandHandler:
             "types": subs.types,
             "mute": subs.mute,
             "unmute": subs.unmute,
+            "digest": subs.digest,
             "stats": self._stats_command,
             "chart": self._chart,
             "status": self._status,
@@ -196,7 +200,8 @@ class CommandHandler:
                 ephemeral=True,
                 rejected=True,
             )
-        changes = name in GROUP_CHANGES and (name != "types" or bool(rest.strip()))
+        shows = name in SHOW_WITHOUT_WORDS and not rest.strip()
+        changes = name in GROUP_CHANGES and not shows
         if ctx.is_group and not ctx.may_manage_chat and changes:
             return reply(
                 line("Only this group's administrators can change its alerts."), rejected=True

@@ -1,7 +1,7 @@
 """The commands that decide what a user receives: subscriptions, types, mutes, where alerts go.
 
-``/subscribe``, ``/unsubscribe``, ``/list``, ``/types``, ``/mute``, ``/unmute`` and Discord's
-``/alerts``, as methods of :class:`SubscriptionCommands` that :class:`CommandHandler` dispatches
+``/subscribe``, ``/unsubscribe``, ``/list``, ``/types``, ``/mute``, ``/unmute``, ``/digest``
+and ``/alerts``, as methods of :class:`SubscriptionCommands` that :class:`CommandHandler` dispatches
 to. Each parses its arguments (a :class:`BadInput` explains what was wrong), writes the store in
 as few calls as the reply needs, and answers.
 """
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from bot.commands.arguments import (
     BadInput,
     is_chat_name,
+    parse_duration,
     parse_strength,
     parse_symbol_and_duration,
     parse_threshold,
@@ -43,12 +44,14 @@ from detector.signals import SignalStrength, SignalType
 
 DEFAULT_MUTE_MS = HOUR_MS
 MAX_MUTE_MS = 30 * DAY_MS
+MAX_DIGEST_MS = DAY_MS
 
 _SUBSCRIBE = usage("/subscribe BTCUSDT 0.15", "/subscribe ALL 0.2 moderate")
 _UNSUBSCRIBE = usage("/unsubscribe BTCUSDT", "/unsubscribe ALL")
 _TYPES = usage("/types arbitrage volume_spike", "/types all", "/types BTCUSDT arbitrage")
 _MUTE = usage("/mute", "/mute 30m", "/mute BTCUSDT 2h")
 _UNMUTE = usage("/unmute", "/unmute BTCUSDT")
+_DIGEST = usage("/digest 5m", "/digest 1h", "/digest off")
 _ALERTS = usage("/alerts dm", "/alerts here")
 _ALERTS_TELEGRAM = usage("/alerts dm", "/alerts @yourchannel")
 
@@ -180,6 +183,11 @@ class SubscriptionCommands:
             *(self._subscription_line(sub) for sub in subs),
             line("Types: ", _types_text(user.types), " (change with ", code("/types"), ")"),
             *_mute_lines(user, ctx.now_ms),
+            *(
+                ()
+                if user.digest_ms is None
+                else (line(f"Digest: one message every {format_duration(user.digest_ms)}"),)
+            ),
             line(italic("Weak signals arrive silently.")),
         )
 
@@ -257,6 +265,33 @@ class SubscriptionCommands:
             return reply(line(f"Nothing was muted{suffix}."))
         return reply(line("🔔 ", bold(f"Alerts resumed{suffix}.")))
 
+    def digest(self, ctx: CommandContext, args: list[str], rest: str) -> Reply:
+        """``/digest 5m``: one message per period instead of each alert; ``off`` undoes it."""
+        if len(args) > 1:
+            raise too_many(args, 1, _DIGEST)
+        user = find_sender(self.store, ctx)
+        if not args:
+            if user is None or user.digest_ms is None:
+                return reply(line("You get each alert as it happens."), _DIGEST)
+            return reply(*_digest_lines(user.digest_ms), _DIGEST)
+        if args[0].lower() == "off":
+            if user is None or user.digest_ms is None:
+                return reply(line("No digest is on: you get each alert as it happens."))
+            self.store.set_digest(user.id, None, ctx.now_ms)
+            waiting = self.store.digests.waiting(user.id)
+            lines = [line("🔔 ", bold("Alerts as they happen again."))]
+            if waiting:
+                lines.append(line(f"The {waiting} signals gathered so far come within a minute."))
+            return reply(*lines)
+        period = parse_duration(args[0], MAX_DIGEST_MS, _DIGEST)
+        user = user or register_sender(self.store, ctx)
+        moved = self.store.set_digest(user.id, period, ctx.now_ms)
+        lines = [line("🗞 ", bold(f"Digest every {format_duration(period)}"))]
+        lines += _digest_lines(period)
+        if moved:
+            lines.append(line(f"{moved} alerts still queued join the first digest."))
+        return reply(*lines)
+
     def alerts(self, ctx: CommandContext, args: list[str], rest: str) -> Reply:
         """Alerts by DM, or to a shared place the sender administers: on Discord the server
         channel of the command (``here``), on Telegram a channel named by the command (the
@@ -331,3 +366,13 @@ def _mute_lines(user: User, now_ms: int) -> list[Line]:
         if until > now_ms:
             lines.append(line(f"🔕 {symbol} muted until ", format_clock(until)))
     return lines
+
+
+def _digest_lines(period_ms: int) -> list[Line]:
+    return [
+        line(
+            f"One message every {format_duration(period_ms)} with everything your filters",
+            " caught, instead of each alert as it happens.",
+        ),
+        line("Alerts as they happen again: ", code("/digest off")),
+    ]

@@ -1,7 +1,8 @@
 """What arbwatch says, platform-neutral: text, its markup for each platform, and alert wording.
 
 ``text`` (spans, lines, buttons; how numbers and times read), ``markup`` (Telegram HTML,
-Discord markdown, splitting within their limits) and ``alerts`` (what each signal says). It
+Discord markdown, splitting within their limits), ``alerts`` (what each signal says) and
+``digest`` (a period's signals in one message). It
 imports only ``bot.errors`` and the detector's signal types: every other part of ``bot`` may use
 it, it uses none of them. Import from here, not from the modules behind it.
 """
@@ -18,6 +19,7 @@ from bot.messages.alerts import (
     format_closing,
     venue_name,
 )
+from bot.messages.digest import DIGEST_LINES, digest_body, digest_title, format_digest
 from bot.messages.markup import (
     DISCORD_LIMIT,
     TELEGRAM_LIMIT,
@@ -60,6 +62,7 @@ __all__ = [
     "BROADCAST_TITLE",
     "CALLBACK_DATA_LIMIT",
     "DAY_MS",
+    "DIGEST_LINES",
     "DISCORD_LIMIT",
     "HOUR_MS",
     "MINUTE_MS",
@@ -77,12 +80,15 @@ __all__ = [
     "clean",
     "code",
     "detail_number",
+    "digest_body",
+    "digest_title",
     "discord_messages",
     "format_alert",
     "format_amount",
     "format_broadcast",
     "format_clock",
     "format_closing",
+    "format_digest",
     "format_duration",
     "format_pct",
     "format_prices",

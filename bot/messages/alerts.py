@@ -40,6 +40,16 @@ _MARK = {SignalStrength.WEAK: "▲", SignalStrength.MODERATE: "▲▲", SignalSt
 _REASON = {"upgrade": " (upgraded)", "regrowth": " (grew)", "sign_flip": " (flipped)"}
 
 
+def signal_icon(kind: SignalType) -> str:
+    """``💱`` for arbitrage: the emoji an alert of ``kind`` starts with."""
+    return _ICON[kind]
+
+
+def strength_mark(strength: SignalStrength) -> str:
+    """``▲▲`` for MODERATE."""
+    return _MARK[strength]
+
+
 def detail_number(details: Mapping[str, Any], key: str) -> float:
     """A signal detail as a float; NaN when missing (shown as "nan", never a crash)."""
     value = details.get(key)

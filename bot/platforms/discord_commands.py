@@ -126,6 +126,11 @@ def define_commands(tree: app_commands.CommandTree[discord.Client], host: SlashH
     async def unmute(interaction: Interaction, symbol: str | None = None) -> None:
         await run(interaction, f"/unmute {symbol}" if symbol else "/unmute")
 
+    @tree.command(name="digest", description="One message per period instead of each alert")
+    @app_commands.describe(period="e.g. 5m, 1h; off: each alert as it happens again")
+    async def digest(interaction: Interaction, period: str | None = None) -> None:
+        await run(interaction, f"/digest {period}" if period else "/digest")
+
     @tree.command(name="stats", description="How the detector performed, with a chart")
     @app_commands.describe(symbol="One symbol (default: all)", period="e.g. 1h, 24h, 7d")
     async def stats(

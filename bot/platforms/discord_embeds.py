@@ -11,6 +11,7 @@ imports no discord.py, so it is tested as plain values.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from bot.messages import (
@@ -22,6 +23,8 @@ from bot.messages import (
     broadcast_body,
     code,
     detail_number,
+    digest_body,
+    digest_title,
     format_amount,
     format_closing,
     format_duration,
@@ -51,6 +54,7 @@ STRENGTH_COLORS = {
 }
 CLOSED_COLOR = 0x4F545C  # dark grey: the opportunity is gone
 BROADCAST_COLOR = 0x5865F2  # Discord blurple: a message from the operators, not a signal
+DIGEST_COLOR = 0x99AAB5  # grey: a summary of signals past, not one to act on now
 ELLIPSIS = "…"
 
 
@@ -184,3 +188,9 @@ def broadcast_embed(text: str) -> AlertEmbed:
     """An admin's announcement; its text is escaped like everything else users wrote."""
     body = _md(*broadcast_body(text))
     return fit_embed(AlertEmbed(BROADCAST_TITLE, body or "-", BROADCAST_COLOR))
+
+
+def digest_embed(from_ms: int, to_ms: int, signals: Sequence[Signal], caught: int) -> AlertEmbed:
+    """A user's digest: the period and count as the title, a line per episode."""
+    title = plain_text((digest_title(from_ms, to_ms, caught),))
+    return fit_embed(AlertEmbed(title, _md(*digest_body(signals)), DIGEST_COLOR))

@@ -39,7 +39,7 @@ from bot.errors import Blocked, PermanentSendError
 from bot.messages import Button, Text, alert_buttons, bold, discord_messages, line
 from bot.pacing import Pacer
 from bot.platforms.discord_commands import define_commands
-from bot.platforms.discord_embeds import AlertEmbed, alert_embed, broadcast_embed
+from bot.platforms.discord_embeds import AlertEmbed, alert_embed, broadcast_embed, digest_embed
 from bot.platforms.discord_errors import describe, gateway_error, send_errors, start_error
 from bot.store import DueDelivery, DueEdit, Platform
 
@@ -330,11 +330,14 @@ class DiscordFrontend:
     # -- outgoing -------------------------------------------------------------------------------
 
     async def send(self, delivery: DueDelivery) -> str | None:
-        """The outbox's Sender: one alert or broadcast, as an embed, by DM or to a channel."""
+        """The outbox's Sender: one alert, digest or broadcast, as an embed, by DM or a channel."""
         now = self.clock()
         if delivery.signal is not None:
             embed = alert_embed(delivery.signal, now)
             view = _view(alert_buttons(delivery.signal))
+        elif delivery.digest is not None:
+            d = delivery.digest
+            embed, view = digest_embed(d.from_ms, d.to_ms, d.signals, d.caught), None
         else:
             embed, view = broadcast_embed(delivery.broadcast_text or ""), None
         kwargs: dict[str, Any] = {"embed": to_discord_embed(embed), "silent": delivery.silent}

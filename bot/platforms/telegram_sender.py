@@ -29,6 +29,7 @@ from bot.messages import (
     alert_buttons,
     format_alert,
     format_broadcast,
+    format_digest,
     line,
     telegram_messages,
     text_length,
@@ -155,12 +156,15 @@ class TelegramSender:
             await asyncio.sleep((slot - now) / 1000)
 
     async def send(self, delivery: DueDelivery) -> str | None:
-        """The outbox's Sender: one alert or broadcast to one chat; returns the message id."""
+        """The outbox's Sender: one alert, digest or broadcast to one chat; returns its id."""
         routed = delivery.channel_id  # a channel the user administers, set with /alerts
         if delivery.signal is not None:
             text = format_alert(delivery.signal, self.clock())
             # A channel's readers are not the subscriber: no buttons that would act for them.
             buttons = () if routed else alert_buttons(delivery.signal)
+        elif delivery.digest is not None:
+            d = delivery.digest
+            text, buttons = format_digest(d.from_ms, d.to_ms, d.signals, d.caught), ()
         else:
             text, buttons = format_broadcast(delivery.broadcast_text or ""), ()
         target = routed or delivery.chat_id

@@ -8,11 +8,13 @@ It imports only ``bot.errors``, ``bot.messages`` (time units) and the detector's
 Import from here, not from the modules behind it.
 """
 
+from bot.store.digests import DIGEST_STEP_MS
 from bot.store.lock import InstanceLock
 from bot.store.models import (
     ALL_SYMBOLS,
     DeliveryPlan,
     DeliveryStatus,
+    Digest,
     DueDelivery,
     DueEdit,
     LedgerRow,
@@ -35,9 +37,11 @@ from bot.store.store import Store
 
 __all__ = [
     "ALL_SYMBOLS",
+    "DIGEST_STEP_MS",
     "RETENTION_MS",
     "DeliveryPlan",
     "DeliveryStatus",
+    "Digest",
     "DueDelivery",
     "DueEdit",
     "InstanceLock",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.store.database import Database
+from bot.store.digests import load_digest
 from bot.store.models import (
     DeliveryStatus,
     DueDelivery,
@@ -67,7 +68,8 @@ class Deliveries:
             self._db,
             "SELECT d.id, d.user, d.silent, d.attempts, d.created_ms, u.platform, u.chat_id,"
             " u.is_group, json_extract(u.preferences, '$.channel') AS channel_id,"
-            f" b.text AS broadcast_text, {SIGNAL_COLUMNS} FROM deliveries d"
+            " d.broadcast, b.text AS broadcast_text, b.kind, b.from_ms, b.to_ms,"
+            f" {SIGNAL_COLUMNS} FROM deliveries d"
             " JOIN users u ON u.id = d.user LEFT JOIN signals s ON s.id = d.signal"
             " LEFT JOIN broadcasts b ON b.id = d.broadcast"
             " WHERE d.status = 'pending' AND d.next_attempt_ms <= ?",
@@ -85,11 +87,16 @@ class Deliveries:
                 chat_id=r["chat_id"],
                 is_group=bool(r["is_group"]),
                 signal=None if r["type"] is None else signal_from_row(r),
-                broadcast_text=r["broadcast_text"],
+                broadcast_text=None if r["kind"] == "digest" else r["broadcast_text"],
                 silent=bool(r["silent"]),
                 attempts=r["attempts"],
                 created_ms=r["created_ms"],
                 channel_id=r["channel_id"],
+                digest=(
+                    load_digest(self._db, r["broadcast"], r["from_ms"], r["to_ms"])
+                    if r["kind"] == "digest"
+                    else None
+                ),
             )
             for r in rows
         ]

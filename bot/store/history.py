@@ -32,7 +32,8 @@ class SignalHistory:
 
         Idempotent: the same news (:func:`news_key`) recorded again, with the same plan, adds
         nothing. An arbitrage signal also updates its opportunity's row. Older alerts about the
-        same episode still queued for these recipients are skipped as superseded.
+        same episode still queued for these recipients are skipped as superseded. The plan's
+        digest users get the signal as an item of their next digest (:mod:`bot.store.digests`).
         """
         dedup_key = news_key(signal)
         with self._db.tx() as conn:
@@ -73,6 +74,12 @@ class SignalHistory:
                     ],
                 )
                 _supersede(conn, signal.key, signal_id, now_ms)
+            if plan is not None and plan.digest:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO digest_items (user, signal, created_ms)"
+                    " VALUES (?, ?, ?)",
+                    [(uid, signal_id, now_ms) for uid in plan.digest],
+                )
         return signal_id
 
     def record_opportunity(self, tracked: TrackedOpportunity) -> None:

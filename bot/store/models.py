@@ -62,6 +62,7 @@ class User:
     types: frozenset[SignalType]  # signal types this user receives
     muted_symbols: dict[str, int] = field(default_factory=dict)  # symbol -> muted until, ms
     channel_id: str | None = None  # Discord: alerts go to this channel instead of a DM
+    digest_ms: int | None = None  # alerts gathered into one message per this period (/digest)
 
     def muted(self, now_ms: int, symbol: str | None = None) -> bool:
         """Whether alerts are muted at ``now_ms`` (for ``symbol``, when given)."""
@@ -108,7 +109,8 @@ class DeliveryPlan:
 
     signal: Signal
     silent: bool  # WEAK: deliver without a notification sound
-    recipients: tuple[int, ...]  # user ids
+    recipients: tuple[int, ...]  # user ids, sent the alert now
+    digest: tuple[int, ...] = ()  # user ids who take it in their next digest (/digest)
 
     @property
     def dedup_key(self) -> str:
@@ -147,12 +149,24 @@ class DueDelivery(_Routed):
     platform: Platform
     chat_id: str
     is_group: bool
-    signal: Signal | None  # None for a broadcast
+    signal: Signal | None  # None for a broadcast or a digest
     broadcast_text: str | None
     silent: bool
     attempts: int
     created_ms: int
     channel_id: str | None = None  # Discord: the channel the user routed alerts to (else a DM)
+    digest: Digest | None = None  # one user's digest of a period, instead of one signal
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """What one user's filters caught in ``[from_ms, to_ms)``: the newest signal of each episode,
+    oldest first, and how many signals the period held in all."""
+
+    from_ms: int
+    to_ms: int
+    signals: tuple[Signal, ...]
+    caught: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,6 +320,7 @@ def user_from_row(row: dict[str, Any]) -> User:
         types=frozenset(SignalType) if types is None else _types(types),
         muted_symbols={str(s): int(u) for s, u in prefs.get("muted_symbols", {}).items()},
         channel_id=prefs.get("channel"),
+        digest_ms=prefs.get("digest_ms"),
     )
 
 

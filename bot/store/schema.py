@@ -165,6 +165,27 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # Each pass expires the rows of the signals that expired since the last one.
         "CREATE INDEX signals_by_expiry ON signals (expires_at)",
     ),
+    # 5: digests (/digest). A user on a digest has each signal that reaches them kept as a
+    # digest item instead of a delivery; once their period ends the items become one message.
+    # That message is a broadcasts row of kind 'digest' (its period in from_ms/to_ms) with one
+    # delivery, so the outbox sends it like a broadcast: paced, retried, never expired.
+    (
+        "ALTER TABLE broadcasts ADD COLUMN kind TEXT NOT NULL DEFAULT 'broadcast'"
+        " CHECK (kind IN ('broadcast', 'digest'))",
+        "ALTER TABLE broadcasts ADD COLUMN from_ms INTEGER",
+        "ALTER TABLE broadcasts ADD COLUMN to_ms INTEGER",
+        """
+        CREATE TABLE digest_items (
+            user INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            signal INTEGER NOT NULL REFERENCES signals (id) ON DELETE CASCADE,
+            created_ms INTEGER NOT NULL,
+            digest INTEGER REFERENCES broadcasts (id) ON DELETE CASCADE,
+            PRIMARY KEY (user, signal)
+        )
+        """,
+        "CREATE INDEX digest_items_waiting ON digest_items (user, created_ms) WHERE digest IS NULL",
+        "CREATE INDEX digest_items_by_digest ON digest_items (digest) WHERE digest IS NOT NULL",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -7,8 +7,9 @@ Clocks are passed in as ``now_ms``; the store never reads the time itself.
 
 ``Store`` holds users and subscriptions; ``store.history`` the signals and opportunities
 (:mod:`bot.store.history`); ``store.deliveries`` the outbox (:mod:`bot.store.deliveries`);
-``store.edits`` the closing edits of delivered alerts (:mod:`bot.store.edits`); ``store.leases``
-who may act alone on the file (:mod:`bot.store.leases`).
+``store.edits`` the closing edits of delivered alerts (:mod:`bot.store.edits`); ``store.digests``
+what waits for each user's digest (:mod:`bot.store.digests`); ``store.leases`` who may act alone
+on the file (:mod:`bot.store.leases`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import orjson
 from bot.errors import SubscriptionLimit, UnknownUser
 from bot.store.database import Database
 from bot.store.deliveries import Deliveries
+from bot.store.digests import Digests
 from bot.store.edits import Edits
 from bot.store.history import SignalHistory
 from bot.store.leases import Leases
@@ -52,6 +54,7 @@ class Store:
         self.history = SignalHistory(self.db)
         self.deliveries = Deliveries(self.db)
         self.edits = Edits(self.db)
+        self.digests = Digests(self.db)
         self.leases = Leases(self.db)
         self._listeners: list[Callable[[int], None]] = []
 
@@ -180,6 +183,34 @@ class Store:
                 prefs["channel"] = channel_id
             self._save_preferences(user_id, prefs, now_ms)
         self._notify(user_id)
+
+    def set_digest(self, user_id: int, period_ms: int | None, now_ms: int) -> int:
+        """Gather the user's alerts into one message per ``period_ms`` (None: alerts as they come).
+
+        Alerts already queued for the user join their first digest instead; returns how many.
+        """
+        with self.db.tx() as conn:
+            prefs = self._preferences(user_id)
+            if period_ms is None:
+                prefs.pop("digest_ms", None)
+            else:
+                prefs["digest_ms"] = period_ms
+            self._save_preferences(user_id, prefs, now_ms)
+            moved = 0
+            if period_ms is not None:
+                conn.execute(
+                    "INSERT OR IGNORE INTO digest_items (user, signal, created_ms)"
+                    " SELECT user, signal, created_ms FROM deliveries"
+                    " WHERE user = ? AND status = 'pending' AND signal IS NOT NULL",
+                    (user_id,),
+                )
+                moved = conn.execute(
+                    "UPDATE deliveries SET status = 'skipped', last_error = 'moved to the digest',"
+                    " finished_ms = ? WHERE user = ? AND status = 'pending' AND signal IS NOT NULL",
+                    (now_ms, user_id),
+                ).rowcount
+        self._notify(user_id)
+        return int(moved)
 
     def mark_blocked(self, user_id: int, now_ms: int, reason: str = "blocked the bot") -> int:
         """The user blocked the bot (403): deactivate, keep their data, skip what was pending.

@@ -28,12 +28,14 @@ class Harness:
         *,
         owner: str = "harness",
         limits: Limits | None = None,
+        clock: Callable[[], int] = now_ms,
     ) -> None:
+        self.clock = clock  # the outbox's and routing's; a test may move it ahead
         self.store = Store(settings.database_path)
-        self.router = Router(self.store, now_ms())
+        self.router = Router(self.store, clock())
         handler = CommandHandler(self.store, settings, settings.symbols)
         self.frontend = make_frontend(handler)
-        self.outbox = Outbox(self.store, self.frontend, now_ms, owner=owner, limits=limits)
+        self.outbox = Outbox(self.store, self.frontend, clock, owner=owner, limits=limits)
         self.frontend.after_command = self.outbox.wake  # as App wires it
         self.frontend.pacer = self.outbox.pacer
         self._task: asyncio.Task[None] | None = None
@@ -64,7 +66,7 @@ class Harness:
         """Route ``episodes`` fresh arbitrage episodes at ``net`` %; returns deliveries queued."""
         queued = 0
         for n in range(episodes):
-            now = now_ms()
+            now = self.clock()
             signal = arbitrage(net, timestamp=now, opened_ms=now + n)
             queued += len(self.router.dispatch(signal, now).recipients)
         self.outbox.wake()

@@ -532,3 +532,25 @@ async def until_rows(store: Store, expected: dict[str, int]) -> None:
             if dict(rows) == expected:
                 return
             await asyncio.sleep(0.01)
+
+
+async def test_a_pass_composes_the_digests_whose_period_ended_and_sends_them(
+    store: Store, sender: FakeSender, clock: Clock
+) -> None:
+    add_users(store, 2)
+    digest_user = store.find_user(Platform.TELEGRAM, "100")
+    assert digest_user is not None
+    store.set_digest(digest_user.id, 60_000, T0)
+    router = Router(store, T0)
+    for n in range(3):
+        router.dispatch(episode(n), T0)
+    outbox = make_outbox(store, sender, clock)
+    first = await outbox.pump()
+    assert (first.sent, first.digests) == (1, 0)  # the other user's first alert; no digest yet
+    clock.now = T0 - T0 % 60_000 + 60_000  # the minute is over
+    later = await outbox.pump()
+    assert later.digests == 1
+    digest_sends = [chat for _, chat, _ in sender.sent if chat == "100"]
+    assert digest_sends == ["100"]  # one message for three alerts
+    clock.now += 1
+    assert (await outbox.pump()).digests == 0  # composed once a minute at most

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from pathlib import Path
@@ -137,6 +138,21 @@ def test_muted_and_inactive_users_are_skipped() -> None:
     assert recipients(arbitrage(0.2), *users) == [1, 3, 5]
     later = arbitrage(0.2, timestamp=T0 + 60_000)
     assert recipients(later, *users, now=T0 + 60_000) == [1, 2, 3, 4, 5]
+
+
+def test_users_on_a_digest_take_the_signal_in_it_instead() -> None:
+    digest = subscriber(2)
+    digest = Subscriber(dataclasses.replace(digest.user, digest_ms=300_000), digest.subscriptions)
+    index = SubscriptionIndex([subscriber(1), digest, subscriber(3, muted_until=T0 + 1)])
+    ledger = SentLedger()
+    plan = route(arbitrage(0.2), index, ledger, T0)
+    assert (plan.recipients, plan.digest) == ((1,), (2,))
+    ledger.note(plan, T0)
+    # The same news again reaches neither: the digest user was noted like the others.
+    again = route(arbitrage(0.2), index, ledger, T0)
+    assert (again.recipients, again.digest) == ((), ())
+    index.update(2, None)
+    assert route(arbitrage(0.2, opened_ms=T0 + 1), index, SentLedger(), T0).digest == ()
 
 
 def test_weak_is_silent_and_moderate_or_strong_notify() -> None:

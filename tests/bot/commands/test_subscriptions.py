@@ -189,7 +189,15 @@ def in_group(handler: CommandHandler, text: str, *, sender: str, admin: bool) ->
 
 
 @pytest.mark.parametrize(
-    "text", ["/subscribe ALL 0.2", "/unsubscribe ALL", "/types arbitrage", "/mute", "/unmute"]
+    "text",
+    [
+        "/subscribe ALL 0.2",
+        "/unsubscribe ALL",
+        "/types arbitrage",
+        "/mute",
+        "/unmute",
+        "/digest 5m",
+    ],
 )
 def test_only_a_groups_administrators_change_its_alerts(
     handler: CommandHandler, store: Store, path: Path, text: str
@@ -206,7 +214,9 @@ def test_only_a_groups_administrators_change_its_alerts(
     assert not in_group(handler, text, sender="1", admin=True).rejected
 
 
-@pytest.mark.parametrize("text", ["/list", "/types", "/stats", "/status", "/help", "/start"])
+@pytest.mark.parametrize(
+    "text", ["/list", "/types", "/digest", "/stats", "/status", "/help", "/start"]
+)
 def test_every_member_may_read_a_groups_settings(handler: CommandHandler, text: str) -> None:
     in_group(handler, "/subscribe ALL 0.3", sender="1", admin=True)
     assert not in_group(handler, text, sender="2", admin=False).rejected
@@ -235,3 +245,36 @@ def test_admin_commands_only_in_a_private_chat(store: Store, path: Path, text: s
     assert dump(path) == before
     private = admin.handle(text, admin.context(Platform.TELEGRAM, "1", "1", "Ann", T0))
     assert not private.rejected
+
+
+def test_digest_on_shows_and_off(handler: CommandHandler, store: Store) -> None:
+    on_discord(handler, "/subscribe ALL 0.2")
+    assert "each alert as it happens" in on_discord(handler, "/digest").text
+    on = on_discord(handler, "/digest 5m")
+    assert "Digest every 5 min" in on.text and "/digest off" in on.text
+    user = store.find_user(Platform.DISCORD, ANN)
+    assert user is not None and user.digest_ms == 5 * 60_000
+    assert "One message every 5 min" in on_discord(handler, "/digest").text
+    assert "Digest: one message every 5 min" in on_discord(handler, "/list").text
+    assert "Alerts as they happen again" in on_discord(handler, "/digest OFF").text
+    assert store.user(user.id).digest_ms is None
+    assert "No digest is on" in on_discord(handler, "/digest off").text
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("/digest 0m", "at least 1 minute"),
+        ("/digest 2d", "2d is too long"),
+        ("/digest soon", "I can't read the duration soon"),
+        ("/digest 5m 1h", "Too many arguments (2; at most 1)"),
+    ],
+)
+def test_bad_digest_periods_change_nothing(
+    handler: CommandHandler, path: Path, text: str, fragment: str
+) -> None:
+    on_discord(handler, "/subscribe ALL 0.2")
+    before = dump(path)
+    answer = on_discord(handler, text)
+    assert answer.rejected and fragment in answer.text and "/digest 5m" in answer.text
+    assert dump(path) == before

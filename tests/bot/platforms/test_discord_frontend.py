@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -185,13 +185,13 @@ async def test_slash_subscribe_then_a_live_window_sends_an_embed_by_dm(
     assert "SECRET" not in caplog.text
 
 
-def harness(settings: Settings) -> Harness:
+def harness(settings: Settings, clock: Callable[[], int] = now_ms) -> Harness:
     """The Discord frontend with store and outbox, without the detector."""
 
     def discord(handler: CommandHandler) -> DiscordFrontend:
         return DiscordFrontend(settings, handler)
 
-    return Harness(settings, discord)
+    return Harness(settings, discord, clock=clock)
 
 
 async def test_a_user_who_refuses_dms_is_deactivated_not_retried(
@@ -410,3 +410,22 @@ async def test_a_command_that_fails_unexpectedly_still_gets_an_answer(
             (answer,) = await interaction.wait_messages(1)
             assert answer.ephemeral and "Something went wrong" in (answer.content or "")
     assert caplog.text.count("a bug in the command layer") >= 2
+
+
+async def test_a_digest_arrives_as_one_embed(tmp_path: Path, fake: FakeDiscord) -> None:
+    offset = [0]
+    async with harness(make_settings(tmp_path, fake), lambda: now_ms() + offset[0]) as bot:
+        bot.add_user(ANN)
+        on = await fake.slash("digest", {"period": "10m"}, user_id=ANN)
+        (answer,) = await on.wait_messages(1)
+        assert "Digest every 10 min" in (answer.content or "")
+        bot.alert(0.25, episodes=2)
+        offset[0] = 10 * 60_000
+        bot.outbox.wake()
+        digest = await fake.wait_for(
+            lambda m: bool(m.embeds) and m.embeds[0]["title"].startswith("🗞 Digest")
+        )
+        assert digest.embeds[0]["title"].endswith("· 2 signals")
+        assert digest.embeds[0]["description"].count("BTCUSDT arbitrage") == 2
+        assert digest.channel_id == str(fake.dm_channels.get(ANN))
+        assert not any(is_alert(m) for m in fake.messages)

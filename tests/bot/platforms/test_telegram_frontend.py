@@ -200,13 +200,29 @@ async def test_subscribe_then_a_live_window_alerts_only_those_below_it(
     assert TOKEN not in caplog.text
 
 
-def harness(settings: Settings, *, owner: str, limits: Limits | None = None) -> Harness:
+def harness(
+    settings: Settings,
+    *,
+    owner: str,
+    limits: Limits | None = None,
+    clock: Callable[[], int] = now_ms,
+) -> Harness:
     """The Telegram frontend with store and outbox, without the detector."""
 
     def telegram(handler: CommandHandler) -> TelegramFrontend:
         return TelegramFrontend(settings, handler, poll_timeout_s=0.5)
 
-    return Harness(settings, telegram, owner=owner, limits=limits)
+    return Harness(settings, telegram, owner=owner, limits=limits, clock=clock)
+
+
+class Ahead:
+    """The wall clock plus an offset a test moves forward (to reach a digest's end at once)."""
+
+    def __init__(self) -> None:
+        self.offset_ms = 0
+
+    def __call__(self) -> int:
+        return now_ms() + self.offset_ms
 
 
 async def test_a_user_who_blocked_the_bot_becomes_inactive(
@@ -577,3 +593,28 @@ async def test_alerts_to_a_channel_its_administrator_names(
         await fake.wait_for(reply_to(ann), WAIT_S, since=since)
         bot.alert(0.35)
         await fake.wait_for(lambda m: is_alert(m) and m.chat_id == ann, WAIT_S)
+
+
+async def test_a_digest_is_one_message_after_its_period_instead_of_each_alert(
+    tmp_path: Path, fake: FakeTelegram
+) -> None:
+    ann, bob = 7201, 7202
+    clock = Ahead()
+    async with harness(make_settings(tmp_path, fake), owner="digest", clock=clock) as bot:
+        bot.add_users([ann, bob])
+        fake.send_user_message(ann, "/digest 5m")
+        on = await fake.wait_for(reply_to(ann), WAIT_S)
+        assert "Digest every 5 min" in (on.text or "")
+        assert bot.alert(0.25, episodes=3) == 3  # Bob's three alerts; Ann's wait
+        await until(lambda: len(alerts(fake, bob)) == 3)
+        ann_user = bot.store.find_user(Platform.TELEGRAM, str(ann))
+        assert ann_user is not None and bot.store.digests.waiting(ann_user.id) == 3
+        assert alerts(fake, ann) == []
+        clock.offset_ms = 5 * 60_000  # the period is over
+        bot.outbox.wake()
+        digest = await fake.wait_for(lambda m: m.chat_id == ann and "signals" in (m.text or ""))
+        text = digest.text or ""
+        assert "3 signals" in text and text.count("BTCUSDT arbitrage") == 3
+        assert digest.reply_markup is None
+        await until(lambda: bot.statuses().get("sent") == 4)  # Bob's three and Ann's digest
+        assert [m for m in fake.sent if m.chat_id == ann and m is not on] == [digest]
