@@ -2,8 +2,10 @@
 
 ``handler`` (the front desk), ``subscriptions`` (what a user receives), ``reports`` (the bodies
 of /stats, /chart, /status, /users), ``arguments`` (parsing, :class:`BadInput`), ``charts``
-(rows in, PNG out), ``reply`` (context and reply). It imports the store, messages and config,
-never a platform library. Import from here, not from the modules behind it.
+(rows in, PNG out; with ``chart_frame``, the time axis, title and legend both pictures share,
+and ``gaps``, the gap chart's points and where its line breaks), ``reply`` (context and
+reply). It imports the store, messages and config, never a platform library. Import from
+here, not from the modules behind it.
 """
 
 from bot.commands.arguments import BadInput, is_chat_name

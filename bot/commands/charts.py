@@ -8,12 +8,15 @@ Telegram's photo and Discord's attachment limits; matplotlib is not thread-safe,
 from several frontends' threads take turns. The same rows give the
 same bytes: the PNG carries no software or time stamp.
 
-- :func:`render_stats_chart`: opportunities opened per hour (per day beyond 48 h), stacked by
-  symbol, with the best peak net profit of each bucket on a second axis.
+- :func:`render_stats_chart`: opportunities opened per bucket (minutes up to about 12 h, hours
+  up to 48 h, days beyond), stacked by symbol, under a panel of each bucket's best peak net %.
 - :func:`render_gap_chart`: one symbol's cross-exchange price gap over time (Bybit minus Binance,
   in % of the Binance price) from its stored signals, with the opportunity windows shaded.
 
-Both return ``None`` when there is nothing to draw; the caller answers with text instead.
+Both start their time axis at the first data when the period opens on a long empty stretch
+(:func:`~bot.commands.chart_frame.fitted_start`) and say so in the title; ``plot_*`` build the
+``Figure`` (for tests to measure), ``render_*`` turn it into a :class:`Chart`. Both return
+``None`` when there is nothing to draw; the caller answers with text instead.
 """
 
 from __future__ import annotations
@@ -24,32 +27,59 @@ import math
 import struct
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
-import matplotlib.dates as mdates
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from bot.messages import DAY_MS, HOUR_MS
+from bot.commands.chart_frame import (
+    DPI,
+    count,
+    fitted_start,
+    legend_above,
+    new_figure,
+    period,
+    stamp,
+    time_axis,
+    title,
+    x_of,
+)
+from bot.commands.gaps import GAP_TYPES, GapPoint, direction_sign, gap_points, gap_segments
+from bot.messages import DAY_MS, HOUR_MS, MINUTE_MS
 from bot.store import OpportunityRow
-from detector.signals import Signal, SignalType
+
+__all__ = [  # the gap's points are built in bot.commands.gaps; callers import them from here
+    "CAPTION_LIMIT",
+    "GAP_TYPES",
+    "Chart",
+    "GapPoint",
+    "Plot",
+    "gap_points",
+    "gap_segments",
+    "plot_gap_chart",
+    "plot_stats_chart",
+    "png_size",
+    "render_gap_chart",
+    "render_stats_chart",
+]
 
 HOURLY_UP_TO_MS = 48 * HOUR_MS
-"""Periods up to this long are bucketed by hour, longer ones by day."""
-
-WIDTH_IN, HEIGHT_IN, DPI = 10.0, 5.6, 100  # 1000 x 560 px
+"""Spans up to this long are bucketed by hour (or minutes, when short), longer ones by day."""
+MINUTE_BUCKETS_MS = tuple(m * MINUTE_MS for m in (1, 2, 5, 10, 15, 30))
+MAX_MINUTE_BARS = 24  # the finest minute bucket that keeps the bars at most this many
 CAPTION_LIMIT = 1024  # Telegram's photo caption limit (Discord allows more)
-JOIN_WITHIN_MS = 5 * 60_000  # gap observations further apart are not joined by a line
+DENSE_WINDOWS = 150  # more windows than this on one chart are drawn with smaller marks
 MAX_SYMBOLS = 6  # stacked series before the rest are lumped into "other"
 _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#7f7f7f")
 _BYBIT_HIGHER, _BINANCE_HIGHER = "#2ca02c", "#d62728"
-_BYBIT_HIGHER_DIRECTION = "buy_binance_sell_bybit"  # buy cheap on Binance: Bybit quotes higher
-_RENDERING = threading.Lock()  # matplotlib is not thread-safe: one render at a time
+_GROSS, _NET, _MOMENTUM = "#1f4e9c", "#444444", "#8e44ad"
+_RENDERING = threading.RLock()  # matplotlib is not thread-safe: one figure at a time
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -76,65 +106,191 @@ class Chart:
 
 
 @dataclass(frozen=True, slots=True)
-class GapPoint:
-    """One observation of the gap, signed: positive when Bybit quotes above Binance.
+class Plot:
+    """A built figure, before rendering: what :func:`render_stats_chart` and
+    :func:`render_gap_chart` turn into a :class:`Chart` (tests measure its axes)."""
 
-    ``gap_pct`` is the gross gap; ``net_pct`` the gap after fees (arbitrage signals only).
-    """
-
-    timestamp_ms: int
-    gap_pct: float
-    net_pct: float | None
+    figure: Figure
+    caption: str
+    filename: str
 
 
-# -- from signals to points ------------------------------------------------------------------
-
-GAP_TYPES = (SignalType.ARBITRAGE, SignalType.MOMENTUM_BREAKOUT)
-"""The signals that see the gap: arbitrage carries both legs' prices, momentum both mids."""
-
-
-def gap_points(signals: Sequence[Signal]) -> list[GapPoint]:
-    """The gap as the symbol's signals (of :data:`GAP_TYPES`) saw it, in their order."""
-    points = [_gap_point(s.type, s.timestamp, s.details) for s in signals]
-    return [p for p in points if p is not None]
-
-
-def _sign(direction: object) -> int:
-    """+1 when Bybit quoted higher (buy Binance, sell Bybit), -1 otherwise."""
-    return 1 if direction == _BYBIT_HIGHER_DIRECTION else -1
-
-
-def _gap_point(kind: SignalType, timestamp_ms: int, d: Mapping[str, Any]) -> GapPoint | None:
-    try:
-        if kind is SignalType.ARBITRAGE:
-            buy, sell = float(d["buy_price"]), float(d["sell_price"])
-            sign = _sign(d.get("direction"))
-            net = d.get("net_profit_percentage")
-            return GapPoint(
-                timestamp_ms,
-                sign * (sell - buy) / buy * 100,
-                None if net is None else sign * float(net),
-            )
-        if kind is not SignalType.MOMENTUM_BREAKOUT:
-            return None
-        mid, other = float(d["mid"]), float(d["other_exchange_mid"])
-        bybit, binance = (mid, other) if d.get("exchange") == "bybit" else (other, mid)
-        return GapPoint(timestamp_ms, (bybit - binance) / binance * 100, None)
-    except (KeyError, TypeError, ValueError, ZeroDivisionError):
-        return None  # an older or partial details blob: skip the point, keep the chart
-
-
-# -- rendering -------------------------------------------------------------------------------
+# -- /chart ----------------------------------------------------------------------------------
 
 
 @_one_at_a_time
-def render_stats_chart(
+def plot_gap_chart(
+    points: Sequence[GapPoint],
+    symbol: str,
+    since_ms: int,
+    until_ms: int,
+    windows: Sequence[OpportunityRow] = (),
+) -> Plot | None:
+    """The figure of :func:`render_gap_chart`, or ``None`` when there is nothing to draw."""
+    points = [p for p in points if since_ms <= p.timestamp_ms < until_ms]
+    windows = [w for w in windows if w.opened_ms < until_ms and w.end_ms >= since_ms]
+    if not points and not windows:
+        return None
+    first = min([p.timestamp_ms for p in points] + [max(w.opened_ms, since_ms) for w in windows])
+    start = fitted_start(first, since_ms, until_ms)
+
+    fig, (ax,) = new_figure()
+    ax.axhline(0, color="black", linewidth=0.8)
+    # Hundreds of windows (a month of a busy symbol): smaller marks, or they merge into a blob.
+    size = 0.6 if len(windows) > DENSE_WINDOWS else 1.0
+    colors = _draw_windows(ax, windows, start, until_ms, size)
+    runs = gap_segments(points, windows)
+    if runs:
+        xs, ys = gap_line(runs)
+        ax.plot(xs, ys, ".-", color=_GROSS, markersize=5 * size, linewidth=1.2 * size, zorder=5,
+                gid="gross")  # fmt: skip
+    net = [(x_of(p.timestamp_ms), p.net_pct) for p in points if p.net_pct is not None]
+    if net:
+        ax.plot([x for x, _ in net], [n for _, n in net], "x", color=_NET, markersize=5 * size,
+                markeredgewidth=1, zorder=5)  # fmt: skip
+    momentum = [(x_of(p.timestamp_ms), p.gap_pct) for p in points if p.net_pct is None]
+    if momentum:
+        ax.plot([x for x, _ in momentum], [g for _, g in momentum], "o", color=_MOMENTUM,
+                markerfacecolor="none", markersize=6 * size, markeredgewidth=1.3 * size,
+                zorder=5)  # fmt: skip
+    shown = [0.0, *(p.gap_pct for p in points), *(n for _, n in net)]
+    shown += [direction_sign(w.direction) * w.peak_net_pct for w in windows]
+    low, high = min(shown), max(shown)
+    pad = max(high - low, 0.1) * 0.08
+    ax.set_ylim(low - pad, high + pad)
+    ax.set_ylabel("Bybit - Binance, % of Binance price")
+    time_axis(ax, start, until_ms)
+    ax.set_title(title(f"{symbol} cross-exchange gap", since_ms, until_ms, start, first))
+    legend_above(fig, _gap_legend(bool(runs), bool(net), bool(momentum), colors), ncols=3)
+
+    widest = max((abs(p.gap_pct) for p in points), default=0.0)
+    signals = count(len(points), "stored signal", "stored signals")
+    shaded = count(len(windows), "arbitrage opportunity window", "arbitrage opportunity windows")
+    caption = (
+        f"{symbol}: cross-exchange price gap (Bybit - Binance, % of the Binance price),"
+        f" {period(since_ms, until_ms)}, from {signals}"
+        f"{f'; widest {widest:.3f}%' if points else ''}. Line: gross gap, joined only within"
+        " one opportunity window; crosses: net of fees; circles: mid-to-mid gap at momentum"
+        f" breakouts. Shaded: {shaded}, green when Bybit quoted higher,"
+        " red when Binance did; the diamond in each is its peak net profit."
+    )
+    return Plot(fig, caption, "chart.png")
+
+
+def gap_line(runs: Sequence[Sequence[GapPoint]]) -> tuple[list[float], list[float]]:
+    """The runs of :func:`gap_segments` as one line's x (date numbers) and y, a NaN between
+    runs: matplotlib draws no line across a NaN."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for run in runs:
+        if xs:
+            xs.append(math.nan)
+            ys.append(math.nan)
+        xs += [x_of(p.timestamp_ms) for p in run]
+        ys += [p.gap_pct for p in run]
+    return xs, ys
+
+
+def _draw_windows(
+    ax: Axes, windows: Sequence[OpportunityRow], start_ms: int, until_ms: int, size: float
+) -> set[str]:
+    """Shade each window full height and mark its peak net % (a diamond in its middle, a bar
+    across it); returns the colours used. One collection per colour: 30 days hold thousands."""
+    # A window of a few seconds still shows: ~4 px wide (~2 px when they are many).
+    min_width = int((until_ms - start_ms) / 250 * size**2)
+    used: set[str] = set()
+    for sign, color in ((1, _BYBIT_HIGHER), (-1, _BINANCE_HIGHER)):
+        spans: list[tuple[float, float]] = []
+        bar_x: list[float] = []
+        bar_y: list[float] = []
+        middles: list[float] = []
+        peaks: list[float] = []
+        for w in windows:
+            if direction_sign(w.direction) != sign:
+                continue
+            begin, end = max(w.opened_ms, start_ms), min(max(w.end_ms, w.opened_ms), until_ms)
+            if end - begin < min_width:
+                begin, end = (begin + end - min_width) // 2, (begin + end + min_width) // 2
+            spans.append((x_of(begin), x_of(end) - x_of(begin)))
+            peaks.append(sign * w.peak_net_pct)
+            middles.append(x_of((begin + end) // 2))
+            bar_x += [x_of(begin), x_of(end), math.nan]
+            bar_y += [peaks[-1], peaks[-1], math.nan]
+        if not spans:
+            continue
+        used.add(color)
+        # y in axes coordinates: the shading spans the full height whatever the data.
+        ax.broken_barh(spans, (0, 1), transform=ax.get_xaxis_transform(), color=color,
+                       alpha=0.28, linewidth=0, zorder=1)  # fmt: skip
+        ax.plot(bar_x, bar_y, color=color, linewidth=2, zorder=3)
+        ax.plot(middles, peaks, linestyle="none", marker="D", color=color, markersize=7 * size,
+                markeredgecolor="black", markeredgewidth=0.8, zorder=4)  # fmt: skip
+    return used
+
+
+def _gap_legend(gross: bool, net: bool, momentum: bool, windows: set[str]) -> list[Artist]:
+    def marker(label: str, style: str, color: str, **kw: Any) -> Line2D:
+        return Line2D([], [], linestyle="none", marker=style, color=color, label=label, **kw)
+
+    handles: list[Artist] = []
+    if gross:
+        handles.append(Line2D([], [], marker=".", color=_GROSS, label="gross gap (signals)"))
+    if net:
+        handles.append(marker("net of fees", "x", _NET))
+    if momentum:
+        handles.append(marker("momentum breakout (mid to mid)", "o", _MOMENTUM,
+                              markerfacecolor="none"))  # fmt: skip
+    for color, label in ((_BYBIT_HIGHER, "Bybit higher"), (_BINANCE_HIGHER, "Binance higher")):
+        if color in windows:
+            handles.append(Patch(color=color, alpha=0.35, label=f"window: {label}"))
+    if windows:
+        handles.append(marker("window peak, net", "D", "#bbbbbb", markeredgecolor="black"))
+    return handles
+
+
+def render_gap_chart(
+    points: Sequence[GapPoint],
+    symbol: str,
+    since_ms: int,
+    until_ms: int,
+    windows: Sequence[OpportunityRow] = (),
+) -> Chart | None:
+    """The symbol's gap over time, its opportunity windows shaded."""
+    with _RENDERING:
+        plot = plot_gap_chart(points, symbol, since_ms, until_ms, windows)
+        return None if plot is None else _finish(plot)
+
+
+# -- /stats ----------------------------------------------------------------------------------
+
+
+def stats_bucket_ms(span_ms: int) -> int:
+    """The bar width of a /stats chart showing ``span_ms``: the finest of 1-30 minutes that
+    keeps to :data:`MAX_MINUTE_BARS` bars, else an hour up to 48 h, else a day."""
+    for bucket in MINUTE_BUCKETS_MS:
+        if span_ms <= bucket * MAX_MINUTE_BARS:
+            return bucket
+    return HOUR_MS if span_ms <= HOURLY_UP_TO_MS else DAY_MS
+
+
+def bucket_unit(bucket_ms: int) -> str:
+    """``minute``, ``5 minutes``, ``hour``, ``day``: what "per ..." a bar counts."""
+    if bucket_ms == DAY_MS:
+        return "day"
+    if bucket_ms == HOUR_MS:
+        return "hour"
+    minutes = bucket_ms // MINUTE_MS
+    return "minute" if minutes == 1 else f"{minutes} minutes"
+
+
+@_one_at_a_time
+def plot_stats_chart(
     opportunities: Sequence[OpportunityRow],
     since_ms: int,
     until_ms: int,
     symbol: str | None = None,
-) -> Chart | None:
-    """Opportunities opened per bucket, stacked by symbol, and each bucket's best peak net %."""
+) -> Plot | None:
+    """The figure of :func:`render_stats_chart`, or ``None`` when there is nothing to draw."""
     rows = [
         r
         for r in opportunities
@@ -142,9 +298,10 @@ def render_stats_chart(
     ]
     if not rows:
         return None
-    bucket_ms = HOUR_MS if until_ms - since_ms <= HOURLY_UP_TO_MS else DAY_MS
-    first = since_ms - since_ms % bucket_ms
-    starts = list(range(first, until_ms, bucket_ms))
+    first = min(r.opened_ms for r in rows)
+    start = fitted_start(first, since_ms, until_ms)
+    bucket_ms = stats_bucket_ms(until_ms - start)
+    starts = list(range(start - start % bucket_ms, until_ms, bucket_ms))
     index = {s: i for i, s in enumerate(starts)}
 
     totals: dict[str, int] = defaultdict(int)
@@ -162,152 +319,76 @@ def render_stats_chart(
         seen = peaks[s][i]
         peaks[s][i] = r.peak_net_pct if seen is None else max(seen, r.peak_net_pct)
 
-    fig, ax = _figure()
-    xs = [_x(s + bucket_ms // 2) for s in starts]
+    # Two panels, one scale each: the best peak net % above, the counts below.
+    fig, (peak_ax, ax) = new_figure(panels=(1.0, 2.1))
+    xs = [x_of(s + bucket_ms // 2) for s in starts]
     width = bucket_ms / DAY_MS * 0.8
     bottom = [0] * len(starts)
-    peak_ax = ax.twinx()
+    handles: list[Artist] = []
     for n, s in enumerate(series):
         color = _COLORS[n % len(_COLORS)]
-        ax.bar(xs, counts[s], width=width, bottom=bottom, color=color, alpha=0.75, label=s)
+        ax.bar(xs, counts[s], width=width, bottom=bottom, color=color)
+        handles.append(Patch(color=color, label=s))
         bottom = [b + c for b, c in zip(bottom, counts[s], strict=True)]
         shift = (n - (len(series) - 1) / 2) * width / max(len(series), 2)  # side by side
         pts = [(x + shift, p) for x, p in zip(xs, peaks[s], strict=True) if p is not None]
-        peak_ax.plot(
-            [x for x, _ in pts], [p for _, p in pts], "D", color=color, markersize=5,
-            markeredgecolor="black", markeredgewidth=0.5,
-        )  # fmt: skip
-    unit = "hour" if bucket_ms == HOUR_MS else "day"
-    ax.set_ylabel(f"opportunities opened per {unit}")
+        peak_ax.plot([x for x, _ in pts], [p for _, p in pts], "D", color=color, markersize=6,
+                     markeredgecolor="black", markeredgewidth=0.6)  # fmt: skip
+    unit = bucket_unit(bucket_ms)
+    ax.set_ylabel(f"opened per {unit}")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylim(0, max(bottom) * 1.15)
-    peak_ax.set_ylabel("best peak net profit, % (diamonds)")
-    peak_ax.set_ylim(bottom=0)
-    _time_axis(ax, since_ms, until_ms)
+    ax.set_ylim(0, max(bottom) * 1.1)
+    best_peak = max(r.peak_net_pct for r in rows)
+    peak_ax.set_ylabel("best peak net, %")
+    peak_ax.set_ylim(0, best_peak * 1.25)
+    peak_ax.yaxis.set_major_locator(MaxNLocator(nbins=3))
+    end = starts[-1] + bucket_ms
+    if end > until_ms:  # the last bar is still filling
+        for a in (peak_ax, ax):
+            a.axvline(x_of(until_ms), color="#555555", linewidth=1, linestyle="--")
+        handles.append(Line2D([], [], color="#555555", linewidth=1, linestyle="--", label="now"))
+    time_axis(ax, starts[0], end)
     scope = symbol or "all symbols"
-    ax.set_title(f"Arbitrage opportunities, {scope} — {_period(since_ms, until_ms)}")
-    ax.legend(loc="upper left", fontsize=8, ncols=min(len(series), 4), framealpha=0.8)
+    peak_ax.set_title(title(f"Arbitrage opportunities, {scope}", since_ms, until_ms, start, first))
+    legend_above(fig, handles, ncols=len(handles))
 
     best = max(rows, key=lambda r: (r.peak_net_pct, -r.opened_ms))
     caption = (
-        f"Arbitrage opportunities opened per {unit}, {_period(since_ms, until_ms)}, for {scope}:"
-        f" bars stacked by symbol (left axis), diamonds the best peak net profit in each {unit}"
-        f" (right axis). {_count(len(rows), 'opportunity', 'opportunities')};"
+        f"Arbitrage opportunities opened per {unit}, {period(since_ms, until_ms)}, for {scope}:"
+        " bars stacked by symbol (lower panel), diamonds the best peak net profit of each bar"
+        f" (upper panel){'; dashed line: now' if end > until_ms else ''}."
+        f" {count(len(rows), 'opportunity', 'opportunities')};"
         f" best peak {best.peak_net_pct:.3f}% net"
-        f" ({best.symbol}, {_stamp(best.opened_ms)})."
+        f" ({best.symbol}, {stamp(best.opened_ms)})."
     )
-    return _finish(fig, caption, "stats.png")
+    return Plot(fig, caption, "stats.png")
 
 
-@_one_at_a_time
-def render_gap_chart(
-    points: Sequence[GapPoint],
-    symbol: str,
+def render_stats_chart(
+    opportunities: Sequence[OpportunityRow],
     since_ms: int,
     until_ms: int,
-    windows: Sequence[OpportunityRow] = (),
+    symbol: str | None = None,
 ) -> Chart | None:
-    """The symbol's gap over time, its opportunity windows shaded."""
-    points = [p for p in points if since_ms <= p.timestamp_ms < until_ms]
-    windows = [w for w in windows if w.opened_ms < until_ms and w.end_ms >= since_ms]
-    if not points and not windows:
-        return None
-
-    fig, ax = _figure()
-    ax.axhline(0, color="black", linewidth=0.8)
-    for w in windows:
-        start, end = max(w.opened_ms, since_ms), min(max(w.end_ms, w.opened_ms), until_ms)
-        if end - start < (until_ms - since_ms) // 400:  # keep a short window visible
-            end = start + (until_ms - since_ms) // 400
-        sign = _sign(w.direction)
-        color = _BYBIT_HIGHER if sign > 0 else _BINANCE_HIGHER
-        ax.axvspan(_x(start), _x(end), color=color, alpha=0.15, linewidth=0)
-        ax.plot([_x(start), _x(end)], [sign * w.peak_net_pct] * 2, color=color, linewidth=2)
-    if points:
-        xs = [_x(p.timestamp_ms) for p in points]
-        # Signals are sparse: join only close observations, never across a quiet stretch.
-        line_x: list[float] = []
-        line_y: list[float] = []
-        for prev, p, x in zip([None, *points], points, xs, strict=False):
-            if prev is not None and p.timestamp_ms - prev.timestamp_ms > JOIN_WITHIN_MS:
-                line_x.append(x)
-                line_y.append(math.nan)
-            line_x.append(x)
-            line_y.append(p.gap_pct)
-        ax.plot(line_x, line_y, ".-", color="#1f77b4", markersize=4, linewidth=1,
-                label="gross gap")  # fmt: skip
-        net = [(x, p.net_pct) for x, p in zip(xs, points, strict=True) if p.net_pct is not None]
-        if net:
-            ax.plot([x for x, _ in net], [n for _, n in net], "x", color="#555555",
-                    markersize=4, label="net of fees")  # fmt: skip
-    ax.plot([], [], color=_BYBIT_HIGHER, linewidth=6, alpha=0.3, label="window: Bybit higher")
-    ax.plot([], [], color=_BINANCE_HIGHER, linewidth=6, alpha=0.3, label="window: Binance higher")
-    ax.set_ylabel("Bybit - Binance, % of Binance price")
-    _time_axis(ax, since_ms, until_ms)
-    ax.set_title(f"{symbol} cross-exchange gap — {_period(since_ms, until_ms)}")
-    ax.legend(loc="best", fontsize=8, ncols=2, framealpha=0.8)
-
-    widest = max((abs(p.gap_pct) for p in points), default=0.0)
-    signals = _count(len(points), "stored signal", "stored signals")
-    shaded = _count(len(windows), "arbitrage opportunity window", "arbitrage opportunity windows")
-    caption = (
-        f"{symbol}: cross-exchange price gap (Bybit - Binance, % of the Binance price),"
-        f" {_period(since_ms, until_ms)}, from {signals}"
-        f"{f'; widest {widest:.3f}%' if points else ''}. Line: gross gap; crosses: net of fees."
-        f" Shaded: {shaded}, green when Bybit quoted higher,"
-        " red when Binance did; the bar inside each is its peak net profit."
-    )
-    return _finish(fig, caption, "chart.png")
+    """Opportunities opened per bucket, stacked by symbol, and each bucket's best peak net %."""
+    with _RENDERING:
+        plot = plot_stats_chart(opportunities, since_ms, until_ms, symbol)
+        return None if plot is None else _finish(plot)
 
 
-# -- helpers ---------------------------------------------------------------------------------
+# -- PNG -------------------------------------------------------------------------------------
 
 
-def _figure() -> tuple[Figure, Axes]:
-    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.grid(True, axis="y", alpha=0.3)
-    return fig, ax
-
-
-# matplotlib.dates is not annotated yet (the rest of matplotlib is): hence the ignores below.
-
-
-def _x(ms: int) -> float:
-    return float(mdates.date2num(datetime.fromtimestamp(ms / 1000, UTC)))  # type: ignore[no-untyped-call]
-
-
-def _time_axis(ax: Axes, since_ms: int, until_ms: int) -> None:
-    locator = mdates.AutoDateLocator(tz=UTC, maxticks=10)  # type: ignore[no-untyped-call]
-    ax.xaxis.set_major_locator(locator)
-    formatter = mdates.ConciseDateFormatter(locator, tz=UTC)  # type: ignore[no-untyped-call]
-    ax.xaxis.set_major_formatter(formatter)
-    ax.set_xlim(_x(since_ms), _x(until_ms))
-    ax.set_xlabel("UTC")
-
-
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
-
-
-def _stamp(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def _period(since_ms: int, until_ms: int) -> str:
-    return f"{_stamp(since_ms)} to {_stamp(until_ms)} UTC"
-
-
-def _finish(fig: Figure, caption: str, filename: str) -> Chart:
+def _finish(plot: Plot) -> Chart:
     buf = io.BytesIO()
     # No Software/date chunks: identical rows give identical bytes.
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    plot.figure.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     png = buf.getvalue()
     width, height = png_size(png)
+    caption = plot.caption
     if len(caption) > CAPTION_LIMIT:
         caption = caption[: CAPTION_LIMIT - 1] + "…"
-    return Chart(png=png, width=width, height=height, caption=caption, filename=filename)
+    return Chart(png=png, width=width, height=height, caption=caption, filename=plot.filename)
 
 
 def png_size(png: bytes) -> tuple[int, int]:

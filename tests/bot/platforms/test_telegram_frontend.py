@@ -153,7 +153,7 @@ async def test_subscribe_then_a_live_window_alerts_only_those_below_it(
             assert "chart appears" not in stats_text
             photo = await fake.wait_for(is_photo(1001), WAIT_S, since=since)
             assert decoded_size(photo) == (1000, 560)
-            assert (photo.text or "").startswith("Arbitrage opportunities opened per hour")
+            assert (photo.text or "").startswith("Arbitrage opportunities opened per ")
             assert "for BTCUSDT" in (photo.text or "") and "1 opportunity;" in (photo.text or "")
             assert photo.parse_mode is None and not photo.disable_notification
 
