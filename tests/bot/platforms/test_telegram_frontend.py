@@ -33,7 +33,7 @@ from detector.clients.backoff import Backoff
 from detector.models import Exchange
 from detector.simulator.scenarios import ArbitrageWindow, Scenario
 from detector.simulator.server import SimulatorServer
-from tests.bot.factories import arbitrage
+from tests.bot.factories import arbitrage, closed
 from tests.bot.fakes.fake_telegram import CHANNEL_ID, FakeTelegram, SentMessage
 from tests.bot.fakes.fake_telegram_rules import MAX_CAPTION
 from tests.bot.harness import Harness
@@ -580,13 +580,23 @@ async def test_alerts_to_a_channel_its_administrator_names(
         done = await fake.wait_for(reply_to(ann), WAIT_S, since=since)
         assert "Your alerts now go to @signals" in (done.text or "")
 
-        bot.alert(0.25)
+        signal = arbitrage(0.25, timestamp=now_ms(), opened_ms=now_ms())
+        bot.router.dispatch(signal, now_ms())
+        bot.outbox.wake()
         posted = await fake.wait_for(lambda m: is_alert(m) and m.chat_id == CHANNEL_ID, WAIT_S)
         assert posted.reply_markup is None  # no buttons acting for the channel's readers
         await fake.wait_for(lambda m: is_alert(m) and m.chat_id == bob, WAIT_S)
         assert alerts(fake, ann) == []
         rows = bot.store.db.rows("SELECT message_id FROM deliveries WHERE status = 'sent'")
         assert f"{CHANNEL_ID}:{posted.message_id}" in [r["message_id"] for r in rows]
+        # The opportunity closes: the channel's post is edited in place, still without buttons.
+        bot.store.history.record_opportunity(closed(signal))
+        bot.outbox.wake()
+        edited = await fake.wait_for(
+            lambda m: m.method == "editMessageText" and m.chat_id == CHANNEL_ID, WAIT_S
+        )
+        assert edited.message_id == posted.message_id and edited.reply_markup is None
+        assert "Closed after 4.2 s" in (edited.text or "")
 
         since = len(fake.sent)
         fake.send_user_message(ann, "/alerts dm")
