@@ -32,6 +32,10 @@ class SignalRules:
     volume_history: int = 24  # buckets in the rolling mean (2 minutes)
     volume_warmup: int = 12  # complete buckets before the detector speaks
     volume_ratio: tuple[float, float, float] = (4.0, 8.0, 15.0)
+    # A bucket needs both minimums to spike: a ratio over a thin bucket (one big trade, a quiet
+    # symbol) is noise, not a volume event.
+    volume_min_trades: int = 5
+    volume_min_notional_usd: float = 10_000.0
     volume_ttl_s: float = 30.0
     # FUNDING_RATE_DIVERGENCE: |binance - bybit| funding, normalised to 8 h, in percent.
     funding_diff_pct: tuple[float, float, float] = (0.03, 0.06, 0.12)
@@ -40,6 +44,9 @@ class SignalRules:
     momentum_bar_s: float = 1.0
     momentum_window: int = 60  # bars in the prior window
     momentum_break_pct: tuple[float, float, float] = (0.15, 0.4, 0.8)  # beyond the prior high/low
+    # Cooldown: a breakout (same symbol and direction) back inside its reference for less than
+    # this many seconds resumes its episode: it signals again only on upgrade. 0 disables.
+    momentum_reopen_quiet_s: float = 30.0
     momentum_ttl_s: float = 60.0
     # Confidence (0..1): product of factors, each documented in docs/signals.md.
     confidence_depth_notional_usd: float = 10_000.0  # top-of-book notional for full depth factor
@@ -58,8 +65,11 @@ class SignalRules:
         ):
             if not 1 <= warmup <= window:
                 raise ConfigError(f"{name}: need 1 <= warmup <= window, got {warmup}, {window}")
-        if self.arb_reopen_quiet_s < 0:
-            raise ConfigError(f"arb_reopen_quiet_s must be >= 0, got {self.arb_reopen_quiet_s}")
+        for name in ("arb_reopen_quiet_s", "momentum_reopen_quiet_s", "volume_min_notional_usd"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.volume_min_trades < 1:
+            raise ConfigError(f"volume_min_trades must be >= 1, got {self.volume_min_trades}")
         if self.momentum_window < 1:
             raise ConfigError(f"momentum_window must be >= 1, got {self.momentum_window}")
         for name in (

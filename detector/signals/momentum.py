@@ -9,12 +9,19 @@ Definition, per symbol:
 - **Warm-up**: silent until a full prior window of complete bars exists.
 - **Score**: ``up = (mid / prior_high - 1) * 100`` and ``down = (1 - mid / prior_low) * 100``;
   a breakout reaches the weak tier of ``momentum_break_pct``, strength by its tiers.
-- **Episode** (dedup), one per direction: entering fixes the reference (the prior high for up, the
-  prior low for down); within the episode the break is measured against that reference and
-  re-signals only on an upgrade. It ends silently when the mid returns inside the reference, or
-  once a whole window of bars has passed since entry and the mid is back inside the current prior
-  range (the new level has become the range).
-  Key: ``momentum_breakout:{symbol}:{up|down}:{episode start ms}``.
+- **Episode** (dedup), one per (symbol, direction), as arbitrage has one per opportunity:
+  entering fixes the reference (the prior high for up, the prior low for down); within the
+  episode the break is measured against that reference and re-signals only on an upgrade.
+- **End**: the episode ends silently once a whole window of bars has passed since entry and the
+  mid is back inside the current prior range (the new level has become the range); or when no
+  live mid is beyond the reference any more, neither this exchange's nor the other's (no older
+  than ``stale_after_s``): one exchange's tick on its own side of the range does not end a
+  breakout that the other exchange is still in.
+- **Cooldown**: an episode that ended back inside its reference is kept for
+  ``momentum_reopen_quiet_s``; a break of that reference within that time resumes it, as if it
+  had never ended (same key, same reference, a signal only on an upgrade). Prices hovering at the
+  reference would otherwise announce the same breakout on every crossing.
+- **Key**: ``momentum_breakout:{symbol}:{up|down}:{episode start ms}``.
 - **Reset**: when a book becomes unusable or stale its last mid is forgotten; when no exchange of
   the symbol has a live mid left, the bars and episodes are discarded and warm-up starts again.
 - **Confidence**: age (this book) x depth (thinner side of its top of book) x confirmation (1 when
@@ -54,7 +61,8 @@ class _Episode:
     key: str
     reference: float
     entry_bar: int
-    strength: SignalStrength
+    strength: SignalStrength  # the last signalled
+    ended_ms: int | None = None  # back inside the reference since then: cooling down
 
 
 @dataclass(slots=True)
@@ -78,6 +86,7 @@ class MomentumBreakoutDetector:
         self._config = config
         self._bar_ms = max(1, round(rules.momentum_bar_s * 1000))
         self._ttl_ms = round(rules.momentum_ttl_s * 1000)
+        self._quiet_ms = round(rules.momentum_reopen_quiet_s * 1000)
         self._states: dict[str, _State] = {}
         self.suppressed = 0
 
@@ -131,15 +140,23 @@ class MomentumBreakoutDetector:
     ) -> Signal | None:
         rules = self._config.rules
         up = direction is Breakout.UP
+        other_mid = self._other_mid(state, exchange, now_ms)
         episode = state.episodes.get(direction)
-        if episode is not None:
-            inside_reference = mid <= episode.reference if up else mid >= episode.reference
+        if episode is not None and episode.ended_ms is not None:
+            if now_ms - episode.ended_ms >= self._quiet_ms:
+                del state.episodes[direction]  # cooled down: the next break is a new episode
+                episode = None
+        elif episode is not None:
             settled = state.bar - episode.entry_bar >= rules.momentum_window and (
                 mid <= state.prior_high if up else mid >= state.prior_low
             )
-            if inside_reference or settled:
+            live = (mid,) if other_mid is None else (mid, other_mid)
+            inside = all(m <= episode.reference if up else m >= episode.reference for m in live)
+            if settled or (inside and self._quiet_ms == 0):
                 del state.episodes[direction]
                 episode = None
+            elif inside:
+                episode.ended_ms = now_ms
         reference = (
             episode.reference
             if episode is not None
@@ -156,16 +173,14 @@ class MomentumBreakoutDetector:
             episode = _Episode(key, reference, state.bar, strength)
             state.episodes[direction] = episode
             reason = SignalReason.NEW
-        elif strength.rank > episode.strength.rank:
-            episode.strength = strength
-            reason = SignalReason.UPGRADE
         else:
-            self.suppressed += 1
-            return None
-        other = state.mids.get(Exchange.BYBIT if exchange is Exchange.BINANCE else Exchange.BINANCE)
-        other_mid: float | None = None
-        if other is not None and now_ms - other[1] <= self._config.stale_after_ms:
-            other_mid = other[0]
+            episode.ended_ms = None  # broken again within the cooldown: the episode resumes
+            if strength.rank > episode.strength.rank:
+                episode.strength = strength
+                reason = SignalReason.UPGRADE
+            else:
+                self.suppressed += 1
+                return None
         confirmed = other_mid is not None and (
             other_mid > reference if up else other_mid < reference
         )
@@ -201,6 +216,13 @@ class MomentumBreakoutDetector:
                 "confidence_factors": factors,
             },
         )
+
+    def _other_mid(self, state: _State, exchange: Exchange, now_ms: int) -> float | None:
+        """The other exchange's mid if it is live (seen no longer than ``stale_after_s`` ago)."""
+        other = state.mids.get(Exchange.BYBIT if exchange is Exchange.BINANCE else Exchange.BINANCE)
+        if other is None or now_ms - other[1] > self._config.stale_after_ms:
+            return None
+        return other[0]
 
 
 def _roll(state: _State, bar: int) -> None:

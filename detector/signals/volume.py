@@ -7,8 +7,15 @@ Definition, per (exchange, symbol):
   after start is partial and is not used as history.
 - **Baseline**: the mean of the previous ``volume_history`` complete buckets; buckets without trades
   count as 0.
+- **Stalls**: a silence longer than ``stale_after_s`` (no trade of that exchange and symbol) is a
+  feed stall, not a quiet market: its empty buckets are not history, and the bucket in which trades
+  resume is partial like the first one. Counted as zeros, a stall would empty the baseline and
+  make the next ordinary bucket look like a spike.
 - **Warm-up**: silent until ``volume_warmup`` complete buckets are in the history; silent while the
   mean is 0.
+- **Minimums**: a bucket with fewer than ``volume_min_trades`` trades or less than
+  ``volume_min_notional_usd`` quote volume never signals, whatever its ratio (one large trade is
+  not a volume spike).
 - **Score**: ``ratio = current bucket volume / mean``, evaluated on every trade so that a spike is
   reported while it happens; strength by the ``volume_ratio`` tiers.
 - **Dedup**: at most one signal per bucket, plus one per upgrade within it. Key:
@@ -41,7 +48,8 @@ from detector.signals.signal import (
 class _State:
     history: deque[float]
     bucket: int
-    partial: bool = True  # the bucket we started in
+    last_ms: int  # the newest trade's clock time: silences longer than a stall are not history
+    partial: bool = True  # the bucket we started in, or resumed in after a stall
     volume: float = 0.0
     buy_volume: float = 0.0
     trades: int = 0
@@ -57,6 +65,7 @@ class VolumeSpikeDetector:
         self._config = config
         self._bucket_ms = max(1, round(rules.volume_bucket_s * 1000))
         self._ttl_ms = round(rules.volume_ttl_s * 1000)
+        self._stall_ms = config.stale_after_ms
         self._states: dict[tuple[Exchange, str], _State] = {}
         self.suppressed = 0
 
@@ -66,10 +75,14 @@ class VolumeSpikeDetector:
         bucket = now_ms // self._bucket_ms
         state = self._states.get(key)
         if state is None:
-            state = _State(history=deque(maxlen=rules.volume_history), bucket=bucket)
+            state = _State(
+                history=deque(maxlen=rules.volume_history), bucket=bucket, last_ms=now_ms
+            )
             self._states[key] = state
-        elif bucket > state.bucket:
-            _roll(state, bucket)
+        else:
+            if bucket > state.bucket:
+                _roll(state, bucket, stalled=now_ms - state.last_ms > self._stall_ms)
+            state.last_ms = max(state.last_ms, now_ms)
         # A clock stepping back counts into the current bucket: history is never rewritten.
         quote = trade.price * trade.qty
         state.volume += quote
@@ -77,6 +90,8 @@ class VolumeSpikeDetector:
             state.buy_volume += quote
         state.trades += 1
         if len(state.history) < rules.volume_warmup or state.mean <= 0.0:
+            return []
+        if state.trades < rules.volume_min_trades or state.volume < rules.volume_min_notional_usd:
             return []
         ratio = state.volume / state.mean
         strength = strength_for(ratio, rules.volume_ratio)
@@ -135,16 +150,20 @@ class VolumeSpikeDetector:
         )
 
 
-def _roll(state: _State, bucket: int) -> None:
-    """Close the current bucket (and any empty ones after it) and start ``bucket``."""
+def _roll(state: _State, bucket: int, *, stalled: bool) -> None:
+    """Close the current bucket (and any empty ones after it) and start ``bucket``.
+
+    After a stall the empty buckets are unknown, not zero: they are skipped, and ``bucket``
+    (whose trades began mid-way) is partial.
+    """
     history = state.history
     if not state.partial:
         history.append(state.volume)
-    maxlen = history.maxlen or 0
-    for _ in range(min(bucket - state.bucket - 1, maxlen)):
-        history.append(0.0)
+    if not stalled:
+        for _ in range(min(bucket - state.bucket - 1, history.maxlen or 0)):
+            history.append(0.0)
     state.bucket = bucket
-    state.partial = False
+    state.partial = stalled
     state.volume = 0.0
     state.buy_volume = 0.0
     state.trades = 0

@@ -32,14 +32,26 @@ def config(
     min_profit_pct: float = 0.1,
     fees: tuple[float, float] = (0.05, 0.055),
     min_notional_usd: float = 100.0,
+    stale_after_s: float = 5.0,
+    volume_min_trades: int = 1,
+    volume_min_notional_usd: float = 0.0,
     **rules: Any,
 ) -> DetectorConfig:
-    """A config with taker fees (binance, bybit) in % and any SignalRules overrides."""
+    """A config with taker fees (binance, bybit) in % and any SignalRules overrides.
+
+    The volume minimums are off unless asked for: the shared scenarios trade in a few round
+    lots (test_volume.py tests the minimums, with their defaults too).
+    """
     return DetectorConfig(
         min_profit_pct=min_profit_pct,
         taker_fee_pct={Exchange.BINANCE: fees[0], Exchange.BYBIT: fees[1]},
         min_notional_usd=min_notional_usd,
-        rules=SignalRules(**rules),
+        stale_after_s=stale_after_s,
+        rules=SignalRules(
+            volume_min_trades=volume_min_trades,
+            volume_min_notional_usd=volume_min_notional_usd,
+            **rules,
+        ),
     )
 
 

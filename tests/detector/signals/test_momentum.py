@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from detector.aggregator import RealtimeSignalAggregator
@@ -15,9 +17,9 @@ BINANCE, BYBIT = Exchange.BINANCE, Exchange.BYBIT
 WEAK, MODERATE, STRONG = SignalStrength.WEAK, SignalStrength.MODERATE, SignalStrength.STRONG
 
 
-def small_config() -> DetectorConfig:
-    # 1 s bars, a prior window of 3 bars; breaks of 0.15 / 0.4 / 0.8 % beyond it.
-    return config(momentum_bar_s=1.0, momentum_window=3)
+def small_config(**rules: Any) -> DetectorConfig:
+    # 1 s bars, a prior window of 3 bars; breaks of 0.15 / 0.4 / 0.8 % beyond it; cooldown 30 s.
+    return config(momentum_bar_s=1.0, momentum_window=3, **rules)
 
 
 def feed(
@@ -38,8 +40,8 @@ def test_silent_during_warm_up() -> None:
     assert feed(detector, [(0, 100.0), (1000, 100.0), (2000, 110.0), (2500, 90.0)]) == []
 
 
-def test_breakouts_upgrades_and_episodes() -> None:
-    detector = MomentumBreakoutDetector(small_config())
+def test_breakouts_upgrades_and_episodes_without_cooldown() -> None:
+    detector = MomentumBreakoutDetector(small_config(momentum_reopen_quiet_s=0.0))
     feed(detector, FLAT)
     script: list[tuple[int, float, tuple[str, str, SignalStrength] | None]] = [
         (3000, 100.1, None),  # 0.1 % above the prior high
@@ -69,6 +71,85 @@ def test_breakouts_upgrades_and_episodes() -> None:
         "momentum_breakout:BTCUSDT:down:3600",
     ]
     assert detector.suppressed == 3
+
+
+Tick = tuple[int, Exchange, float]  # (clock ms, exchange, mid)
+Said = tuple[str, str, SignalStrength, str]  # (direction, reason, strength, key suffix)
+
+
+@pytest.mark.parametrize(
+    ("rules", "ticks", "expected"),
+    [
+        pytest.param(
+            {},
+            [(t, BINANCE, 100.2) for t in range(3000, 4000, 100)],
+            [(3000, ("up", "new", WEAK, "up:3000"))],
+            id="repeated-ticks-one-signal",
+        ),
+        pytest.param(
+            {},
+            # Back inside the reference (100) and out again, within the 30 s cooldown: one
+            # episode, which signals again only on its upgrade, under its first key.
+            [
+                (3000, BINANCE, 100.2),
+                (3100, BINANCE, 99.95),
+                (3200, BINANCE, 100.2),
+                (3300, BINANCE, 100.0),
+                (3400, BINANCE, 100.25),
+                (3500, BINANCE, 100.5),
+            ],
+            [
+                (3000, ("up", "new", WEAK, "up:3000")),
+                (3500, ("up", "upgrade", MODERATE, "up:3000")),
+            ],
+            id="hovering-at-the-reference-one-episode",
+        ),
+        pytest.param(
+            {"momentum_reopen_quiet_s": 0.0},
+            # Binance breaks up while Bybit's mid sits below the reference (as in an arbitrage
+            # window): Bybit's ticks do not end Binance's breakout, even without a cooldown.
+            [
+                (3000, BINANCE, 100.2),
+                (3020, BYBIT, 99.9),
+                (3100, BINANCE, 100.21),
+                (3120, BYBIT, 99.9),
+                (3200, BINANCE, 100.2),
+            ],
+            [(3000, ("up", "new", WEAK, "up:3000"))],
+            id="other-exchange-inside-does-not-end-it",
+        ),
+        pytest.param(
+            {"momentum_reopen_quiet_s": 2.0},
+            # Ended (inside) at 3100; 1.8 s later it is broken again: the same episode, measured
+            # against its reference 100 (0.4 %: an upgrade).
+            [(3000, BINANCE, 100.2), (3100, BINANCE, 99.95), (4900, BINANCE, 100.4)],
+            [
+                (3000, ("up", "new", WEAK, "up:3000")),
+                (4900, ("up", "upgrade", MODERATE, "up:3000")),
+            ],
+            id="within-the-cooldown-resumes",
+        ),
+        pytest.param(
+            {"momentum_reopen_quiet_s": 2.0},
+            # 2.1 s later the cooldown is over: a new episode, against the new prior high 100.2.
+            [(3000, BINANCE, 100.2), (3100, BINANCE, 99.95), (5200, BINANCE, 100.4)],
+            [(3000, ("up", "new", WEAK, "up:3000")), (5200, ("up", "new", WEAK, "up:5200"))],
+            id="after-the-cooldown-a-new-episode",
+        ),
+    ],
+)
+def test_an_episode_per_symbol_and_direction(
+    rules: dict[str, Any], ticks: list[Tick], expected: list[tuple[int, Said]]
+) -> None:
+    detector = MomentumBreakoutDetector(small_config(**rules))
+    for exchange in Exchange:
+        feed(detector, FLAT, exchange)
+    got = []
+    for t, exchange, mid in ticks:
+        for s in detector.on_book(exchange, "BTCUSDT", mid_book(exchange, mid, t), t):
+            suffix = s.key.removeprefix("momentum_breakout:BTCUSDT:")
+            got.append((t, (s.details["direction"], s.details["reason"], s.strength, suffix)))
+    assert got == expected
 
 
 def test_strong_tier_and_details() -> None:

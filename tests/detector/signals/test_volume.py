@@ -1,21 +1,25 @@
-"""VOLUME_SPIKE: clock-aligned buckets, warm-up, ratio tiers, per-bucket dedup."""
+"""VOLUME_SPIKE: clock-aligned buckets, warm-up, minimums, stalls, ratio tiers, per-bucket dedup."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from detector.config import DetectorConfig
+from detector.config import DetectorConfig, SignalRules
 from detector.models import Exchange, Side, Trade
 from detector.signals.signal import SignalStrength
 from detector.signals.volume import VolumeSpikeDetector
 from tests.detector.signals.helpers import config, trade
 
 WEAK, MODERATE, STRONG = SignalStrength.WEAK, SignalStrength.MODERATE, SignalStrength.STRONG
+DEFAULTS = SignalRules()
 
 
-def small_config() -> DetectorConfig:
+def small_config(**overrides: Any) -> DetectorConfig:
     # 5 s buckets, mean of the last 4 complete buckets, speaks after 2; tiers 4x / 8x / 15x.
-    return config(volume_bucket_s=5.0, volume_history=4, volume_warmup=2)
+    # Stalls: a silence of stale_after_s (5 s unless overridden). Minimums off unless given.
+    return config(volume_bucket_s=5.0, volume_history=4, volume_warmup=2, **overrides)
 
 
 def quote(
@@ -35,7 +39,8 @@ HISTORY = [quote(1000, 2000), quote(1000, 5000), quote(1000, 10_000)]
 
 
 def test_spike_tiers_and_per_bucket_dedup() -> None:
-    detector = VolumeSpikeDetector(small_config())
+    # No stall in this script: the 9.5 s silence before bucket 5 is a quiet market (stall: 30 s).
+    detector = VolumeSpikeDetector(small_config(stale_after_s=30.0))
     feed(detector, HISTORY)
     script: list[tuple[Trade, tuple[str, SignalStrength] | None]] = [
         (quote(3000, 15_000), None),  # ratio 3
@@ -74,6 +79,97 @@ def test_spike_tiers_and_per_bucket_dedup() -> None:
     assert detector.suppressed == 2
 
 
+DEFAULT_MINIMUMS = {
+    "volume_min_trades": DEFAULTS.volume_min_trades,
+    "volume_min_notional_usd": DEFAULTS.volume_min_notional_usd,
+}
+NO_MINIMUMS = {"volume_min_trades": 1, "volume_min_notional_usd": 0.0}
+
+
+@pytest.mark.parametrize(
+    ("bucket_usd", "minimums", "expected"),
+    [
+        # (quote volume of each trade of the spike bucket, the rules, (trade index, reason, tier))
+        pytest.param([1_000_000.0], DEFAULT_MINIMUMS, [], id="one-large-trade-never"),
+        pytest.param([1_000_000.0] * 4, DEFAULT_MINIMUMS, [], id="four-trades-never"),
+        pytest.param([1999.8] * 5, DEFAULT_MINIMUMS, [], id="below-min-notional-never"),
+        pytest.param([2000.0] * 5, DEFAULT_MINIMUMS, [(4, "new", MODERATE)], id="both-minimums"),
+        pytest.param(
+            [2000.0] * 5 + [6000.0],
+            DEFAULT_MINIMUMS,
+            [(4, "new", MODERATE), (5, "upgrade", STRONG)],  # 10 000, then 16 000 / 1000
+            id="minimums-then-upgrade",
+        ),
+        pytest.param(
+            [1_000_000.0],
+            {"volume_min_trades": 1, "volume_min_notional_usd": 1_000_000.0},
+            [(0, "new", STRONG)],
+            id="minimums-are-inclusive",
+        ),
+        pytest.param([1_000_000.0], NO_MINIMUMS, [(0, "new", STRONG)], id="minimums-off"),
+    ],
+)
+def test_a_spike_needs_the_minimum_trades_and_notional(
+    bucket_usd: list[float],
+    minimums: dict[str, Any],
+    expected: list[tuple[int, str, SignalStrength]],
+) -> None:
+    detector = VolumeSpikeDetector(small_config(**minimums))
+    feed(detector, HISTORY)  # mean 1000 USD: every bucket below is 10x or more
+    got = []
+    for i, usd in enumerate(bucket_usd):
+        for s in detector.on_trade("BTCUSDT", quote(usd, 15_000 + i), 15_000 + i):
+            got.append((i, s.details["reason"], s.strength))
+    assert got == expected
+
+
+# 1 s buckets; buckets 1-5 trade 1000 USD each (the last is at 5500), so the mean is 1000.
+STEADY = [quote(1000, t) for t in range(500, 6000, 1000)]
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        pytest.param(
+            # 8 s without a trade: a stall, not 8 empty buckets; the usual volume is still 1000.
+            [(13_500, 1000), (14_500, 1000), (15_500, 1000), (16_500, 4000)],
+            [(16_500, WEAK, 1000)],
+            id="stall-then-normal-volume-is-not-a-spike",
+        ),
+        pytest.param(
+            # The bucket trades resume in is partial: its 300 USD never becomes history.
+            [(13_900, 300), (14_500, 1000), (15_500, 1000), (16_500, 1000), (17_500, 4000)],
+            [(17_500, WEAK, 1000)],
+            id="resumed-bucket-is-partial",
+        ),
+        pytest.param(
+            # A spike right after a stall is measured against the volume before it.
+            [(13_500, 5000)],
+            [(13_500, WEAK, 1000)],
+            id="spike-right-after-a-stall",
+        ),
+        pytest.param(
+            # 3 s without a trade is a quiet market: buckets 6 and 7 count 0, the mean is 500.
+            [(8_500, 1000), (9_500, 2000)],
+            [(9_500, WEAK, 500)],
+            id="short-quiet-counts-as-zero",
+        ),
+    ],
+)
+def test_a_stall_is_not_history(
+    script: list[tuple[int, float]], expected: list[tuple[int, SignalStrength, float]]
+) -> None:
+    detector = VolumeSpikeDetector(
+        config(volume_bucket_s=1.0, volume_history=4, volume_warmup=2, stale_after_s=5.0)
+    )
+    feed(detector, STEADY)
+    got = []
+    for ts, usd in script:
+        for s in detector.on_trade("BTCUSDT", quote(usd, ts), ts):
+            got.append((ts, s.strength, s.details["mean_volume_usd"]))
+    assert got == [(ts, strength, pytest.approx(mean)) for ts, strength, mean in expected]
+
+
 def test_silent_during_warm_up() -> None:
     detector = VolumeSpikeDetector(small_config())
     # Only bucket 1 is complete when the big trade of bucket 2 arrives.
@@ -81,7 +177,7 @@ def test_silent_during_warm_up() -> None:
 
 
 def test_silent_while_mean_is_zero() -> None:
-    detector = VolumeSpikeDetector(small_config())
+    detector = VolumeSpikeDetector(small_config(stale_after_s=30.0))
     feed(detector, [quote(1000, 2000), quote(1e9, 20_000)])  # buckets 1-3 empty: mean 0
 
 
