@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo run test lint bench sample chaos clean
+.PHONY: demo run test lint bench live-bench delivery-bench sample chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,16 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/arbwatch bench
+
+# The scripts need the venv's Python: `make live-bench LOAD=high`, `make delivery-bench USERS=10000`.
+LOAD ?= normal
+USERS ?= 2000
+
+live-bench: $(STAMP)
+	$(BIN)/python scripts/live_bench.py --load $(LOAD)
+
+delivery-bench: $(STAMP)
+	$(BIN)/python scripts/delivery_bench.py --users $(USERS)
 
 chaos: $(STAMP)
 	$(BIN)/python scripts/chaos.py --kills 20

@@ -30,7 +30,15 @@ from typing import Any, TextIO
 
 from bot.commands import CommandHandler
 from bot.config import Settings
-from bot.console import HEALTH_EVERY_S, format_health, signal_printer
+from bot.console import (
+    HEALTH_CHECK_S,
+    HEALTH_EVERY_S,
+    HealthWatch,
+    console_zone,
+    feed_hosts,
+    format_health,
+    signal_printer,
+)
 from bot.errors import FrontendError
 from bot.outbox import Outbox
 from bot.platforms import POLL_TIMEOUT_S, DiscordFrontend, Frontend, TelegramFrontend
@@ -70,6 +78,8 @@ class App:
         out: TextIO | None = None,
         err: TextIO | None = None,
         json_out: bool = False,
+        wide: bool = False,
+        utc: bool = False,
         record_to: Path | None = None,
         console: bool = True,
         detector_options: Mapping[str, Any] | None = None,
@@ -83,8 +93,11 @@ class App:
         self.detector = Detector(
             detector_config, urls, recorder=self.writer, **dict(detector_options or {})
         )
+        self.zone = console_zone(utc)  # None: the local time zone
         if console:
-            self.detector.add_callback(signal_printer(json_out, self.out))
+            printer = signal_printer(json_out, self.out, wide=wide, tz=self.zone)
+            self.detector.add_callback(printer)
+            self.detector.add_opportunity_callback(printer.closed)
         # Signals and closed opportunities reach the store in the order the detector saw them.
         self._signals: asyncio.Queue[Signal | TrackedOpportunity | None] = asyncio.Queue()
         self.detector.add_callback(self._signals.put_nowait)
@@ -330,10 +343,17 @@ async def run_app(
     err: TextIO | None = None,
     duration_s: float | None = None,
     json_out: bool = False,
+    wide: bool = False,
+    utc: bool = False,
     record_to: Path | None = None,
     health_every_s: float = HEALTH_EVERY_S,
+    health_check_s: float = HEALTH_CHECK_S,
 ) -> App:
-    """Run everything until ``duration_s`` passes, or SIGINT/SIGTERM; stop cleanly."""
+    """Run everything until ``duration_s`` passes, or SIGINT/SIGTERM; stop cleanly.
+
+    Every ``health_check_s`` each change of health gets a line on stderr; every
+    ``health_every_s`` the short health line.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     installed = []
@@ -342,22 +362,37 @@ async def run_app(
             loop.add_signal_handler(signum, stop.set)
             installed.append(signum)
     app = App(
-        settings, detector_config, urls, out=out, err=err, json_out=json_out, record_to=record_to
+        settings,
+        detector_config,
+        urls,
+        out=out,
+        err=err,
+        json_out=json_out,
+        wide=wide,
+        utc=utc,
+        record_to=record_to,
     )
     try:
         async with app:
+            watch = HealthWatch(app.zone, feed_hosts(urls), app.detector.config.stale_after_ms)
             deadline = None if duration_s is None else loop.time() + duration_s
+            next_line = loop.time() + health_every_s
             while not stop.is_set():
-                timeout = health_every_s
+                timeout = min(health_check_s, next_line - loop.time())
                 if deadline is not None:
                     timeout = min(timeout, deadline - loop.time())
                     if timeout <= 0:
                         break
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout)
-                health = format_health(app.detector.health())
-                chats = app.chat_summary()
-                app.err.write(f"{health} · {chats}\n" if chats else health + "\n")
+                    await asyncio.wait_for(stop.wait(), max(0.0, timeout))
+                health = app.detector.health()
+                for change in watch.update(health):
+                    app.err.write(change + "\n")
+                if loop.time() >= next_line:
+                    next_line += health_every_s
+                    text = format_health(health, tz=app.zone)
+                    chats = app.chat_summary()
+                    app.err.write(f"{text} · {chats}\n" if chats else text + "\n")
                 app.err.flush()
     finally:
         for signum in installed:

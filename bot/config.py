@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
+import logging
 import re
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
+from dotenv import dotenv_values
 from pydantic import Field, HttpUrl, SecretStr, ValidationError, WebsocketUrl, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -20,6 +24,22 @@ _SECRETS = frozenset(
 # Three base64url parts: the bot's id, a timestamp and an HMAC (Developer Portal → Bot → Token).
 _DISCORD_TOKEN = re.compile(r"[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{10,}")
 _ADMIN_ID = re.compile(r"^(?:(telegram|discord):)?(-?[0-9]{1,20})$")
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LOG_LEVELS: tuple[LogLevel, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+OWN_LOGGERS = ("bot", "detector")
+LIBRARY_LOGGERS = (
+    "websockets",
+    "httpx",
+    "httpcore",
+    "telegram",
+    "discord",
+    "asyncio",
+    "aiohttp",
+    "matplotlib",
+)
+"""The libraries whose logs are noise unless asked for (``-vvv``): set explicitly, because a
+library (or an earlier configuration in the same process) may have set a level of its own."""
 
 
 class Settings(BaseSettings):
@@ -50,6 +70,13 @@ class Settings(BaseSettings):
     discord_bot_token: SecretStr | None = None
     discord_api_url: HttpUrl = HttpUrl("https://discord.com/api/v10")
     discord_gateway_url: WebsocketUrl = WebsocketUrl("wss://gateway.discord.gg")
+    # arbwatch's own log level on stderr; -v, -q and --log-level override it.
+    log_level: LogLevel = "WARNING"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("telegram_bot_token", mode="before")
     @classmethod
@@ -154,3 +181,46 @@ def load_settings(env_file: str | None = ".env") -> Settings:
             got = "(value hidden)" if name in _SECRETS else f"(got {err.get('input')!r})"
             problems.append(f"{name}: {err['msg']} {got}")
         raise SettingsError(problems) from exc
+
+
+def find_unknown_settings(env_file: str | Path) -> list[str]:
+    """One line per name in ``env_file`` that is not a setting, with the closest setting's name.
+
+    Such names are ignored (a typo would otherwise leave its setting at the default in silence).
+    The environment is not checked: it holds every other program's variables too.
+    """
+    path = Path(env_file)
+    if not path.is_file():
+        return []
+    known = [name.upper() for name in Settings.model_fields]
+    problems = []
+    for key in dotenv_values(path, encoding="utf-8"):
+        name = key.strip().upper()
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {close[0]}?" if close else "see .env.example for the settings"
+        problems.append(f"{path}: unknown setting {key} ignored ({hint})")
+    return problems
+
+
+def configure_logging(level: str, *, verbose: int = 0, quiet: bool = False) -> None:
+    """Log to stderr with timestamps: arbwatch's own loggers at ``level`` (``-q``: ERROR, ``-v``:
+    INFO, ``-vv``: DEBUG), every library (websockets, httpx, telegram, discord, asyncio …) at
+    WARNING, or at DEBUG too with ``-vvv``."""
+    own = logging.ERROR if quiet else logging.getLevelName(level)
+    if verbose:
+        own = logging.INFO if verbose == 1 else logging.DEBUG
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == "arbwatch"]:
+        root.removeHandler(old)  # configured again in the same process (tests)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name("arbwatch")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(handler)
+    libraries = logging.DEBUG if verbose >= 3 else max(own, logging.WARNING)
+    root.setLevel(libraries)
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(libraries)
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(own)

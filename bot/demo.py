@@ -1,25 +1,20 @@
 """The offline demo: a short scenario on the loopback simulator, with signal windows to match.
 
 The default signal windows need a minute or two of history before spread, volume and momentum
-can speak; a demo that should show every type within ~20 s runs them with short windows. That
-is the one thing the demo changes: the exchanges are simulated, the rest is the live detector.
+can speak; the ``demo`` scenario (``detector.simulator.scenarios.demo``), which should show
+every type within ~20 s, runs them with short windows. That is the one thing the demo changes,
+and only for that scenario: the exchanges are simulated, the rest is the live detector, and
+every other scenario (``showcase`` …) runs with the default windows, as ``run`` would.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 from detector.config import DetectorConfig, SignalRules
-from detector.models import Exchange
-from detector.simulator.scenarios import (
-    ArbitrageWindow,
-    FundingShift,
-    PriceMove,
-    Scenario,
-    SpreadBlowout,
-    VolumeSpike,
-)
+from detector.simulator.instruments import SUPPORTED_SYMBOLS
 
 DEMO_RULES = SignalRules(
     spread_sample_s=0.25,
@@ -36,25 +31,53 @@ DEMO_RULES = SignalRules(
 )
 """Short windows: warm-ups of 3 s (spread), 5 s (volume) and 5 s (momentum)."""
 
+SHORT_WINDOW_SCENARIOS = frozenset({"demo"})
+"""The scenarios sized for :data:`DEMO_RULES`; the others keep the configured windows."""
 
-def demo_scenario(symbols: Sequence[str]) -> Scenario:
-    """Every signal type within 20 s: funding at 2 s, arbitrage at 4 s, then the others."""
-    a = symbols[0]
-    b = symbols[1 % len(symbols)]
-    return Scenario(
-        "demo",
-        "every signal type in 20 s (with the demo's short signal windows)",
-        25.0,
-        (
-            FundingShift(2.0, Exchange.BYBIT, b, 0.0008),
-            ArbitrageWindow(4.0, 4.0, a, sell_on=Exchange.BYBIT, net_pct=0.2),
-            SpreadBlowout(9.0, 3.0, Exchange.BINANCE, b, spread_bps=5.0),
-            VolumeSpike(11.0, 3.0, Exchange.BYBIT, a, rate_factor=12.0, size_factor=2.0),
-            PriceMove(14.5, 1.5, b, move_pct=1.0),
-        ),
+
+def demo_config(config: DetectorConfig, scenario: str = "demo") -> DetectorConfig:
+    """``config`` with the demo's short signal windows if ``scenario`` is sized for them."""
+    if scenario not in SHORT_WINDOW_SCENARIOS:
+        return config
+    return replace(config, rules=DEMO_RULES)
+
+
+def warmup_s(rules: SignalRules) -> float:
+    """Seconds of history the spread, volume and momentum detectors need before they speak."""
+    return max(
+        rules.spread_warmup * rules.spread_sample_s,
+        rules.volume_warmup * rules.volume_bucket_s,
+        rules.momentum_window * rules.momentum_bar_s,
     )
 
 
-def demo_config(config: DetectorConfig) -> DetectorConfig:
-    """``config`` with the demo's short signal windows."""
-    return replace(config, rules=DEMO_RULES)
+def format_warmup(rules: SignalRules) -> str:
+    """The one-line note printed at start: which detectors wait, and for about how long."""
+    return (
+        f"spread, volume and momentum warm up for about {warmup_s(rules):.0f} s; "
+        "arbitrage and funding can signal at once"
+    )
+
+
+def find_unsimulated(symbols: Sequence[str]) -> str | None:
+    """What is wrong with ``symbols`` for the simulator (which models only a few), or None."""
+    unknown = [s for s in symbols if s not in SUPPORTED_SYMBOLS]
+    if not unknown:
+        return None
+    return (
+        f"the simulator has no {', '.join(unknown)}; it simulates {', '.join(SUPPORTED_SYMBOLS)}:"
+        " set SYMBOLS to some of them"
+    )
+
+
+def describe_database(given: Path | None, production: Path, *, chats: bool) -> str:
+    """One line: which database the demo uses (``given``, else a temporary one) and so who
+    gets its simulated alerts when chat tokens are set."""
+    if given is not None:
+        return f"database {given}" + (": its subscribers get the simulated alerts" if chats else "")
+    if chats:
+        return (
+            "chat tokens are set, but this is a temporary database: nobody subscribed in"
+            f" {production} gets these simulated prices (--database PATH to choose)"
+        )
+    return "a temporary database, removed at exit (--database PATH keeps one)"

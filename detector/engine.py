@@ -43,6 +43,7 @@ class BookHealth:
     age_ms: int | None
     gaps: int
     resyncs: int
+    stale: int = 0  # fresh -> stale transitions, so that a short stall between two looks shows
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +305,7 @@ class Detector:
                 age_ms=book.age_ms(now),
                 gaps=book.gaps,
                 resyncs=book.resyncs,
+                stale=stats.stale.get(f"{book.exchange.value}:{symbol}", 0),
             )
             for symbol in self.config.symbols
             for book in self.pipeline.books(symbol)

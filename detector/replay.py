@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, cast
 
+from detector.analyzer import TrackedOpportunity
 from detector.config import DetectorConfig
 from detector.errors import RecordingError
 from detector.pipeline import Pipeline
 from detector.recording import Record, iter_lines, parse_record
 from detector.signals import Signal
+
+POSITION_EVERY_BYTES = 1 << 16
+"""How far the file is read between two calls of ``iter_lines_tracked``'s ``on_position``."""
 
 
 @dataclass(slots=True)
@@ -27,9 +33,12 @@ def replay_lines(
     config: DetectorConfig,
     on_signal: Callable[[Signal], None],
     on_bad_line: Callable[[RecordingError], None] | None = None,
+    on_closed: Callable[[TrackedOpportunity], None] | None = None,
 ) -> ReplayResult:
-    """Feed numbered raw lines through a new pipeline; bad lines are reported and skipped."""
+    """Feed numbered raw lines through a new pipeline; bad lines are reported and skipped;
+    ``on_closed`` hears of each arbitrage opportunity that closes."""
     result = ReplayResult(Pipeline(config))
+    result.pipeline.on_opportunity_closed = on_closed
     feed = result.pipeline.feed
     for line_no, line in lines:
         result.lines += 1
@@ -43,6 +52,27 @@ def replay_lines(
         for signal in feed(record):
             on_signal(signal)
     return result
+
+
+def iter_lines_tracked(
+    path: str | Path, on_position: Callable[[int], None]
+) -> Iterator[tuple[int, bytes]]:
+    """:func:`detector.recording.iter_lines`, calling ``on_position`` with the bytes of the file
+    read so far (of a ``.gz`` file: compressed bytes) every 64 KiB and at the end, so that a
+    progress bar can show the file's size as its total."""
+    path = Path(path)
+    with open(path, "rb") as raw:
+        fh = cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb")) if path.suffix == ".gz" else raw
+        with fh:
+            reported = 0
+            for line_no, line in enumerate(fh, start=1):
+                position = raw.tell()
+                if position - reported >= POSITION_EVERY_BYTES:
+                    on_position(position)
+                    reported = position
+                if line.strip():
+                    yield line_no, line
+            on_position(raw.tell())
 
 
 def replay_file(

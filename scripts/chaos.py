@@ -40,8 +40,9 @@ TOKEN = "123456:chaos-token"
 IN_FLIGHT = 32  # the outbox's max_in_flight: the most sends one kill can cut off
 
 
-async def start_demo(env: Path) -> tuple[asyncio.subprocess.Process, float]:
-    """Start ``arbwatch demo``; returns it and the seconds until Telegram connected."""
+async def start_demo(env: Path, database: Path) -> tuple[asyncio.subprocess.Process, float]:
+    """Start ``arbwatch demo`` on ``database``; returns it and the seconds until Telegram
+    connected. (The demo keeps a temporary database of its own unless told one.)"""
     started = time.monotonic()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -50,6 +51,8 @@ async def start_demo(env: Path) -> tuple[asyncio.subprocess.Process, float]:
         "demo",
         "--env-file",
         str(env),
+        "--database",
+        str(database),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -85,7 +88,7 @@ async def run(kills: int, users: int, seed: int) -> None:
         async with FakeTelegram(TOKEN, global_per_s=30, per_chat_per_s=1) as fake:
             env = Path(tmp) / ".env"
             env.write_text(
-                f"SYMBOLS=BTCUSDT,ETHUSDT\nDATABASE_PATH={database}\n"
+                f"SYMBOLS=BTCUSDT,ETHUSDT\n"
                 f"TELEGRAM_BOT_TOKEN={TOKEN}\nTELEGRAM_API_URL={fake.base_url}\n"
             )
             with Store(database) as store:
@@ -99,7 +102,7 @@ async def run(kills: int, users: int, seed: int) -> None:
             downs: list[tuple[int, int]] = []  # (killed, up again), ms
             killed_at = 0
             for n in range(kills + 1):
-                process, took = await start_demo(env)
+                process, took = await start_demo(env, database)
                 if n:
                     downs.append((killed_at, now_ms()))
                 restarts.append(took)

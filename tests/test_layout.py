@@ -39,7 +39,8 @@ ALLOWED: dict[str, set[str]] = {
         "bot.outbox",
         "bot.pacing",
     },
-    "bot.console": set(),
+    # The console says what the chat alerts say, in the same number formats.
+    "bot.console": {"bot.messages"},
     "bot.demo": set(),
     "bot.app": {"*"},
     "bot.cli": {"*"},

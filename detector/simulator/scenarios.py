@@ -4,7 +4,8 @@ A :class:`Scenario` is a plain list of events (market effects and feed faults) w
 seconds from the start. Scenarios are built for a list of symbols (the first one plays role
 ``a``, the second ``b``), so every registered scenario runs on any symbol set the model knows.
 Sizes are chosen against the default :class:`detector.config.SignalRules`: the spread, volume
-and momentum detectors need about a minute of history, so their events come after two minutes.
+and momentum detectors need about a minute of history, so their events come after two minutes
+(all but ``demo``, which is sized for the demo's short windows).
 """
 
 from __future__ import annotations
@@ -291,9 +292,31 @@ def live_faults(symbols: Sequence[str]) -> Scenario:
     )
 
 
+def demo(symbols: Sequence[str]) -> Scenario:
+    """Every signal type within 20 s: funding at 2 s, arbitrage at 4 s, then the others.
+
+    Sized for the demo's short signal windows (``bot.demo.DEMO_RULES``: warm-ups of 3-5 s), not
+    the default ones, under which only the funding divergence and the arbitrage would fire.
+    """
+    a, b = _roles(symbols)
+    return Scenario(
+        "demo",
+        "every signal type in 20 s (with the demo's short signal windows)",
+        25.0,
+        (
+            FundingShift(2.0, BYBIT, b, 0.0008),
+            ArbitrageWindow(4.0, 4.0, a, sell_on=BYBIT, net_pct=0.2),
+            SpreadBlowout(9.0, 3.0, BINANCE, b, spread_bps=5.0),
+            VolumeSpike(11.0, 3.0, BYBIT, a, rate_factor=12.0, size_factor=2.0),
+            PriceMove(14.5, 1.5, b, move_pct=1.0),
+        ),
+    )
+
+
 ScenarioBuilder = Callable[[Sequence[str]], Scenario]
 
 SCENARIOS: dict[str, ScenarioBuilder] = {
+    "demo": demo,
     "calm": calm,
     "arbitrage": arbitrage,
     "faults": faults,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings, load_settings
+from bot.config import Settings, find_unknown_settings, load_settings
 from bot.errors import SettingsError
 from detector.models import Exchange
 
@@ -29,6 +29,7 @@ ALL_NAMES = (
     "DISCORD_BOT_TOKEN",
     "DISCORD_API_URL",
     "DISCORD_GATEWAY_URL",
+    "LOG_LEVEL",
 )
 
 
@@ -88,6 +89,7 @@ def test_env_example_lists_every_setting() -> None:
         ("DATABASE_PATH", " ", "give a file name"),
         ("ADMIN_USER_IDS", "telegram:12,slack:7", "slack:7"),
         ("MAX_SUBSCRIPTIONS_PER_USER", "0", "greater than or equal to 1"),
+        ("LOG_LEVEL", "loud", "'DEBUG', 'INFO', 'WARNING', 'ERROR' or 'CRITICAL'"),
     ],
 )
 def test_bad_values_are_named(
@@ -184,3 +186,30 @@ def test_bad_discord_settings_are_named(
         load_settings(env_file=None)
     assert name in str(info.value)
     assert "SECRET" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "level"), [("", "WARNING"), ("debug", "DEBUG"), (" Error ", "ERROR")]
+)
+def test_log_level_is_warning_unless_set(
+    monkeypatch: pytest.MonkeyPatch, value: str, level: str
+) -> None:
+    if value:
+        monkeypatch.setenv("LOG_LEVEL", value)
+    assert load_settings(env_file=None).log_level == level
+
+
+def test_unknown_names_in_env_are_found_with_the_closest_setting(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text(
+        "# a comment\nSYMBOLS=BTCUSDT\nMIN_PROFT_PCT=0.2\nexport telegram_bot_tokn=\n"
+        "log_level=info\nPYTHONPATH=.\n"
+    )
+    assert find_unknown_settings(env) == [
+        f"{env}: unknown setting MIN_PROFT_PCT ignored (did you mean MIN_PROFIT_PCT?)",
+        f"{env}: unknown setting telegram_bot_tokn ignored (did you mean TELEGRAM_BOT_TOKEN?)",
+        f"{env}: unknown setting PYTHONPATH ignored (see .env.example for the settings)",
+    ]
+    assert find_unknown_settings(tmp_path / "absent.env") == []
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    assert find_unknown_settings(example) == []

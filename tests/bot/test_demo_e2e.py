@@ -1,5 +1,7 @@
 """``arbwatch demo`` with both platforms configured (fakes on 127.0.0.1): one process, one signal,
-delivered to a Telegram user and a Discord user; then a clean, ordered shutdown.
+delivered to a Telegram user and a Discord user; then a clean, ordered shutdown. Without
+``--database`` the demo keeps to a temporary database: the subscribers in DATABASE_PATH get none of
+its simulated prices.
 
 The demo runs the real command line in a worker thread (its own event loop, as in production);
 the fakes serve from the test's loop. Every wait is bounded.
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import signal
 import sqlite3
 import sys
@@ -74,7 +77,7 @@ def write_env(tmp_path: Path, telegram: FakeTelegram, discord_fake: FakeDiscord)
 
 
 @contextlib.asynccontextmanager
-async def demo_process(env: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+async def demo_process(env: Path, database: Path) -> AsyncIterator[asyncio.subprocess.Process]:
     """``arbwatch demo`` as a process of its own (stderr piped); killed if it outlives the test."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -83,6 +86,8 @@ async def demo_process(env: Path) -> AsyncIterator[asyncio.subprocess.Process]:
         "demo",
         "--env-file",
         str(env),
+        "--database",
+        str(database),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -111,9 +116,8 @@ async def test_demo_delivers_the_same_signal_on_telegram_and_discord(
     database = tmp_path / "arbwatch.db"
     env = write_env(tmp_path, telegram, discord_fake)
     add_subscribers(database)
-    demo = asyncio.create_task(
-        asyncio.to_thread(cli.main, ["demo", "--duration", str(DEMO_S), "--env-file", str(env)])
-    )
+    argv = ["demo", "--duration", str(DEMO_S), "--env-file", str(env), "--database", str(database)]
+    demo = asyncio.create_task(asyncio.to_thread(cli.main, argv))
     on_telegram = await telegram.wait_for(telegram_alert, WAIT_S)
     on_discord = await discord_fake.wait_for(discord_alert, WAIT_S)
     async with asyncio.timeout(WAIT_S):
@@ -147,7 +151,7 @@ async def test_sigterm_shuts_the_whole_process_down_in_order(
     database = tmp_path / "arbwatch.db"
     env = write_env(tmp_path, telegram, discord_fake)
     add_subscribers(database)
-    async with demo_process(env) as process:
+    async with demo_process(env, database) as process:
         await telegram.wait_for(telegram_alert, WAIT_S)
         await discord_fake.wait_for(discord_alert, WAIT_S)
         process.send_signal(signal.SIGTERM)
@@ -172,7 +176,7 @@ async def test_after_kill_9_a_restart_starts_at_once_and_delivers(
     env = write_env(tmp_path, telegram, discord_fake)
     add_subscribers(database)
 
-    async with demo_process(env) as first:
+    async with demo_process(env, database) as first:
         await telegram.wait_for(telegram_alert, WAIT_S)
         first.kill()  # SIGKILL: no shutdown, no flush, no lease released
         await first.wait()
@@ -182,7 +186,7 @@ async def test_after_kill_9_a_restart_starts_at_once_and_delivers(
         assert conn.execute("SELECT count(*) FROM subscriptions").fetchone() == (2,)
     seen = len(telegram.sent)
 
-    async with demo_process(env) as second:
+    async with demo_process(env, database) as second:
         # A new alert arrives from the restarted process: it started, and its outbox sends.
         await telegram.wait_for(telegram_alert, WAIT_S, since=seen)
         second.send_signal(signal.SIGTERM)
@@ -195,3 +199,33 @@ async def test_after_kill_9_a_restart_starts_at_once_and_delivers(
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert conn.execute("SELECT count(*) FROM leases").fetchone() == (0,)
         assert conn.execute("SELECT count(*) FROM subscriptions").fetchone() == (2,)
+
+
+async def test_without_database_the_demo_sends_nothing_to_the_real_subscribers(
+    tmp_path: Path, telegram: FakeTelegram, discord_fake: FakeDiscord
+) -> None:
+    """Tokens set, no --database: the bots run, on a temporary database nobody subscribed in."""
+    database = tmp_path / "arbwatch.db"  # DATABASE_PATH: the production file
+    env = write_env(tmp_path, telegram, discord_fake)
+    add_subscribers(database)
+    before = database.read_bytes()
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "bot.cli", "demo", "--duration", "8", "--env-file", str(env)),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(WAIT_S):  # the arbitrage window opens 4 s in
+        _, err = await process.communicate()
+    stderr = err.decode()
+    assert process.returncode == 0, stderr
+    assert "telegram connected" in stderr and "discord connected" in stderr
+    line = next(ln for ln in stderr.splitlines() if "temporary database" in ln)
+    assert line == (
+        "arbwatch demo: chat tokens are set, but this is a temporary database: nobody"
+        f" subscribed in {database} gets these simulated prices (--database PATH to choose)"
+    )
+    assert re.search(r"\nran \d+ s, \d+ events\n  signals: arbitrage ", stderr)
+    assert not [m for m in telegram.sent if telegram_alert(m)]
+    assert not [m for m in discord_fake.messages if discord_alert(m)]
+    assert database.read_bytes() == before  # not a row written, no lock taken
+    assert not database.with_name("arbwatch.db.lock").exists()

@@ -449,7 +449,7 @@ async def test_without_a_token_alerts_stay_on_the_console(tmp_path: Path) -> Non
         app = App(settings, settings.detector_config(), server.urls.feed_urls(), out=out, err=err)
         async with app:
             assert app.telegram is None and not app.outboxes
-            await until(lambda: "ARBITRAGE" in out.getvalue() and app.routed > 0)
+            await until(lambda: " arbitrage new · " in out.getvalue() and app.routed > 0)
     assert err.getvalue().count("alerts go to the console only") == 1
     with Store(settings.database_path) as store:  # recorded for /stats all the same
         assert store.history.opportunity_stats(0, now_ms() + 1).count >= 1
