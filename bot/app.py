@@ -112,6 +112,7 @@ class App:
             self.store,
             settings,
             detector_config.symbols,
+            venues=[e.value for e in detector_config.exchanges],
             health_provider=lambda: self._health,
             stats_provider=lambda: self._stats,
             chats_provider=lambda: self.chat_summary(),

@@ -38,6 +38,7 @@ from bot.errors import BotError, SettingsError
 from detector.bench import run_benchmark
 from detector.config import DetectorConfig
 from detector.errors import DetectorError, RecordingError
+from detector.models import Exchange
 from detector.pipeline import Pipeline
 from detector.recording import iter_lines
 from detector.replay import iter_lines_tracked, replay_lines
@@ -384,7 +385,7 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     _check_simulated(settings.symbols)
     config = demo_config(settings.detector_config(), args.scenario)
     symbols = list(config.symbols)
-    scenario = build_scenario(args.scenario, symbols)
+    scenario = build_scenario(args.scenario, symbols, okx=Exchange.OKX in config.exchanges)
     # Never DATABASE_PATH: simulated signals stay out of the real bot's /stats and subscribers.
     with tempfile.TemporaryDirectory(prefix="arbwatch-demo-") as folder:
         database = args.database or Path(folder) / "demo.db"
@@ -421,6 +422,8 @@ async def _run_demo(
 
 def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     _check_simulated(settings.symbols)
+    okx = Exchange.OKX in settings.exchanges  # OKX's windows and faults when it is watched
+    scenario = build_scenario(args.scenario, settings.symbols, okx=okx)
     if args.scenario in SHORT_WINDOW_SCENARIOS:
         note = "is timed for the demo's short signal windows: arbwatch run against it shows"
         note += " its arbitrage and funding only (arbwatch demo shows every type)"
@@ -428,9 +431,7 @@ def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(
-                run_simulator(
-                    args.scenario, port=args.port, symbols=settings.symbols, seed=args.seed
-                )
+                run_simulator(scenario, port=args.port, symbols=settings.symbols, seed=args.seed)
             )
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:

@@ -51,15 +51,20 @@ class Settings(BaseSettings):
     )
 
     symbols: Annotated[tuple[str, ...], NoDecode] = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    # The venues watched: every ordered pair of them is evaluated for arbitrage.
+    exchanges: Annotated[tuple[Exchange, ...], NoDecode] = tuple(Exchange)
     min_profit_pct: float = Field(0.1, ge=0, le=100)
     binance_taker_fee_pct: float = Field(0.05, ge=0, lt=1)
     bybit_taker_fee_pct: float = Field(0.055, ge=0, lt=1)
+    okx_taker_fee_pct: float = Field(0.05, ge=0, lt=1)
     stale_after_s: float = Field(5.0, gt=0, le=3600)
     min_notional_usd: float = Field(100.0, ge=0, le=1e9)
     binance_rest_url: HttpUrl = HttpUrl("https://fapi.binance.com")
     binance_ws_url: WebsocketUrl = WebsocketUrl("wss://fstream.binance.com")
     bybit_rest_url: HttpUrl = HttpUrl("https://api.bybit.com")
     bybit_ws_url: WebsocketUrl = WebsocketUrl("wss://stream.bybit.com/v5/public/linear")
+    okx_rest_url: HttpUrl = HttpUrl("https://www.okx.com")
+    okx_ws_url: WebsocketUrl = WebsocketUrl("wss://ws.okx.com:8443/ws/v5/public")
     database_path: Path = Path("arbwatch.db")
     # "platform:id" entries, or bare ids that match on every platform; normalised to lower case.
     admin_user_ids: Annotated[tuple[str, ...], NoDecode] = ()
@@ -115,6 +120,22 @@ class Settings(BaseSettings):
             return tuple(dict.fromkeys(value))
         return value
 
+    @field_validator("exchanges", mode="before")
+    @classmethod
+    def _split_exchanges(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip().lower() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            known = [e.value for e in Exchange]
+            bad = [str(v) for v in value if str(v).lower() not in known]
+            if bad:
+                raise ValueError(f"unknown exchange {', '.join(bad)} (known: {', '.join(known)})")
+            venues = tuple(dict.fromkeys(Exchange(str(v).lower()) for v in value))
+            if len(venues) < 2:
+                raise ValueError("give two or more exchanges, e.g. binance,bybit,okx")
+            return venues
+        return value
+
     @field_validator("database_path", mode="before")
     @classmethod
     def _nonempty_path(cls, value: object) -> object:
@@ -138,12 +159,14 @@ class Settings(BaseSettings):
         return value
 
     def feed_urls(self) -> FeedUrls:
-        """The four exchange URLs, without the trailing slash pydantic adds to bare hosts."""
+        """The exchanges' URLs, without the trailing slash pydantic adds to bare hosts."""
         return FeedUrls(
             binance_rest=str(self.binance_rest_url).rstrip("/"),
             binance_ws=str(self.binance_ws_url).rstrip("/"),
             bybit_rest=str(self.bybit_rest_url).rstrip("/"),
             bybit_ws=str(self.bybit_ws_url).rstrip("/"),
+            okx_rest=str(self.okx_rest_url).rstrip("/"),
+            okx_ws=str(self.okx_ws_url).rstrip("/"),
         )
 
     def telegram_base_url(self) -> str:
@@ -160,10 +183,12 @@ class Settings(BaseSettings):
     def detector_config(self) -> DetectorConfig:
         return DetectorConfig(
             symbols=self.symbols,
+            exchanges=self.exchanges,
             min_profit_pct=self.min_profit_pct,
             taker_fee_pct={
                 Exchange.BINANCE: self.binance_taker_fee_pct,
                 Exchange.BYBIT: self.bybit_taker_fee_pct,
+                Exchange.OKX: self.okx_taker_fee_pct,
             },
             stale_after_s=self.stale_after_s,
             min_notional_usd=self.min_notional_usd,

@@ -7,6 +7,9 @@ reached their minimum. WEAK signals are delivered silently. A user is not sent t
 (``signal.key``) again unless it upgraded in strength or, for arbitrage, its net profit grew by
 :data:`REGROWTH_PCT` points over what that user was last sent. Expired signals go nowhere.
 Users on a digest (``/digest``) take the signal in their next digest instead of as an alert.
+Users who chose their venues (``/venues``) get only signals about those venues: an arbitrage
+whose two legs are both theirs, a funding divergence whose highest and lowest venue are both
+theirs, any other signal of one of theirs (:func:`bot.messages.signal_venues`).
 
 :func:`route` is pure; :class:`Router` is the glue that keeps the index in step with the store,
 records each signal with its deliveries in one transaction, and remembers what was queued.
@@ -19,7 +22,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from bot.messages import MINUTE_MS
+from bot.messages import MINUTE_MS, signal_venues
 from bot.store import (
     ALL_SYMBOLS,
     DeliveryPlan,
@@ -72,6 +75,9 @@ class SubscriptionIndex:
         self._symbols: dict[int, tuple[str, ...]] = {}  # user -> their specific symbols
         self.mutes: dict[int, User] = {}  # users with a mute set (expired ones are harmless)
         self.digests: set[int] = set()  # users who take their alerts in a digest
+        # Users who chose their venues: like mutes, only they are checked, so that users on
+        # every venue (the default) cost routing nothing.
+        self.venues: dict[int, frozenset[str]] = {}
         self._cache: dict[tuple[str, SignalType], _Bucket] = {}
         for subscriber in subscribers:
             self._add(subscriber)
@@ -102,6 +108,8 @@ class SubscriptionIndex:
             self.mutes[user.id] = user
         if user.digest_ms is not None:
             self.digests.add(user.id)
+        if user.venues is not None:
+            self.venues[user.id] = user.venues
         symbols = []
         for sub in subscriber.subscriptions:
             if sub.symbol == ALL_SYMBOLS:
@@ -116,6 +124,7 @@ class SubscriptionIndex:
             return
         self.mutes.pop(user_id, None)
         self.digests.discard(user_id)
+        self.venues.pop(user_id, None)
         self._default.pop(user_id, None)
         for symbol in self._symbols.pop(user_id, ()):
             subs = self._specific[symbol]
@@ -215,11 +224,17 @@ def route(
         candidates = bucket.by_rank[rank]
     mutes = index.mutes
     sent = ledger.sent(signal.key)
+    venues = index.venues
+    about = signal_venues(signal) if venues else frozenset()
     chosen: list[int] | None = None
-    if mutes or sent:
+    if mutes or sent or about:
         symbol = signal.symbol
         chosen = []
         for uid in candidates:
+            if about:
+                theirs = venues.get(uid)
+                if theirs is not None and not about <= theirs:
+                    continue
             if mutes:
                 user = mutes.get(uid)
                 if user is not None and user.muted(now_ms, symbol):

@@ -6,7 +6,7 @@ detector modules of :mod:`detector.signals` and in docs/signals.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from detector.analyzer import OpportunityEvent, OpportunityEventKind
@@ -48,15 +48,15 @@ class RealtimeSignalAggregator:
     def on_opportunities(
         self,
         events: list[OpportunityEvent],
-        binance: SyncedBook,
-        bybit: SyncedBook,
+        books: Sequence[SyncedBook],
         now_ms: int,
     ) -> list[Signal]:
-        """ARBITRAGE signals from the analyzer's events; a CLOSED event retires its signal."""
+        """ARBITRAGE signals from the analyzer's events about one symbol (``books``: its book on
+        each venue); a CLOSED event retires its signal."""
         for event in events:
             if event.kind is OpportunityEventKind.CLOSED:
                 self._active.pop(signal_key(event.tracked), None)
-        return self._publish(self._arbitrage.on_events(events, binance, bybit, now_ms), now_ms)
+        return self._publish(self._arbitrage.on_events(events, books, now_ms), now_ms)
 
     def on_book(
         self, exchange: Exchange, symbol: str, book: SyncedBook, now_ms: int

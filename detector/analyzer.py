@@ -1,22 +1,29 @@
-"""Cross-exchange arbitrage between Binance and Bybit books, tracked from open to close (pure).
+"""Cross-exchange arbitrage over every ordered pair of venues' books, tracked from open to close.
 
-The formulas live in :mod:`detector.opportunity`. An opportunity is reported when its net % reaches
-``min_profit_pct``, its notional (max_volume * buy_price) reaches ``min_notional_usd`` and its
-max_volume is positive. It is tracked while it lasts and closed when it falls below a threshold or
-when either book is missing, unusable or stale; while a book is unusable or stale nothing is opened
-or updated.
+Pure. The formulas live in :mod:`detector.opportunity`. For each symbol, every ordered pair of the
+venues that list it (buy on one, sell on the other: a :class:`Direction`) is evaluated. An
+opportunity is reported when its net % reaches ``min_profit_pct``, its notional (max_volume *
+buy_price) reaches ``min_notional_usd`` and its max_volume is positive. It is tracked while it
+lasts and closed when it falls below a threshold or when either of its two books is unusable or
+stale; while one is, nothing of that pair is opened or updated.
+
+Cost: each book's top is read once per update, and a pair whose top of book cannot clear the
+threshold after fees is rejected with four float operations; the depth walk runs only for pairs
+that cross. Three venues (six pairs) cost little more than two (two pairs) when nothing crosses.
 """
 
 from __future__ import annotations
 
 import statistics
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from detector.book import OrderBook, SyncedBook
 from detector.config import DetectorConfig
-from detector.models import Exchange
+from detector.models import Level
 from detector.opportunity import ArbitrageOpportunity, Direction, find_opportunity, net_profit_pct
 
 __all__ = [
@@ -31,9 +38,6 @@ __all__ = [
     "find_opportunity",
     "net_profit_pct",
 ]
-
-
-_DIRECTIONS = tuple(Direction)  # iterating the enum class itself is slow on the hot path
 
 
 class OpportunityEventKind(StrEnum):
@@ -151,7 +155,7 @@ class _Closed:
     peak_net_max: float = float("-inf")
     peak_profit_sum: float = 0.0
     durations: list[int] = field(default_factory=list)
-    by_direction: dict[Direction, int] = field(default_factory=lambda: dict.fromkeys(Direction, 0))
+    by_direction: Counter[Direction] = field(default_factory=Counter)
     by_reason: dict[CloseReason, int] = field(default_factory=lambda: dict.fromkeys(CloseReason, 0))
 
 
@@ -159,50 +163,78 @@ _Key = tuple[str, Direction]
 
 
 class CrossExchangeAnalyzer:
-    """Finds and tracks arbitrage between the Binance and Bybit books of each symbol."""
+    """Finds and tracks arbitrage between every pair of venues' books of each symbol."""
 
     def __init__(self, config: DetectorConfig) -> None:
+        # The pairs stats() reports, even at zero: every ordered pair of the watched venues.
+        self._directions = Direction.between(config.exchanges)
         self._min_profit = config.min_profit_pct
         self._min_notional = config.min_notional_usd
         self._stale_after_ms = config.stale_after_ms
-        self._fees = {exchange: config.fee(exchange) for exchange in Exchange}
+        self._fees = {exchange: config.fee(exchange) for exchange in config.exchanges}
         self._open: dict[_Key, TrackedOpportunity] = {}
         self._closed: dict[str, _Closed] = {}
         self._last_opened: dict[_Key, tuple[int, int]] = {}  # opened_ms, repeats at that ms
 
     def update(
-        self, symbol: str, binance: SyncedBook | None, bybit: SyncedBook | None, now_ms: int
+        self, symbol: str, books: Sequence[SyncedBook], now_ms: int
     ) -> list[OpportunityEvent]:
-        """Re-evaluate ``symbol`` after a change of either book (or a clock tick for staleness)."""
-        if binance is None or bybit is None:
-            unfit: CloseReason | None = CloseReason.UNSYNCED
-        else:
-            unfit = self._unfit(binance, bybit, now_ms)
+        """Re-evaluate ``symbol`` after a change of one of its ``books`` (one per venue, in a
+        fixed order), or a clock tick for staleness."""
+        # Each book once: why it is unfit (None: fit), and its top of book.
+        fitness = [self._unfit(book, now_ms) for book in books]
+        tops = [
+            (book.levels.best_ask(), book.levels.best_bid()) if fit is None else (None, None)
+            for book, fit in zip(books, fitness, strict=True)
+        ]
         events: list[OpportunityEvent] = []
-        for direction in _DIRECTIONS:
-            key = (symbol, direction)
-            tracked = self._open.get(key)
-            if unfit is not None or binance is None or bybit is None:
-                if tracked is not None:
-                    events.append(self._close(key, tracked, now_ms, unfit or CloseReason.UNSYNCED))
-                continue
-            if direction is Direction.BUY_BINANCE_SELL_BYBIT:
-                found = self._evaluate(symbol, direction, binance.levels, bybit.levels, now_ms)
-            else:
-                found = self._evaluate(symbol, direction, bybit.levels, binance.levels, now_ms)
-            if found is None:
-                if tracked is not None:
-                    events.append(self._close(key, tracked, now_ms, CloseReason.BELOW_THRESHOLD))
-            elif tracked is None:
-                events.append(self._open_new(key, found))
-            elif _changed(tracked.last, found):
-                peak = tracked.peak
-                if found.net_profit_percentage > peak.net_profit_percentage:
-                    peak = found
-                tracked = replace(tracked, last=found, peak=peak, updates=tracked.updates + 1)
-                self._open[key] = tracked
-                events.append(OpportunityEvent(OpportunityEventKind.UPDATED, tracked))
+        count = len(books)
+        for i in range(count):
+            for j in range(i + 1, count):
+                self._pair(symbol, books, fitness, tops, i, j, now_ms, events)
+                self._pair(symbol, books, fitness, tops, j, i, now_ms, events)
         return events
+
+    def _pair(
+        self,
+        symbol: str,
+        books: Sequence[SyncedBook],
+        fitness: list[CloseReason | None],
+        tops: list[tuple[Level | None, Level | None]],
+        buy: int,
+        sell: int,
+        now_ms: int,
+        events: list[OpportunityEvent],
+    ) -> None:
+        """Buy on ``books[buy]``, sell on ``books[sell]``: open, update or close that pair."""
+        buy_book, sell_book = books[buy], books[sell]
+        direction = Direction.of(buy_book.exchange, sell_book.exchange)
+        key = (symbol, direction)
+        tracked = self._open.get(key)
+        unfit_buy, unfit_sell = fitness[buy], fitness[sell]
+        if unfit_buy is not None or unfit_sell is not None:
+            if tracked is not None:
+                # A book that lost sync outranks one that only went quiet.
+                unsynced = CloseReason.UNSYNCED in (unfit_buy, unfit_sell)
+                reason = CloseReason.UNSYNCED if unsynced else CloseReason.STALE
+                events.append(self._close(key, tracked, now_ms, reason))
+            return
+        best_ask, best_bid = tops[buy][0], tops[sell][1]
+        found = self._evaluate(
+            symbol, direction, buy_book.levels, sell_book.levels, best_ask, best_bid, now_ms
+        )
+        if found is None:
+            if tracked is not None:
+                events.append(self._close(key, tracked, now_ms, CloseReason.BELOW_THRESHOLD))
+        elif tracked is None:
+            events.append(self._open_new(key, found))
+        elif _changed(tracked.last, found):
+            peak = tracked.peak
+            if found.net_profit_percentage > peak.net_profit_percentage:
+                peak = found
+            tracked = replace(tracked, last=found, peak=peak, updates=tracked.updates + 1)
+            self._open[key] = tracked
+            events.append(OpportunityEvent(OpportunityEventKind.UPDATED, tracked))
 
     def open_opportunities(self) -> list[TrackedOpportunity]:
         """Opportunities open now, oldest first."""
@@ -224,9 +256,12 @@ class CrossExchangeAnalyzer:
             t.peak.expected_profit for t in live
         )
         durations = [d for c in closed for d in c.durations]
-        by_direction = {d.value: sum(c.by_direction[d] for c in closed) for d in Direction}
+        by_direction = {d.value: sum(c.by_direction[d] for c in closed) for d in self._directions}
+        for c in closed:  # a pair of venues no longer watched, from before a change of EXCHANGES
+            for d in c.by_direction:
+                by_direction.setdefault(d.value, sum(k.by_direction[d] for k in closed))
         for t in live:
-            by_direction[t.direction.value] += 1
+            by_direction[t.direction.value] = by_direction.get(t.direction.value, 0) + 1
         return AnalyzerStats(
             symbol=symbol,
             opened=opened,
@@ -242,14 +277,13 @@ class CrossExchangeAnalyzer:
             by_close_reason={r.value: sum(c.by_reason[r] for c in closed) for r in CloseReason},
         )
 
-    def _unfit(self, binance: SyncedBook, bybit: SyncedBook, now_ms: int) -> CloseReason | None:
-        """Why the pair of books may not be used now, or None when both are fit."""
-        if not (binance.usable and bybit.usable):
+    def _unfit(self, book: SyncedBook, now_ms: int) -> CloseReason | None:
+        """Why the book may not be used now, or None when it is fit."""
+        if not book.usable:
             return CloseReason.UNSYNCED
-        for book in (binance, bybit):
-            age = book.age_ms(now_ms)
-            if age is None or age > self._stale_after_ms:
-                return CloseReason.STALE
+        age = book.age_ms(now_ms)
+        if age is None or age > self._stale_after_ms:
+            return CloseReason.STALE
         return None
 
     def _evaluate(
@@ -258,13 +292,14 @@ class CrossExchangeAnalyzer:
         direction: Direction,
         buy: OrderBook,
         sell: OrderBook,
+        best_ask: Level | None,
+        best_bid: Level | None,
         now_ms: int,
     ) -> ArbitrageOpportunity | None:
-        """The opportunity if it passes both thresholds, else None."""
+        """The opportunity if it passes both thresholds, else None (``best_ask`` of the buy book
+        and ``best_bid`` of the sell book are read once per update by the caller)."""
         fee_buy = self._fees[direction.buy_exchange]
         fee_sell = self._fees[direction.sell_exchange]
-        best_ask = buy.best_ask()
-        best_bid = sell.best_bid()
         if best_ask is None or best_bid is None:
             return None
         # Quick reject on the top of book: runs on every book update, the walk only on crossings.

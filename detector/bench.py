@@ -65,9 +65,15 @@ class BenchReport:
 def generate_lines(
     config: DetectorConfig, frames: int, seed: int, progress: Progress | None = None
 ) -> list[bytes]:
-    """``frames`` recording lines of the simulator's calm market on ``config.symbols``."""
+    """``frames`` recording lines of the simulator's calm market on ``config.symbols``, from
+    the venues of ``config.exchanges``."""
     records = generate_records(
-        "calm", seed=seed, symbols=config.symbols, duration_s=float("inf"), max_records=frames
+        "calm",
+        seed=seed,
+        symbols=config.symbols,
+        duration_s=float("inf"),
+        max_records=frames,
+        venues=config.exchanges,
     )
     lines = []
     for record in records:

@@ -303,8 +303,59 @@ class BybitBook(SyncedBook):
         return self._apply(diff)
 
 
+class OkxBook(SyncedBook):
+    """OKX ``books`` sync: a snapshot replaces; each update's prevSeqId must be the last seqId.
+
+    The rule, from OKX's "Sequence ID" notes: a snapshot has ``prevSeqId = -1``; "the prevSeqId
+    in the new message matches with seqId of the previous message"; a frame with no levels and
+    ``seqId == prevSeqId`` says the book did not change (a keepalive, about every 60 s of quiet);
+    after maintenance "users will receive an incremental message with seqId smaller than
+    prevSeqId", and later frames chain to that new seqId. Ids are compared by identity, never by
+    arithmetic: they are not contiguous and may fall, so an old or repeated frame is a gap too.
+    Anything else is a gap: the book is discarded and needs a resubscription of its channel.
+    Ids as the parser maps them: seqId → ``final_update_id``, prevSeqId → ``prev_update_id``.
+    """
+
+    exchange = Exchange.OKX
+
+    def __init__(self, symbol: str) -> None:
+        super().__init__(symbol)
+        self.need = Need.RESUBSCRIBE
+        self.keepalives = 0
+        self.resets = 0  # maintenance resets followed (seqId fell below prevSeqId)
+
+    def invalidate(self) -> None:
+        self._reset(Need.RESUBSCRIBE)
+
+    def apply_snapshot(self, snapshot: DepthSnapshot) -> ApplyResult:
+        if snapshot.source is Source.REST:
+            # GET /api/v5/market/books is a 50 ms cache: nothing ties its seqId to the stream.
+            return ApplyResult.IGNORED
+        self._replace(snapshot, BookState.SYNCED)
+        return ApplyResult.RESET
+
+    def apply_diff(self, diff: DepthDiff) -> ApplyResult:
+        self.touch(diff.recv_ms)
+        if self.state is not BookState.SYNCED:
+            return ApplyResult.IGNORED  # an update before the snapshot: the snapshot is coming
+        last = self.last_update_id
+        assert last is not None
+        prev, seq = diff.prev_update_id, diff.final_update_id
+        if prev != last:
+            return self._break(last, -1 if prev is None else prev, Need.RESUBSCRIBE)
+        if seq == prev and not diff.bids and not diff.asks:
+            self.keepalives += 1  # no change: only a sign of life
+            self.touch(diff.recv_ms, diff.event_time_ms)
+            return ApplyResult.APPLIED
+        if seq < prev:
+            self.resets += 1
+        return self._apply(diff)
+
+
 def make_book(exchange: Exchange, symbol: str) -> SyncedBook:
     """A new, empty book with the sync rules of ``exchange``."""
     if exchange is Exchange.BINANCE:
         return BinanceBook(symbol)
+    if exchange is Exchange.OKX:
+        return OkxBook(symbol)
     return BybitBook(symbol)

@@ -94,6 +94,8 @@ class FeedUrls:
     binance_ws: str = "wss://fstream.binance.com"
     bybit_rest: str = "https://api.bybit.com"
     bybit_ws: str = "wss://stream.bybit.com/v5/public/linear"
+    okx_rest: str = "https://www.okx.com"
+    okx_ws: str = "wss://ws.okx.com:8443/ws/v5/public"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +103,11 @@ class DetectorConfig:
     """Everything the pure pipeline needs to know; no I/O, no environment."""
 
     symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    # The venues watched; every ordered pair of them is evaluated for arbitrage.
+    exchanges: tuple[Exchange, ...] = (Exchange.BINANCE, Exchange.BYBIT)
     min_profit_pct: float = 0.1
     taker_fee_pct: dict[Exchange, float] = field(
-        default_factory=lambda: {Exchange.BINANCE: 0.05, Exchange.BYBIT: 0.055}
+        default_factory=lambda: {Exchange.BINANCE: 0.05, Exchange.BYBIT: 0.055, Exchange.OKX: 0.05}
     )
     stale_after_s: float = 5.0
     min_notional_usd: float = 100.0
@@ -114,6 +118,12 @@ class DetectorConfig:
     def __post_init__(self) -> None:
         if not self.symbols:
             raise ConfigError("at least one symbol is needed")
+        if len(set(self.exchanges)) != len(self.exchanges) or len(self.exchanges) < 2:
+            names = ", ".join(e.value for e in self.exchanges) or "none"
+            raise ConfigError(f"watch two or more different exchanges, not {names}")
+        for exchange in self.exchanges:
+            if exchange not in self.taker_fee_pct:
+                raise ConfigError(f"no taker fee for {exchange}")
         if self.min_profit_pct < 0:
             raise ConfigError(f"min_profit_pct must be >= 0, got {self.min_profit_pct}")
         for exchange, fee in self.taker_fee_pct.items():

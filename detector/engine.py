@@ -1,4 +1,8 @@
-"""The live detector: both exchange feeds and the pure pipeline in one event loop, with health."""
+"""The live detector: every watched venue's feed and the pure pipeline in one loop, with health.
+
+A venue's I/O is its REST client, its feed and its instruments list: :meth:`Detector._make_feed`
+and :data:`INSTRUMENTS` are the two places that know each one.
+"""
 
 from __future__ import annotations
 
@@ -13,19 +17,30 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from detector.analyzer import TrackedOpportunity
-from detector.clients.rest import BinanceClient, BybitClient
+from detector.clients.rest import BinanceClient, BybitClient, OkxClient, RestResult
 from detector.config import DetectorConfig, FeedUrls
 from detector.errors import ConfigError, ExchangeError
-from detector.feeds import BinanceFeed, BybitFeed, Feed, FeedHealth
+from detector.feeds import BinanceFeed, BybitFeed, Feed, FeedHealth, OkxFeed
 from detector.models import Exchange, Source
 from detector.pipeline import Pipeline
 from detector.recording import Record
 from detector.signals import Signal
 from detector.venues.instruments import (
+    Instrument,
     parse_binance_exchange_info,
     parse_bybit_instruments,
-    validate_symbols,
+    parse_okx_instruments,
 )
+from detector.venues.listing import find_listed
+
+RestClient = BinanceClient | BybitClient | OkxClient
+
+INSTRUMENTS: dict[Exchange, Callable[[list[RestResult]], list[Instrument]]] = {
+    Exchange.BINANCE: lambda answers: parse_binance_exchange_info(answers[0].data),
+    Exchange.BYBIT: lambda answers: parse_bybit_instruments([a.data for a in answers]),
+    Exchange.OKX: lambda answers: parse_okx_instruments(answers[0].data),
+}
+"""Each venue's instruments list, from its ``get_instruments_info`` answers (pages)."""
 
 log = logging.getLogger(__name__)
 
@@ -94,15 +109,23 @@ class Detector:
         rest = rest_options or {}
         self.binance_rest = BinanceClient(self.urls.binance_rest, clock=clock, **rest)
         self.bybit_rest = BybitClient(self.urls.bybit_rest, clock=clock, **rest)
+        self.okx_rest = OkxClient(self.urls.okx_rest, clock=clock, **rest)
+        self.rest: dict[Exchange, RestClient] = {
+            Exchange.BINANCE: self.binance_rest,
+            Exchange.BYBIT: self.bybit_rest,
+            Exchange.OKX: self.okx_rest,
+        }
         self._opportunity_callbacks: list[Callable[[TrackedOpportunity], None]] = []
+        self._venues: dict[str, tuple[Exchange, ...]] | None = None  # from the symbol check
         self.pipeline = self._new_pipeline(config)
         self.feeds: dict[Exchange, Feed] = {}
         self.symbol_problems: list[str] = []
         self.latencies: deque[int] = deque(maxlen=LATENCY_SAMPLES)
         self.internal_errors = 0
         self.signal_count = 0
-        self._frames = {Exchange.BINANCE: 0, Exchange.BYBIT: 0}
-        self._rates: deque[tuple[int, int, int]] = deque(maxlen=RATE_WINDOW)
+        self._frames = dict.fromkeys(config.exchanges, 0)
+        # (time, frames of each watched venue in config.exchanges' order), every tick
+        self._rates: deque[tuple[int, tuple[int, ...]]] = deque(maxlen=RATE_WINDOW)
         self._callbacks: list[Callable[[Signal], None]] = []
         self._queues: list[asyncio.Queue[Signal]] = []
         self._tick_task: asyncio.Task[None] | None = None
@@ -118,7 +141,7 @@ class Detector:
         self._opportunity_callbacks.append(fn)
 
     def _new_pipeline(self, config: DetectorConfig) -> Pipeline:
-        pipeline = Pipeline(config)
+        pipeline = Pipeline(config, venues=self._venues)
         pipeline.on_opportunity_closed = self._opportunity_closed
         return pipeline
 
@@ -149,26 +172,13 @@ class Detector:
             self.config = replace(self.config, symbols=tuple(symbols))
             self.pipeline = self._new_pipeline(self.config)
         mapping = self.pipeline.symbols
-        binance_symbols = [mapping.venue_symbol(Exchange.BINANCE, s) for s in symbols]
-        bybit_symbols = [mapping.venue_symbol(Exchange.BYBIT, s) for s in symbols]
-        self.feeds = {
-            Exchange.BINANCE: BinanceFeed(
-                binance_symbols,
-                self.ingest,
-                self.binance_rest,
-                self.urls.binance_ws,
-                self._clock,
-                **self._ws_options,
-            ),
-            Exchange.BYBIT: BybitFeed(
-                bybit_symbols,
-                self.ingest,
-                self.urls.bybit_ws,
-                self._clock,
-                self.config.bybit_book_depth,
-                **self._ws_options,
-            ),
-        }
+        venues = self._venues
+        self.feeds = {}
+        for exchange in self.config.exchanges:
+            listed = [s for s in symbols if venues is None or exchange in venues.get(s, ())]
+            if listed:
+                names = [mapping.venue_symbol(exchange, s) for s in listed]
+                self.feeds[exchange] = self._make_feed(exchange, names)
         await self._load_funding_intervals()
         for feed in self.feeds.values():
             await feed.start()
@@ -182,8 +192,8 @@ class Detector:
                 await self._tick_task
             self._tick_task = None
         await asyncio.gather(*(feed.stop() for feed in self.feeds.values()))
-        await self.binance_rest.aclose()
-        await self.bybit_rest.aclose()
+        for client in self.rest.values():
+            await client.aclose()
 
     async def __aenter__(self) -> Detector:
         await self.start()
@@ -237,7 +247,7 @@ class Detector:
     async def _tick(self, silent_ms: int) -> None:
         now = int(self._clock() * 1000)
         self._deliver(self.pipeline.advance(now))
-        self._rates.append((now, self._frames[Exchange.BINANCE], self._frames[Exchange.BYBIT]))
+        self._rates.append((now, tuple(self._frames.values())))
         for exchange, feed in self.feeds.items():
             # Asked afresh for each feed: the previous feed's await may have changed the books.
             feed.repair([need for need in self.pipeline.needs() if need.exchange is exchange])
@@ -245,8 +255,26 @@ class Detector:
 
     # -- start-up checks -----------------------------------------------------------------
 
+    def _make_feed(self, exchange: Exchange, names: list[str]) -> Feed:
+        """The feed of ``exchange`` for its ``names`` of the watched symbols."""
+        ws = self._ws_options
+        if exchange is Exchange.BINANCE:
+            return BinanceFeed(
+                names, self.ingest, self.binance_rest, self.urls.binance_ws, self._clock, **ws
+            )
+        if exchange is Exchange.BYBIT:
+            depth = self.config.bybit_book_depth
+            return BybitFeed(names, self.ingest, self.urls.bybit_ws, self._clock, depth, **ws)
+        # OKX's WebSocket takes the common options only (backoff), not Bybit's ping interval.
+        okx_options = {k: v for k, v in ws.items() if k == "backoff"}
+        return OkxFeed(
+            names, self.ingest, self.okx_rest, self.urls.okx_ws, self._clock, **okx_options
+        )
+
     async def _load_funding_intervals(self) -> None:
         """Binance symbols not on 8 h funding are listed by /fapi/v1/fundingInfo (recorded too)."""
+        if Exchange.BINANCE not in self.config.exchanges:
+            return
         try:
             result = await self.binance_rest.get_funding_info()
         except ExchangeError as exc:
@@ -255,29 +283,30 @@ class Detector:
         self.ingest(Exchange.BINANCE, Source.REST, result.endpoint, result.data, result.recv_ms)
 
     async def _checked_symbols(self) -> list[str]:
-        """The configured symbols that trade on both exchanges; the others are reported."""
+        """The configured symbols that trade on two or more watched venues (each watched on the
+        venues that list it); the others are reported."""
         requested = list(self.config.symbols)
         mapping = self.pipeline.symbols
+        instruments: dict[Exchange, list[Instrument]] = {}
         try:
-            info = await self.binance_rest.get_instruments_info()
-            pages = await self.bybit_rest.get_instruments_info()
+            for exchange in self.config.exchanges:
+                answers = await self.rest[exchange].get_instruments_info()
+                pages = answers if isinstance(answers, list) else [answers]
+                instruments[exchange] = INSTRUMENTS[exchange](pages)
         except ExchangeError as exc:
             self.symbol_problems = [f"symbols not validated: {exc}"]
             log.warning("could not validate symbols (%s); watching %s", exc, ", ".join(requested))
             return requested
-        check = validate_symbols(
-            requested,
-            parse_binance_exchange_info(info.data),
-            parse_bybit_instruments([page.data for page in pages]),
-            lambda s: mapping.venue_symbol(Exchange.BYBIT, s),
-        )
+        check = find_listed(requested, instruments, mapping.venue_symbol)
         self.symbol_problems = list(check.problems)
         for problem in check.problems:
-            log.warning("symbol skipped: %s", problem)
-        if not check.ok:
+            log.warning("symbol: %s", problem)
+        if not check.venues:
             problems = "; ".join(check.problems)
-            raise ConfigError(f"no symbol is tradable on both exchanges: {problems}")
-        return list(check.ok)
+            raise ConfigError(f"no symbol is tradable on two watched exchanges: {problems}")
+        self._venues = check.venues
+        self.pipeline = self._new_pipeline(self.config)
+        return check.ok
 
     # -- health --------------------------------------------------------------------------
 
@@ -325,10 +354,10 @@ class Detector:
     def _rate(self, exchange: Exchange) -> float:
         if len(self._rates) < 2:
             return 0.0
-        column = 1 if exchange is Exchange.BINANCE else 2
+        column = self.config.exchanges.index(exchange)
         first, last = self._rates[0], self._rates[-1]
         seconds = (last[0] - first[0]) / 1000
-        return (last[column] - first[column]) / seconds if seconds > 0 else 0.0
+        return (last[1][column] - first[1][column]) / seconds if seconds > 0 else 0.0
 
 
 def _percentile(ordered: list[int], q: float) -> float | None:

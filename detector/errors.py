@@ -4,7 +4,8 @@ Every exception raised on purpose by ``detector`` derives from :class:`DetectorE
 
     DetectorError
     ├── FrameError             a frame could not be understood (carries exchange and reason)
-    │   └── MalformedFrame     JSON or shape broken, a field missing or of the wrong type
+    │   ├── MalformedFrame     JSON or shape broken, a field missing or of the wrong type
+    │   └── UnknownInstrument  a frame of an instrument whose contract spec is unknown (inst_id)
     ├── BookError              an order book cannot be used
     │   ├── SequenceGap        an update does not follow the previous one (expected, got)
     │   ├── BookNotSynced      the book waits for a snapshot / resubscription
@@ -40,6 +41,17 @@ class FrameError(DetectorError):
 
 class MalformedFrame(FrameError):
     """The frame is not JSON, or lacks a field the wire format requires, or has a wrong type."""
+
+
+class UnknownInstrument(FrameError):
+    """A frame of an instrument the parser cannot convert: OKX sizes are contracts, and without
+    the instrument's ``ctVal * ctMult`` (from ``/api/v5/public/instruments``) no base-coin
+    quantity can be computed. Also raised for instruments outside the compared set (not a live
+    USDT-settled linear swap)."""
+
+    def __init__(self, exchange: str, inst_id: str, reason: str, frame: object = None) -> None:
+        self.inst_id = inst_id
+        super().__init__(exchange, f"{inst_id}: {reason}", frame)
 
 
 class BookError(DetectorError):

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
 
-from detector.clients.rest import BinanceClient, RestResult
+from detector.clients.backoff import Backoff
+from detector.clients.okx_ws import OkxWebSocket, connect_limiter
+from detector.clients.rest import BinanceClient, OkxClient, RestResult
 from detector.clients.ws import BinanceWebSocket, BybitWebSocket
-from detector.errors import ExchangeError
+from detector.errors import ExchangeError, FrameError
 from detector.models import Exchange, Need, Source
 from detector.pipeline import BookNeed
 from detector.venues.binance import (
@@ -28,6 +31,16 @@ from detector.venues.binance import (
     mark_price_stream,
 )
 from detector.venues.bybit import orderbook_topic, tickers_topic, trade_topic
+from detector.venues.instruments import parse_okx_instruments
+from detector.venues.okx import (
+    arg_key,
+    books_arg,
+    funding_arg,
+    inst_id,
+    key_arg,
+    tickers_arg,
+    trades_arg,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +51,14 @@ Ingest = Callable[[Exchange, Source, str, Any, int], None]
 BYBIT_SNAPSHOT_WAIT_MS = 5_000
 # Never resubscribe one topic (or refetch one snapshot) more often than this.
 MIN_REPAIR_INTERVAL_MS = 2_000
+# OKX: "If you need to subscribe to many 50 or 400 depth level channels, it is recommended to
+# subscribe through multiple websocket connections, with each of less than 30 channels."
+OKX_BOOKS_PER_CONNECTION = 20
+OKX_SNAPSHOT_WAIT_MS = 5_000
+# A resubscription costs 2 of a connection's 480 requests an hour (docs-v5 "Connect"): one book
+# repaired every 10 s at most leaves the budget to the others.
+OKX_MIN_REPAIR_INTERVAL_MS = 10_000
+OKX_ENDPOINT = "/ws/v5/public"
 
 
 class Connection(Protocol):
@@ -81,6 +102,7 @@ class Feed:
     """Common behaviour of both exchanges' feeds."""
 
     exchange: Exchange
+    min_repair_interval_ms = MIN_REPAIR_INTERVAL_MS
 
     def __init__(self, ingest: Ingest, clock: Callable[[], float]) -> None:
         self._ingest = ingest
@@ -139,7 +161,8 @@ class Feed:
 
     def _may_repair(self, key: str) -> bool:
         now = self._now_ms()
-        if now - self._last_repair.get(key, -MIN_REPAIR_INTERVAL_MS) < MIN_REPAIR_INTERVAL_MS:
+        interval = self.min_repair_interval_ms
+        if now - self._last_repair.get(key, -interval) < interval:
             return False
         self._last_repair[key] = now
         self.repairs += 1
@@ -267,4 +290,128 @@ class BybitFeed(Feed):
     def health(self) -> FeedHealth:
         health = super().health()
         health.refused_topics = sorted(self.ws.refused)
+        return health
+
+
+class OkxFeed(Feed):
+    """OKX ``/ws/v5/public`` connections: books, tickers, trades and funding-rate per swap.
+
+    ``instruments`` are OKX's ``instId`` (``BTC-USDT-SWAP``; ``BTCUSDT`` is taken as its USDT
+    swap), cut into connections of ``books_per_connection``. :meth:`start` first fetches the
+    instruments list (retrying until it comes) and hands it on like any message: the parser
+    needs each contract's size, and a recording keeps it. Instruments that are not live
+    USDT-settled linear swaps are not subscribed (listed in ``untradable``). Only then do the
+    connections open; a gap resubscribes that one instrument's books on its own connection.
+    """
+
+    exchange = Exchange.OKX
+    min_repair_interval_ms = OKX_MIN_REPAIR_INTERVAL_MS
+
+    def __init__(
+        self,
+        instruments: Sequence[str],
+        ingest: Ingest,
+        rest: OkxClient,
+        ws_url: str,
+        clock: Callable[[], float],
+        *,
+        books_per_connection: int = OKX_BOOKS_PER_CONNECTION,
+        backoff: Backoff | None = None,
+        **ws_options: Any,
+    ) -> None:
+        super().__init__(ingest, clock)
+        if books_per_connection < 1:
+            raise ValueError(f"books_per_connection must be >= 1, got {books_per_connection}")
+        self.rest = rest
+        self.instruments = list(dict.fromkeys(inst_id(i) for i in instruments))
+        self.untradable: list[str] = []
+        self.instruments_loaded = False
+        self._backoff = backoff or Backoff()
+        # Connection attempts count per IP (3 per second): one limiter for every connection.
+        connects = connect_limiter(time.monotonic, self._backoff.sleep)
+        self.ws: list[OkxWebSocket] = []
+        self._conn_of: dict[str, OkxWebSocket] = {}  # books key → the connection carrying it
+        self._connected_ms: dict[int, int] = {}  # id(connection) → when it (re)connected
+        n = books_per_connection
+        for group in (self.instruments[i : i + n] for i in range(0, len(self.instruments), n)):
+            args = [
+                make(inst)
+                for make in (books_arg, tickers_arg, trades_arg, funding_arg)
+                for inst in group
+            ]
+            conn = OkxWebSocket(
+                ws_url,
+                args,
+                self.on_text(OKX_ENDPOINT),
+                clock=clock,
+                connects=connects,
+                backoff=backoff,
+                **ws_options,
+            )
+            conn.on_connect = self._connected(conn)
+            self.ws.append(conn)
+            self._conn_of.update((arg_key(books_arg(inst)), conn) for inst in group)
+        self.connections = list(self.ws)
+
+    def _connected(self, conn: OkxWebSocket) -> Callable[[], None]:
+        def on_connect() -> None:
+            self._connected_ms[id(conn)] = self._now_ms()
+
+        return on_connect
+
+    async def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._start(), name="okx start"))
+
+    async def _start(self) -> None:
+        await self.load_instruments()
+        # A connection with nothing to subscribe would be cut by OKX after 30 s, again and again.
+        self.connections = [c for c in self.ws if any(k not in c.refused for k in c.keys)]
+        if not self.connections:
+            log.warning("okx: none of %s is a live USDT swap", ", ".join(self.instruments))
+        await super().start()
+
+    async def load_instruments(self) -> None:
+        """``GET /api/v5/public/instruments?instType=SWAP`` until it answers; hand it on."""
+        attempt = 0
+        while True:
+            try:
+                result = await self.rest.get_instruments()
+                listed = parse_okx_instruments(result.data)
+                break
+            except (ExchangeError, FrameError) as exc:
+                self.rest_errors += 1
+                self.last_error = f"instruments: {exc}"
+                delay = self._backoff.delay(attempt)
+                attempt += 1
+                log.warning("okx: instruments failed (%s); retrying in %.2f s", exc, delay)
+                await self._backoff.sleep(delay)
+        self._ingest(self.exchange, Source.REST, result.endpoint, result.data, result.recv_ms)
+        tradable = {i.symbol for i in listed if i.tradable}
+        self.untradable = [i for i in self.instruments if i not in tradable]
+        for conn in self.ws:
+            for key in conn.keys:
+                if key_arg(key)["instId"] not in tradable:
+                    conn.refuse(key, "not a live USDT-settled linear swap on OKX")
+        self.instruments_loaded = True
+
+    def repair(self, needs: Sequence[BookNeed]) -> None:
+        now = self._now_ms()
+        for book in needs:
+            if book.need is not Need.RESUBSCRIBE:
+                continue
+            key = arg_key(books_arg(book.venue_symbol))
+            conn = self._conn_of.get(key)
+            if conn is None or not conn.connected or key in conn.refused:
+                continue
+            # A book that never had a snapshot waits for the subscription in flight; after a
+            # gap (or if the snapshot never came) its books channel is asked again.
+            since = now - self._connected_ms.get(id(conn), now)
+            if not book.broken and since < OKX_SNAPSHOT_WAIT_MS:
+                continue
+            if self._may_repair(key):
+                self._spawn(conn.resubscribe(key), f"okx resubscribe {key}")
+
+    def health(self) -> FeedHealth:
+        health = super().health()
+        health.refused_topics = sorted(key for conn in self.ws for key in conn.refused)
         return health

@@ -15,6 +15,15 @@ class Exchange(StrEnum):
 
     BINANCE = "binance"
     BYBIT = "bybit"
+    OKX = "okx"
+
+    @property
+    def label(self) -> str:
+        """The venue's name as people write it: ``Binance``, ``Bybit``, ``OKX``."""
+        return _LABELS.get(self.value, self.value.capitalize())
+
+
+_LABELS = {"okx": "OKX"}
 
 
 class Source(StrEnum):

@@ -12,27 +12,83 @@ Definitions (``fb``, ``fs``: taker fees of the buy and sell exchange, as fractio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from detector.book import OrderBook
 from detector.models import Exchange
 
 
-class Direction(StrEnum):
-    """Which exchange an opportunity buys on and which it sells on."""
+@dataclass(frozen=True, slots=True, eq=False)
+class Direction:
+    """Which venue an opportunity buys on and which it sells on: one ordered pair of venues.
 
-    BUY_BINANCE_SELL_BYBIT = "buy_binance_sell_bybit"
-    BUY_BYBIT_SELL_BINANCE = "buy_bybit_sell_binance"
+    Its ``value`` is ``buy_<venue>_sell_<venue>`` (``buy_binance_sell_bybit``), the name in
+    signals and recordings, so a new venue brings new directions without a new definition. One
+    instance per pair (get it with :meth:`of` or :meth:`parse`): compared and hashed by
+    identity, as cheap as an enum member on the hot path.
+    """
+
+    buy_exchange: Exchange
+    sell_exchange: Exchange
+    value: str = field(init=False)
+
+    BUY_BINANCE_SELL_BYBIT: ClassVar[Direction]
+    BUY_BYBIT_SELL_BINANCE: ClassVar[Direction]
+    _ALL: ClassVar[dict[tuple[Exchange, Exchange], Direction]] = {}
+    _BY_VALUE: ClassVar[dict[str, Direction]] = {}
+
+    def __post_init__(self) -> None:
+        if self.buy_exchange is self.sell_exchange:
+            raise ValueError(f"a direction needs two venues, not {self.buy_exchange} twice")
+        value = f"buy_{self.buy_exchange.value}_sell_{self.sell_exchange.value}"
+        object.__setattr__(self, "value", value)
+
+    @classmethod
+    def of(cls, buy: Exchange, sell: Exchange) -> Direction:
+        """The direction buying on ``buy`` and selling on ``sell``."""
+        return cls._ALL[(buy, sell)]
+
+    @classmethod
+    def parse(cls, value: str) -> Direction:
+        """``buy_okx_sell_binance`` → its direction; ValueError for anything else."""
+        found = cls._BY_VALUE.get(value)
+        if found is None:
+            raise ValueError(f"not a direction: {value!r}")
+        return found
+
+    @classmethod
+    def between(cls, exchanges: Iterable[Exchange]) -> tuple[Direction, ...]:
+        """Every ordered pair of ``exchanges``, in their order: (a, b), (b, a), (a, c), ..."""
+        venues = list(dict.fromkeys(exchanges))
+        pairs: list[Direction] = []
+        for i, a in enumerate(venues):
+            for b in venues[i + 1 :]:
+                pairs += [cls._ALL[(a, b)], cls._ALL[(b, a)]]
+        return tuple(pairs)
 
     @property
-    def buy_exchange(self) -> Exchange:
-        return Exchange.BINANCE if self is Direction.BUY_BINANCE_SELL_BYBIT else Exchange.BYBIT
+    def reverse(self) -> Direction:
+        return Direction._ALL[(self.sell_exchange, self.buy_exchange)]
 
-    @property
-    def sell_exchange(self) -> Exchange:
-        return Exchange.BYBIT if self is Direction.BUY_BINANCE_SELL_BYBIT else Exchange.BINANCE
+    def __str__(self) -> str:
+        return self.value
+
+    def __repr__(self) -> str:
+        return f"Direction({self.value})"
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (Direction.parse, (self.value,))
+
+
+for _buy in Exchange:
+    for _sell in Exchange:
+        if _buy is not _sell:
+            _made = Direction(_buy, _sell)
+            Direction._ALL[(_buy, _sell)] = Direction._BY_VALUE[_made.value] = _made
+Direction.BUY_BINANCE_SELL_BYBIT = Direction.of(Exchange.BINANCE, Exchange.BYBIT)
+Direction.BUY_BYBIT_SELL_BINANCE = Direction.of(Exchange.BYBIT, Exchange.BINANCE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,8 +38,8 @@ from detector.processor import OrderBookProcessor
 from detector.recording import Record
 from detector.signals import Signal
 from detector.symbols import SymbolMap
-from detector.venues.binance import BinanceParser
-from detector.venues.bybit import BybitParser
+from detector.venues import make_parser
+from detector.venues.okx import BOOKS_DEPTH as OKX_BOOK_DEPTH
 
 log = logging.getLogger(__name__)
 
@@ -107,31 +107,44 @@ class BookNeed:
 class Pipeline:
     """Frames in, signals out: parsers → books → analyzer → aggregator."""
 
-    def __init__(self, config: DetectorConfig, symbol_map: SymbolMap | None = None) -> None:
+    def __init__(
+        self,
+        config: DetectorConfig,
+        symbol_map: SymbolMap | None = None,
+        venues: Mapping[str, Sequence[Exchange]] | None = None,
+    ) -> None:
+        """``venues``: the watched venues that list each symbol (by default every watched one);
+        a symbol gets a book on each of them, and only their pairs are evaluated."""
         self.config = config
         self.symbols = symbol_map or SymbolMap(config.symbols)
         self.processor = OrderBookProcessor()
         self.analyzer = CrossExchangeAnalyzer(config)
         self.aggregator = RealtimeSignalAggregator(config)
-        self.parsers = {Exchange.BINANCE: BinanceParser(), Exchange.BYBIT: BybitParser()}
+        self.exchanges = config.exchanges
+        self.parsers = {exchange: make_parser(exchange) for exchange in self.exchanges}
         self.stats = PipelineStats()
         self.now_ms = 0
         self.last_exchange_ms: int | None = None
         # Called with every opportunity the analyzer closes (its final open/peak/close figures).
         self.on_opportunity_closed: Callable[[TrackedOpportunity], None] | None = None
         self._stale_ms = config.stale_after_ms
+        # The book depth each venue's topics must have (Bybit and OKX have several per symbol).
+        self._depths = {Exchange.BYBIT: config.bybit_book_depth, Exchange.OKX: OKX_BOOK_DEPTH}
         self._next_stale_check = 0
         # Per book: was it usable and fresh the last time we looked? Drives the transitions.
         self._healthy: dict[tuple[Exchange, str], bool] = {}
-        self._books: dict[str, tuple[SyncedBook, SyncedBook]] = {}
+        # Per symbol, one book per watched venue, in the order of config.exchanges.
+        self._books: dict[str, tuple[SyncedBook, ...]] = {}
         self._pending_tickers: dict[str, deque[BookTicker]] = {}
         for symbol in self.symbols.symbols:
-            pair = (
-                self.processor.book(Exchange.BINANCE, symbol),
-                self.processor.book(Exchange.BYBIT, symbol),
+            listed = self.exchanges if venues is None else venues.get(symbol, ())
+            books = tuple(
+                self.processor.book(exchange, symbol)
+                for exchange in self.exchanges
+                if exchange in listed
             )
-            self._books[symbol] = pair
-            for book in pair:
+            self._books[symbol] = books
+            for book in books:
                 self._healthy[(book.exchange, symbol)] = False
 
     # -- input ------------------------------------------------------------------------------
@@ -140,7 +153,10 @@ class Pipeline:
         """Process one received message; returns the signals it caused, in order."""
         self.stats.records += 1
         signals = self.advance(record.ts)
-        parser = self.parsers[record.exchange]
+        parser = self.parsers.get(record.exchange)
+        if parser is None:  # a venue this configuration does not watch (e.g. in a recording)
+            self.stats.unmonitored += 1
+            return signals
         try:
             if record.source is Source.WS:
                 events = parser.parse_ws_message(record.data, record.ts)
@@ -166,9 +182,9 @@ class Pipeline:
             return []
         self._next_stale_check = now_ms + STALE_CHECK_EVERY_MS
         signals: list[Signal] = []
-        for symbol, pair in self._books.items():
-            # Both books are looked at (no short-circuit): each transition counts when it happens.
-            changed = [self._became_unhealthy(book, symbol) for book in pair]
+        for symbol, books in self._books.items():
+            # Every book is looked at (no short-circuit): each transition counts when it happens.
+            changed = [self._became_unhealthy(book, symbol) for book in books]
             if any(changed):
                 self._analyze(symbol, signals)
         return signals
@@ -186,18 +202,18 @@ class Pipeline:
                 buffered=book.buffered,
                 broken=book.gaps > 0 or book.resyncs > 0 or book.applied > 0,
             )
-            for symbol, pair in self._books.items()
-            for book in pair
+            for symbol, books in self._books.items()
+            for book in books
             if (need := book.need) is not Need.NOTHING
         ]
 
-    def books(self, symbol: str) -> tuple[SyncedBook, SyncedBook]:
-        """(Binance book, Bybit book) of a canonical symbol."""
+    def books(self, symbol: str) -> tuple[SyncedBook, ...]:
+        """The books of a canonical symbol, one per watched venue (config.exchanges' order)."""
         return self._books[symbol]
 
     def is_healthy(self, exchange: Exchange, symbol: str) -> bool:
-        """True while the book is synced, not crossed and fresh."""
-        return self._healthy[(exchange, symbol)]
+        """True while the book is synced, not crossed and fresh (False: no such book)."""
+        return self._healthy.get((exchange, symbol), False)
 
     # -- internals --------------------------------------------------------------------------
 
@@ -230,8 +246,12 @@ class Pipeline:
 
     def _on_depth(self, event: DepthSnapshot | DepthDiff, signals: list[Signal]) -> None:
         exchange, symbol = event.exchange, event.symbol
-        if exchange is Exchange.BYBIT and event.depth not in (None, self.config.bybit_book_depth):
-            self.stats.other_depth += 1
+        if (exchange, symbol) not in self._healthy:  # a venue that does not list it for us
+            self.stats.unmonitored += 1
+            return
+        depth = self._depths.get(exchange)
+        if depth is not None and event.depth not in (None, depth):
+            self.stats.other_depth += 1  # e.g. Bybit orderbook.1, OKX books5: not our book
             return
         book = self.processor.book(exchange, symbol)
         gaps_before, resyncs_before = book.gaps, book.resyncs
@@ -250,10 +270,16 @@ class Pipeline:
             self._book_changed(book, symbol, signals)
 
     def _on_book_ticker(self, event: BookTicker, signals: list[Signal]) -> None:
-        if event.exchange is not Exchange.BINANCE:
-            return  # Bybit's ticker top comes from another topic than the book: no liveness proof
         symbol = event.symbol
+        if event.exchange is Exchange.BYBIT or (event.exchange, symbol) not in self._healthy:
+            return  # Bybit's tickers come on another connection than its book: no proof
         book = self.processor.book(event.exchange, symbol)
+        if event.exchange is Exchange.OKX:
+            # bbo-tbt and tickers share the book's connection, and OKX sends a book nothing
+            # while it does not change: its tops prove the book's feed alive, as bookTicker
+            # does Binance's. (OKX ids differ by channel: no cross-check of the top.)
+            book.touch(event.recv_ms)
+            return
         # bookTicker shares the depth stream's connection: it proves the book's feed is alive.
         book.touch(event.recv_ms)
         last, update_id = book.last_update_id, event.update_id
@@ -312,16 +338,14 @@ class Pipeline:
         self._analyze(symbol, signals)
 
     def _analyze(self, symbol: str, signals: list[Signal]) -> None:
-        binance, bybit = self._books[symbol]
-        events = self.analyzer.update(symbol, binance, bybit, self.now_ms)
+        books = self._books[symbol]
+        events = self.analyzer.update(symbol, books, self.now_ms)
         if events:
             if self.on_opportunity_closed is not None:
                 for event in events:
                     if event.kind is OpportunityEventKind.CLOSED:
                         self.on_opportunity_closed(event.tracked)
-            signals.extend(
-                self._emit(self.aggregator.on_opportunities(events, binance, bybit, self.now_ms))
-            )
+            signals.extend(self._emit(self.aggregator.on_opportunities(events, books, self.now_ms)))
 
     def _check_health(self, book: SyncedBook, symbol: str) -> bool:
         """Update the book's healthy flag; tell the aggregator when it turns unhealthy."""

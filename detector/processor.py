@@ -143,6 +143,12 @@ class OrderBookProcessor:
         events: list[Event]
         if type(data) is not dict:
             raise MalformedFrame(exchange, f"book payload must be an object, got {data!r}", data)
+        if exchange not in (Exchange.BINANCE, Exchange.BYBIT):
+            # OKX sizes are contracts: converting them needs each instrument's contract value,
+            # which the pipeline learns from the instruments list.
+            raise MalformedFrame(
+                exchange, f"process_orderbook reads Binance and Bybit books, not {exchange}", data
+            )
         if exchange is Exchange.BINANCE:
             if "lastUpdateId" in data or ("code" in data and "msg" in data):
                 # REST bodies carry no symbol: it comes from the request.

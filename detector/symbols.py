@@ -45,6 +45,20 @@ KNOWN_BYBIT_LISTINGS: dict[str, Listing] = {
 }
 
 
+def okx_listing(canonical: str) -> Listing:
+    """OKX's swap for a canonical symbol: ``BTCUSDT`` → ``BTC-USDT-SWAP``.
+
+    OKX quotes the coin itself where Binance quotes a bundle (``1000PEPEUSDT`` is 1000 PEPE):
+    ``PEPE-USDT-SWAP`` is worth a thousandth of a Binance unit (factor 0.001), so its prices
+    scale up and its sizes down. (OKX sizes are contracts; the OKX parser turns them into coins
+    with each instrument's ``ctVal`` before they get here.)
+    """
+    base = canonical.removesuffix("USDT")
+    if base.startswith("1000") and base[4:5].isalpha():
+        return Listing(f"{base[4:]}-USDT-SWAP", factor=0.001)
+    return Listing(f"{base}-USDT-SWAP")
+
+
 class SymbolMap:
     """Canonical symbols and their listing on each exchange."""
 
@@ -58,6 +72,7 @@ class SymbolMap:
         self._listings: dict[Exchange, dict[str, Listing]] = {
             Exchange.BINANCE: {s: Listing(s) for s in self.symbols},
             Exchange.BYBIT: {s: known.get(s, Listing(s)) for s in self.symbols},
+            Exchange.OKX: {s: okx_listing(s) for s in self.symbols},
         }
         # venue symbol -> (canonical, factor), per exchange: the lookup done for every frame
         self._reverse: dict[Exchange, dict[str, tuple[str, float]]] = {

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from detector.models import Exchange
 from detector.recording import write_recording
 from detector.simulator.instruments import SUPPORTED_SYMBOLS
 from detector.simulator.scenarios import SCENARIOS, build_scenario
@@ -29,6 +30,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--symbols",
         default=",".join(DEFAULT_SYMBOLS),
         help=f"comma-separated, from {','.join(SUPPORTED_SYMBOLS)}",
+    )
+    parser.add_argument(
+        "--venues",
+        default="binance,bybit",
+        help="comma-separated venues to record (default binance,bybit: the shipped sample;"
+        " binance,bybit,okx adds OKX and the scenario's OKX events)",
     )
     parser.add_argument("--start-ms", type=int, default=DEFAULT_START_MS)
     parser.add_argument(
@@ -52,8 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"  {line}")
         return 0
     started = time.perf_counter()
+    venues = [Exchange(v.strip().lower()) for v in args.venues.split(",") if v.strip()]
     records = generate_records(
         args.scenario,
+        venues=venues,
         seed=args.seed,
         symbols=symbols,
         start_ms=args.start_ms,

@@ -1,4 +1,4 @@
-"""Parsing of command arguments: symbols, thresholds, strengths, durations and signal types.
+"""Parsing of command arguments: symbols, thresholds, strengths, durations, types and venues.
 
 Each parser returns a value or raises :class:`BadInput` with the specific, helpful reply (what
 was wrong, what is valid, and the command's usage line).
@@ -215,3 +215,80 @@ def parse_types(
             usage_line,
         )
     return frozenset(TYPE_ALIASES[w] for w in words)
+
+
+def unknown_venue(
+    raw: str, venues: Sequence[str], usage_line: Line, *, allow_all: bool
+) -> BadInput:
+    """The reply to a word that is no venue: the closest venue, and every one."""
+    guess = difflib.get_close_matches(raw.lower(), venues, n=1, cutoff=0.5)
+    return BadInput(
+        line(bold("Unknown venue "), code(raw[:30]), bold(".")),
+        *([line("Did you mean ", code(guess[0]), "?")] if guess else []),
+        line(
+            "Venues: ",
+            code(", ".join(venues)),
+            *((", or ", code("all"), " for every one") if allow_all else ()),
+            ".",
+        ),
+        usage_line,
+    )
+
+
+def parse_venues(
+    args: Sequence[str], venues: Sequence[str], usage_line: Line
+) -> frozenset[str] | None:
+    """Venue names (``binance okx`` or ``binance,okx``, any case), or ``all`` (None): each
+    venue once, at most every venue."""
+    words = [w for a in args for w in a.lower().split(",") if w]
+    if len(words) > len(venues):
+        raise too_many(words, len(venues), usage_line)
+    if "all" in words:
+        if len(words) > 1:
+            raise BadInput(line(bold("Give 'all' alone, or a list of venues.")), usage_line)
+        return None
+    for word in words:
+        if word not in venues:
+            raise unknown_venue(word, venues, usage_line, allow_all=True)
+    twice = sorted({w for w in words if words.count(w) > 1})
+    if twice:
+        raise BadInput(
+            line(bold("Give each venue once"), f" ({', '.join(twice)} came twice)."), usage_line
+        )
+    if not words:
+        raise BadInput(line(bold("Which venues?")), usage_line)
+    return frozenset(words)
+
+
+def parse_chart_arguments(
+    args: Sequence[str],
+    symbols: Sequence[str],
+    venues: Sequence[str],
+    maximum_ms: int,
+    usage_line: Line,
+) -> tuple[str | None, int | None, tuple[str, str] | None]:
+    """/chart's symbol, period and pair of venues (``okx binance``), in any order; each may be
+    left out (None)."""
+    if len(args) > 4:
+        raise too_many(args, 4, usage_line)
+    named = [a.lower() for a in args if a.lower() in venues]
+    rest = [a for a in args if a.lower() not in venues]
+    strays = [a for a in rest if not is_duration(a) and a.upper() not in (*symbols, ALL_SYMBOLS)]
+    for stray in strays:
+        # A word close to a venue's name, or beside a symbol and a single venue, meant a venue.
+        beside = len(named) == 1 and len(rest) > len(strays)
+        if beside or difflib.get_close_matches(stray.lower(), venues, n=1, cutoff=0.6):
+            raise unknown_venue(stray, venues, usage_line, allow_all=False)
+    symbol, period = parse_symbol_and_duration(
+        rest, symbols, maximum_ms, usage_line, allow_all=False
+    )
+    if not named:
+        return symbol, period, None
+    if len(named) != 2:
+        raise BadInput(
+            line(bold("Give two venues"), ": the chart is the gap between a pair of them."),
+            usage_line,
+        )
+    if named[0] == named[1]:
+        raise BadInput(line(bold("Give two different venues.")), usage_line)
+    return symbol, period, (named[0], named[1])

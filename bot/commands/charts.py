@@ -10,8 +10,9 @@ same bytes: the PNG carries no software or time stamp.
 
 - :func:`render_stats_chart`: opportunities opened per bucket (minutes up to about 12 h, hours
   up to 48 h, days beyond), stacked by symbol, under a panel of each bucket's best peak net %.
-- :func:`render_gap_chart`: one symbol's cross-exchange price gap over time (Bybit minus Binance,
-  in % of the Binance price) from its stored signals, with the opportunity windows shaded.
+- :func:`render_gap_chart`: one symbol's price gap between two venues over time (by default Bybit
+  minus Binance, in % of the Binance price) from its stored signals, with the opportunity windows
+  between those venues shaded.
 
 Both start their time axis at the first data when the period opens on a long empty stretch
 (:func:`~bot.commands.chart_frame.fitted_start`) and say so in the title; ``plot_*`` build the
@@ -50,16 +51,25 @@ from bot.commands.chart_frame import (
     title,
     x_of,
 )
-from bot.commands.gaps import GAP_TYPES, GapPoint, direction_sign, gap_points, gap_segments
+from bot.commands.gaps import (
+    DEFAULT_PAIR,
+    GAP_TYPES,
+    GapPoint,
+    VenuePair,
+    gap_points,
+    gap_segments,
+)
 from bot.messages import DAY_MS, HOUR_MS, MINUTE_MS
 from bot.store import OpportunityRow
 
 __all__ = [  # the gap's points are built in bot.commands.gaps; callers import them from here
     "CAPTION_LIMIT",
+    "DEFAULT_PAIR",
     "GAP_TYPES",
     "Chart",
     "GapPoint",
     "Plot",
+    "VenuePair",
     "gap_points",
     "gap_segments",
     "plot_gap_chart",
@@ -77,7 +87,7 @@ CAPTION_LIMIT = 1024  # Telegram's photo caption limit (Discord allows more)
 DENSE_WINDOWS = 150  # more windows than this on one chart are drawn with smaller marks
 MAX_SYMBOLS = 6  # stacked series before the rest are lumped into "other"
 _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#7f7f7f")
-_BYBIT_HIGHER, _BINANCE_HIGHER = "#2ca02c", "#d62728"
+_SECOND_HIGHER, _FIRST_HIGHER = "#2ca02c", "#d62728"  # green: Bybit higher, by default
 _GROSS, _NET, _MOMENTUM = "#1f4e9c", "#444444", "#8e44ad"
 _RENDERING = threading.RLock()  # matplotlib is not thread-safe: one figure at a time
 
@@ -125,10 +135,15 @@ def plot_gap_chart(
     since_ms: int,
     until_ms: int,
     windows: Sequence[OpportunityRow] = (),
+    pair: VenuePair = DEFAULT_PAIR,
 ) -> Plot | None:
     """The figure of :func:`render_gap_chart`, or ``None`` when there is nothing to draw."""
     points = [p for p in points if since_ms <= p.timestamp_ms < until_ms]
-    windows = [w for w in windows if w.opened_ms < until_ms and w.end_ms >= since_ms]
+    windows = [
+        w
+        for w in windows
+        if w.opened_ms < until_ms and w.end_ms >= since_ms and pair.sign(w.direction)
+    ]
     if not points and not windows:
         return None
     first = min([p.timestamp_ms for p in points] + [max(w.opened_ms, since_ms) for w in windows])
@@ -138,8 +153,8 @@ def plot_gap_chart(
     ax.axhline(0, color="black", linewidth=0.8)
     # Hundreds of windows (a month of a busy symbol): smaller marks, or they merge into a blob.
     size = 0.6 if len(windows) > DENSE_WINDOWS else 1.0
-    colors = _draw_windows(ax, windows, start, until_ms, size)
-    runs = gap_segments(points, windows)
+    colors = _draw_windows(ax, windows, start, until_ms, size, pair)
+    runs = gap_segments(points, windows, pair)
     if runs:
         xs, ys = gap_line(runs)
         ax.plot(xs, ys, ".-", color=_GROSS, markersize=5 * size, linewidth=1.2 * size, zorder=5,
@@ -154,25 +169,28 @@ def plot_gap_chart(
                 markerfacecolor="none", markersize=6 * size, markeredgewidth=1.3 * size,
                 zorder=5)  # fmt: skip
     shown = [0.0, *(p.gap_pct for p in points), *(n for _, n in net)]
-    shown += [direction_sign(w.direction) * w.peak_net_pct for w in windows]
+    shown += [pair.sign(w.direction) * w.peak_net_pct for w in windows]
     low, high = min(shown), max(shown)
     pad = max(high - low, 0.1) * 0.08
     ax.set_ylim(low - pad, high + pad)
-    ax.set_ylabel("Bybit - Binance, % of Binance price")
+    first_name, second_name = pair.names
+    ax.set_ylabel(f"{second_name} - {first_name}, % of {first_name} price")
     time_axis(ax, start, until_ms)
     ax.set_title(title(f"{symbol} cross-exchange gap", since_ms, until_ms, start, first))
-    legend_above(fig, _gap_legend(bool(runs), bool(net), bool(momentum), colors), ncols=3)
+    legend = _gap_legend(bool(runs), bool(net), bool(momentum), colors, pair)
+    legend_above(fig, legend, ncols=3)
 
     widest = max((abs(p.gap_pct) for p in points), default=0.0)
     signals = count(len(points), "stored signal", "stored signals")
     shaded = count(len(windows), "arbitrage opportunity window", "arbitrage opportunity windows")
     caption = (
-        f"{symbol}: cross-exchange price gap (Bybit - Binance, % of the Binance price),"
+        f"{symbol}: cross-exchange price gap ({second_name} - {first_name}, % of the"
+        f" {first_name} price),"
         f" {period(since_ms, until_ms)}, from {signals}"
         f"{f'; widest {widest:.3f}%' if points else ''}. Line: gross gap, joined only within"
         " one opportunity window; crosses: net of fees; circles: mid-to-mid gap at momentum"
-        f" breakouts. Shaded: {shaded}, green when Bybit quoted higher,"
-        " red when Binance did; the diamond in each is its peak net profit."
+        f" breakouts. Shaded: {shaded}, green when {second_name} quoted higher,"
+        f" red when {first_name} did; the diamond in each is its peak net profit."
     )
     return Plot(fig, caption, "chart.png")
 
@@ -192,21 +210,26 @@ def gap_line(runs: Sequence[Sequence[GapPoint]]) -> tuple[list[float], list[floa
 
 
 def _draw_windows(
-    ax: Axes, windows: Sequence[OpportunityRow], start_ms: int, until_ms: int, size: float
+    ax: Axes,
+    windows: Sequence[OpportunityRow],
+    start_ms: int,
+    until_ms: int,
+    size: float,
+    pair: VenuePair,
 ) -> set[str]:
     """Shade each window full height and mark its peak net % (a diamond in its middle, a bar
     across it); returns the colours used. One collection per colour: 30 days hold thousands."""
     # A window of a few seconds still shows: ~4 px wide (~2 px when they are many).
     min_width = int((until_ms - start_ms) / 250 * size**2)
     used: set[str] = set()
-    for sign, color in ((1, _BYBIT_HIGHER), (-1, _BINANCE_HIGHER)):
+    for sign, color in ((1, _SECOND_HIGHER), (-1, _FIRST_HIGHER)):
         spans: list[tuple[float, float]] = []
         bar_x: list[float] = []
         bar_y: list[float] = []
         middles: list[float] = []
         peaks: list[float] = []
         for w in windows:
-            if direction_sign(w.direction) != sign:
+            if pair.sign(w.direction) != sign:
                 continue
             begin, end = max(w.opened_ms, start_ms), min(max(w.end_ms, w.opened_ms), until_ms)
             if end - begin < min_width:
@@ -228,7 +251,9 @@ def _draw_windows(
     return used
 
 
-def _gap_legend(gross: bool, net: bool, momentum: bool, windows: set[str]) -> list[Artist]:
+def _gap_legend(
+    gross: bool, net: bool, momentum: bool, windows: set[str], pair: VenuePair
+) -> list[Artist]:
     def marker(label: str, style: str, color: str, **kw: Any) -> Line2D:
         return Line2D([], [], linestyle="none", marker=style, color=color, label=label, **kw)
 
@@ -240,9 +265,10 @@ def _gap_legend(gross: bool, net: bool, momentum: bool, windows: set[str]) -> li
     if momentum:
         handles.append(marker("momentum breakout (mid to mid)", "o", _MOMENTUM,
                               markerfacecolor="none"))  # fmt: skip
-    for color, label in ((_BYBIT_HIGHER, "Bybit higher"), (_BINANCE_HIGHER, "Binance higher")):
+    first_name, second_name = pair.names
+    for color, name in ((_SECOND_HIGHER, second_name), (_FIRST_HIGHER, first_name)):
         if color in windows:
-            handles.append(Patch(color=color, alpha=0.35, label=f"window: {label}"))
+            handles.append(Patch(color=color, alpha=0.35, label=f"window: {name} higher"))
     if windows:
         handles.append(marker("window peak, net", "D", "#bbbbbb", markeredgecolor="black"))
     return handles
@@ -254,10 +280,11 @@ def render_gap_chart(
     since_ms: int,
     until_ms: int,
     windows: Sequence[OpportunityRow] = (),
+    pair: VenuePair = DEFAULT_PAIR,
 ) -> Chart | None:
-    """The symbol's gap over time, its opportunity windows shaded."""
+    """The symbol's gap between the pair's venues over time, their opportunity windows shaded."""
     with _RENDERING:
-        plot = plot_gap_chart(points, symbol, since_ms, until_ms, windows)
+        plot = plot_gap_chart(points, symbol, since_ms, until_ms, windows, pair)
         return None if plot is None else _finish(plot)
 
 

@@ -1,6 +1,7 @@
-"""The gap between the exchanges, as a symbol's stored signals saw it (pure, no matplotlib).
+"""The gap between two venues, as a symbol's stored signals saw it (pure, no matplotlib).
 
-:func:`gap_points` turns arbitrage and momentum signals into signed :class:`GapPoint` s;
+A :class:`VenuePair` names the two venues (Binance and Bybit unless the user picks others);
+:func:`gap_points` turns the pair's arbitrage and momentum signals into signed :class:`GapPoint` s;
 :func:`gap_segments` says which of them a chart may join by a line (the rest stand alone).
 """
 
@@ -11,19 +12,44 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.messages import other_mids, venue_name
 from bot.store import OpportunityRow
 from detector.signals import Signal, SignalType
 
 JOIN_WITHIN_MS = 60_000
 """Consecutive arbitrage observations are joined by a line only this close, and only inside one
 opportunity window: between windows the gap was below the threshold, its value unknown."""
-BYBIT_HIGHER_DIRECTION = "buy_binance_sell_bybit"  # buy cheap on Binance: Bybit quotes higher
 _OVERLAPS = 4  # windows of one symbol open at once, at most, that a point is matched against
 
 
 @dataclass(frozen=True, slots=True)
+class VenuePair:
+    """The two venues of a gap chart: ``second``'s price minus ``first``'s, in % of ``first``'s."""
+
+    first: str
+    second: str
+
+    def sign(self, direction: object) -> int:
+        """+1 when ``second`` quoted higher (buy on ``first``, sell on ``second``), -1 the other
+        way round, 0 for an opportunity between other venues."""
+        if direction == f"buy_{self.first}_sell_{self.second}":
+            return 1
+        return -1 if direction == f"buy_{self.second}_sell_{self.first}" else 0
+
+    @property
+    def names(self) -> tuple[str, str]:
+        """``("Binance", "Bybit")``."""
+        return venue_name(self.first), venue_name(self.second)
+
+
+DEFAULT_PAIR = VenuePair("binance", "bybit")
+"""The gap /chart draws unless asked for another pair: Bybit minus Binance."""
+
+
+@dataclass(frozen=True, slots=True)
 class GapPoint:
-    """One observation of the gap, signed: positive when Bybit quotes above Binance.
+    """One observation of the gap, signed: positive when the pair's second venue quotes above
+    its first (Bybit above Binance by default).
 
     ``gap_pct`` is the gross gap; ``net_pct`` the gap after fees, for arbitrage signals only
     (a momentum breakout's point has none: its gap is mid to mid, not ask to bid).
@@ -38,22 +64,22 @@ GAP_TYPES = (SignalType.ARBITRAGE, SignalType.MOMENTUM_BREAKOUT)
 """The signals that see the gap: arbitrage carries both legs' prices, momentum both mids."""
 
 
-def gap_points(signals: Sequence[Signal]) -> list[GapPoint]:
-    """The gap as the symbol's signals (of :data:`GAP_TYPES`) saw it, in their order."""
-    points = [_gap_point(s.type, s.timestamp, s.details) for s in signals]
+def gap_points(signals: Sequence[Signal], pair: VenuePair = DEFAULT_PAIR) -> list[GapPoint]:
+    """The gap between the pair's venues as the symbol's signals (of :data:`GAP_TYPES`) saw it,
+    in their order; signals about other venues are left out."""
+    points = [_gap_point(s.type, s.timestamp, s.details, pair) for s in signals]
     return [p for p in points if p is not None]
 
 
-def direction_sign(direction: object) -> int:
-    """+1 when Bybit quoted higher (buy Binance, sell Bybit), -1 otherwise."""
-    return 1 if direction == BYBIT_HIGHER_DIRECTION else -1
-
-
-def _gap_point(kind: SignalType, timestamp_ms: int, d: Mapping[str, Any]) -> GapPoint | None:
+def _gap_point(
+    kind: SignalType, timestamp_ms: int, d: Mapping[str, Any], pair: VenuePair
+) -> GapPoint | None:
     try:
         if kind is SignalType.ARBITRAGE:
+            sign = pair.sign(d.get("direction"))
+            if not sign:
+                return None
             buy, sell = float(d["buy_price"]), float(d["sell_price"])
-            sign = direction_sign(d.get("direction"))
             net = d.get("net_profit_percentage")
             return GapPoint(
                 timestamp_ms,
@@ -62,15 +88,19 @@ def _gap_point(kind: SignalType, timestamp_ms: int, d: Mapping[str, Any]) -> Gap
             )
         if kind is not SignalType.MOMENTUM_BREAKOUT:
             return None
-        mid, other = float(d["mid"]), float(d["other_exchange_mid"])
-        bybit, binance = (mid, other) if d.get("exchange") == "bybit" else (other, mid)
-        return GapPoint(timestamp_ms, (bybit - binance) / binance * 100, None)
+        mids = {str(d.get("exchange")): float(d["mid"]), **other_mids(d)}
+        first, second = mids.get(pair.first), mids.get(pair.second)
+        if first is None or second is None:
+            return None  # not a breakout seen on both venues of the pair
+        return GapPoint(timestamp_ms, (second - first) / first * 100, None)
     except (KeyError, TypeError, ValueError, ZeroDivisionError):
         return None  # an older or partial details blob: skip the point, keep the chart
 
 
 def gap_segments(
-    points: Sequence[GapPoint], windows: Sequence[OpportunityRow] = ()
+    points: Sequence[GapPoint],
+    windows: Sequence[OpportunityRow] = (),
+    pair: VenuePair = DEFAULT_PAIR,
 ) -> list[list[GapPoint]]:
     """The arbitrage points (those with a net %) in runs that may be joined by a line.
 
@@ -88,7 +118,7 @@ def gap_segments(
         at = bisect.bisect_right(opens, p.timestamp_ms)
         for i in reversed(ordered[max(0, at - _OVERLAPS) : at]):
             w = windows[i]
-            if p.timestamp_ms <= w.end_ms and direction_sign(w.direction) * p.gap_pct > 0:
+            if p.timestamp_ms <= w.end_ms and pair.sign(w.direction) * p.gap_pct > 0:
                 return i
         return None
 

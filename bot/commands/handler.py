@@ -21,7 +21,12 @@ import difflib
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from bot.commands.arguments import BadInput, parse_symbol_and_duration, usage
+from bot.commands.arguments import (
+    BadInput,
+    parse_chart_arguments,
+    parse_symbol_and_duration,
+    usage,
+)
 from bot.commands.reply import CommandContext, Reply, is_admin, refuse, reply
 from bot.commands.reports import (
     DEFAULT_STATS_MS,
@@ -33,7 +38,7 @@ from bot.commands.reports import (
 )
 from bot.commands.subscriptions import SubscriptionCommands, find_sender, register_sender
 from bot.config import Settings
-from bot.messages import Button, Line, bold, clean, code, italic, line
+from bot.messages import VENUES, Button, Line, bold, clean, code, italic, line, venue_list
 from bot.store import ALL_SYMBOLS, Platform, Store
 
 if TYPE_CHECKING:
@@ -42,10 +47,12 @@ if TYPE_CHECKING:
 MAX_INPUT = 200
 """Longest message accepted (characters); an admin's /broadcast may use MAX_BROADCAST."""
 MAX_BROADCAST = 1000
-GROUP_CHANGES = frozenset({"subscribe", "unsubscribe", "types", "mute", "unmute", "digest"})
+GROUP_CHANGES = frozenset(
+    {"subscribe", "unsubscribe", "types", "venues", "mute", "unmute", "digest"}
+)
 """What only a group's administrators may run there (a button press is its command, so the same
 rule holds for buttons)."""
-SHOW_WITHOUT_WORDS = frozenset({"types", "digest"})
+SHOW_WITHOUT_WORDS = frozenset({"types", "venues", "digest"})
 """Changes that, without words, only show the current choice: anyone may run them so."""
 PRIVATE_ONLY = frozenset({"users", "broadcast"})
 """The admins' commands: their answers are for the admin alone, never for a group to read."""
@@ -57,11 +64,16 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("unsubscribe", "SYMBOL|ALL: stop alerts for a symbol, or all of them"),
     ("list", "Your subscriptions and settings"),
     ("types", "[SYMBOL] TYPE ...: choose which signal types you receive"),
+    ("venues", "VENUE ...|all: only opportunities on the venues you trade on (default all)"),
     ("mute", "[SYMBOL] [DURATION]: pause alerts, e.g. 30m, 2h, 1d (default 1h)"),
     ("unmute", "[SYMBOL]: resume alerts"),
     ("digest", "PERIOD|off: one message per period (e.g. 5m, 1h) instead of each alert"),
     ("stats", "[SYMBOL] [PERIOD]: performance over 1h, 24h, 7d (default 24h), with a chart"),
-    ("chart", "SYMBOL [PERIOD]: chart of the Bybit-Binance price gap, e.g. 24h, 7d (default 24h)"),
+    (
+        "chart",
+        "SYMBOL [PERIOD] [VENUE VENUE]: chart of the price gap between two venues, e.g."
+        " 7d okx binance (default 24h, binance bybit)",
+    ),
     ("status", "Live health of the exchange feeds"),
 )
 """Commands everyone may use, with descriptions (for Telegram's setMyCommands)."""
@@ -84,7 +96,7 @@ TELEGRAM_COMMANDS: tuple[tuple[str, str], ...] = (
 PLATFORM_COMMANDS = {Platform.DISCORD: DISCORD_COMMANDS, Platform.TELEGRAM: TELEGRAM_COMMANDS}
 
 _STATS = usage("/stats", "/stats BTCUSDT", "/stats 7d", "/stats ETHUSDT 1h")
-_CHART = usage("/chart BTCUSDT", "/chart ETHUSDT 7d")
+_CHART = usage("/chart BTCUSDT", "/chart ETHUSDT 7d", "/chart BTCUSDT 24h okx binance")
 
 
 def _no_health() -> Health | None:
@@ -109,14 +121,16 @@ class CommandHandler:
         health_provider: Callable[[], Health | None] = _no_health,
         stats_provider: Callable[[], Mapping[str, Any] | None] = _no_stats,
         chats_provider: Callable[[], str] = str,
+        venues: Sequence[str] = VENUES,
     ) -> None:
         self.store = store
         self.settings = settings
         self.symbols = tuple(dict.fromkeys(s.upper() for s in monitored_symbols))
+        self.venues = tuple(dict.fromkeys(v.lower() for v in venues))
         self._health = health_provider
         self._stats = stats_provider
         self._chats = chats_provider  # e.g. "telegram connected · discord connected"
-        subs = self.subscriptions = SubscriptionCommands(store, settings, self.symbols)
+        subs = self.subscriptions = SubscriptionCommands(store, settings, self.symbols, self.venues)
         self._commands: dict[str, Command] = {
             "start": self._start,
             "help": self._help,
@@ -124,6 +138,7 @@ class CommandHandler:
             "unsubscribe": subs.unsubscribe,
             "list": subs.list_subscriptions,
             "types": subs.types,
+            "venues": subs.venues,
             "mute": subs.mute,
             "unmute": subs.unmute,
             "digest": subs.digest,
@@ -219,8 +234,8 @@ class CommandHandler:
             (
                 line(bold(f"Hi {ctx.user_name or 'there'}!"), " I'm arbwatch."),
                 line(
-                    "I watch Binance and Bybit USDT perpetuals and alert you to arbitrage "
-                    "(net of fees) and market signals."
+                    f"I watch {venue_list(self.venues)} USDT perpetuals and alert you to "
+                    "arbitrage (net of fees) and market signals."
                 ),
                 line("Watching: ", code(", ".join(self.symbols))),
                 line(
@@ -277,13 +292,13 @@ class CommandHandler:
                 line("For every symbol at once, see ", code("/stats"), "."),
                 _CHART,
             )
-        symbol, period = parse_symbol_and_duration(
-            args, self.symbols, MAX_STATS_MS, _CHART, allow_all=False
+        symbol, period, pair = parse_chart_arguments(
+            args, self.symbols, self.venues, MAX_STATS_MS, _CHART
         )
-        if symbol is None:  # a period alone
+        if symbol is None:  # a period (or venues) alone
             raise which
         period = DEFAULT_STATS_MS if period is None else period
-        return chart_reply(self.store, symbol, period, ctx.now_ms)
+        return chart_reply(self.store, symbol, period, ctx.now_ms, pair)
 
     def _status(self, ctx: CommandContext, args: list[str], rest: str) -> Reply:
         if args:

@@ -8,7 +8,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from bot.commands.charts import GAP_TYPES, Chart, gap_points, render_gap_chart, render_stats_chart
+from bot.commands.charts import (
+    DEFAULT_PAIR,
+    GAP_TYPES,
+    Chart,
+    VenuePair,
+    gap_points,
+    render_gap_chart,
+    render_stats_chart,
+)
 from bot.commands.reply import Reply, reply
 from bot.messages import (
     DAY_MS,
@@ -24,6 +32,7 @@ from bot.messages import (
     italic,
     line,
     type_label,
+    venue_name,
 )
 from bot.store import Store, UserCounts
 from detector.signals import SignalStrength, SignalType
@@ -36,22 +45,37 @@ MAX_STATS_MS = 30 * DAY_MS
 """Longest period of /stats and /chart (their default is DEFAULT_STATS_MS)."""
 
 
-def chart_reply(store: Store, symbol: str, period_ms: int, now_ms: int) -> Reply:
-    """/chart: one symbol's gap as a picture, or text saying why there is none yet."""
+def chart_reply(
+    store: Store,
+    symbol: str,
+    period_ms: int,
+    now_ms: int,
+    venues: tuple[str, str] | None = None,
+) -> Reply:
+    """/chart: one symbol's gap between two venues (Binance and Bybit unless ``venues`` names
+    others) as a picture, or text saying why there is none yet."""
+    pair = DEFAULT_PAIR if venues is None else VenuePair(*venues)
     last = f"last {format_period(period_ms)}"
-    chart = gap_chart(store, symbol, now_ms - period_ms, now_ms + 1)
+    chart = gap_chart(store, symbol, now_ms - period_ms, now_ms + 1, pair)
+    first, second = pair.names
+    named = "" if pair == DEFAULT_PAIR else f" {second} - {first}"
     if chart is not None:
-        return Reply((line("📈 ", bold(f"{symbol} gap"), f", {last}"),), image=chart)
+        return Reply((line("📈 ", bold(f"{symbol} gap{named}"), f", {last}"),), image=chart)
+    between = (
+        ", which carry both exchanges' prices."
+        if pair == DEFAULT_PAIR
+        else f" between {first} and {second}, which carry both venues' prices."
+    )
     lines = [
         line(
-            bold(f"No {symbol} signals in the {last} yet"),
-            " — the chart needs stored arbitrage or momentum signals, which carry both"
-            " exchanges' prices.",
+            bold(f"No {symbol}{named} signals in the {last} yet"),
+            " — the chart needs stored arbitrage or momentum signals" + between,
         )
     ]
     if period_ms < MAX_STATS_MS:
         longer = "7d" if period_ms < 7 * DAY_MS else "30d"
-        lines.append(line("Try a longer period: ", code(f"/chart {symbol} {longer}")))
+        again = "" if pair == DEFAULT_PAIR else f" {pair.first} {pair.second}"
+        lines.append(line("Try a longer period: ", code(f"/chart {symbol} {longer}{again}")))
     return reply(*lines)
 
 
@@ -63,11 +87,14 @@ def stats_chart(
     return render_stats_chart(rows, since_ms, until_ms, symbol)
 
 
-def gap_chart(store: Store, symbol: str, since_ms: int, until_ms: int) -> Chart | None:
-    """The /chart picture of the symbol's gap in [since, until), its windows shaded."""
+def gap_chart(
+    store: Store, symbol: str, since_ms: int, until_ms: int, pair: VenuePair = DEFAULT_PAIR
+) -> Chart | None:
+    """The /chart picture of the symbol's gap between the pair's venues in [since, until), the
+    pair's opportunity windows shaded."""
     signals = store.history.signals(symbol, since_ms, until_ms, GAP_TYPES)
     windows = store.history.opportunities(since_ms, until_ms, symbol)
-    return render_gap_chart(gap_points(signals), symbol, since_ms, until_ms, windows)
+    return render_gap_chart(gap_points(signals, pair), symbol, since_ms, until_ms, windows, pair)
 
 
 def stats_reply(
@@ -168,7 +195,7 @@ def format_period(ms: int) -> str:
 def _feeds_summary(health: Health) -> str:
     parts = []
     for exchange, ex in health.exchanges.items():
-        parts.append(f"{exchange.value.capitalize()} {'up' if ex.feed.connected else 'DOWN'}")
+        parts.append(f"{venue_name(exchange.value)} {'up' if ex.feed.connected else 'DOWN'}")
     healthy = sum(b.healthy for b in health.books)
     parts.append(f"books {healthy}/{len(health.books)} healthy")
     return " · ".join(parts)
@@ -185,7 +212,7 @@ def format_status(health: Health | None, now_ms: int) -> list[Line]:
     for exchange, ex in health.exchanges.items():
         age = "never" if ex.last_frame_age_ms is None else format_duration(ex.last_frame_age_ms)
         state = "🟢 connected" if ex.feed.connected else "🔴 disconnected"
-        lines.append(line(bold(exchange.value.capitalize()), f": {state}"))
+        lines.append(line(bold(venue_name(exchange.value)), f": {state}"))
         lines.append(
             line(
                 f"• {ex.frames_per_s:.0f} frames/s · last frame {age} ago · "

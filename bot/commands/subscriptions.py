@@ -1,9 +1,9 @@
-"""The commands that decide what a user receives: subscriptions, types, mutes, where alerts go.
+"""The commands that decide what a user receives: subscriptions, types, venues, mutes, where to.
 
-``/subscribe``, ``/unsubscribe``, ``/list``, ``/types``, ``/mute``, ``/unmute``, ``/digest``
-and ``/alerts``, as methods of :class:`SubscriptionCommands` that :class:`CommandHandler` dispatches
-to. Each parses its arguments (a :class:`BadInput` explains what was wrong), writes the store in
-as few calls as the reply needs, and answers.
+``/subscribe``, ``/unsubscribe``, ``/list``, ``/types``, ``/venues``, ``/mute``, ``/unmute``,
+``/digest`` and ``/alerts``, as methods of :class:`SubscriptionCommands` that
+:class:`CommandHandler` dispatches to. Each parses its arguments (a :class:`BadInput` explains
+what was wrong), writes the store in as few calls as the reply needs, and answers.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from bot.commands.arguments import (
     parse_symbol_and_duration,
     parse_threshold,
     parse_types,
+    parse_venues,
     resolve_symbol,
     too_many,
     usage,
@@ -38,6 +39,7 @@ from bot.messages import (
     italic,
     line,
     type_label,
+    venue_list,
 )
 from bot.store import ALL_SYMBOLS, Platform, Store, Subscription, User
 from detector.signals import SignalStrength, SignalType
@@ -49,6 +51,7 @@ MAX_DIGEST_MS = DAY_MS
 _SUBSCRIBE = usage("/subscribe BTCUSDT 0.15", "/subscribe ALL 0.2 moderate")
 _UNSUBSCRIBE = usage("/unsubscribe BTCUSDT", "/unsubscribe ALL")
 _TYPES = usage("/types arbitrage volume_spike", "/types all", "/types BTCUSDT arbitrage")
+_VENUES = usage("/venues binance okx", "/venues all")
 _MUTE = usage("/mute", "/mute 30m", "/mute BTCUSDT 2h")
 _UNMUTE = usage("/unmute", "/unmute BTCUSDT")
 _DIGEST = usage("/digest 5m", "/digest 1h", "/digest off")
@@ -72,10 +75,13 @@ def register_sender(store: Store, ctx: CommandContext) -> User:
 class SubscriptionCommands:
     """What a user receives, and where (see module doc)."""
 
-    def __init__(self, store: Store, settings: Settings, symbols: Sequence[str]) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, symbols: Sequence[str], venues: Sequence[str]
+    ) -> None:
         self.store = store
         self.settings = settings
         self.symbols = tuple(symbols)
+        self.all_venues = tuple(venues)
 
     def subscribe(self, ctx: CommandContext, args: list[str], rest: str) -> Reply:
         if len(args) < 2:
@@ -182,6 +188,7 @@ class SubscriptionCommands:
             line(bold("Your subscriptions"), f" ({len(subs)} of {cap})"),
             *(self._subscription_line(sub) for sub in subs),
             line("Types: ", _types_text(user.types), " (change with ", code("/types"), ")"),
+            line("Venues: ", _venues_text(user.venues), " (change with ", code("/venues"), ")"),
             *_mute_lines(user, ctx.now_ms),
             *(
                 ()
@@ -235,6 +242,31 @@ class SubscriptionCommands:
             )
         chosen_text = "your default types" if types is None else _types_text(types)
         return reply(line(f"✅ {_label(symbol)}: ", chosen_text))
+
+    def venues(self, ctx: CommandContext, args: list[str], rest: str) -> Reply:
+        """``/venues binance okx``: only what happens on the venues the user trades on."""
+        user = find_sender(self.store, ctx)
+        if not args:
+            return reply(
+                line("You trade on: ", _venues_text(user.venues if user else None)),
+                line("Venues: ", code(", ".join(self.all_venues))),
+                _VENUES,
+            )
+        chosen = parse_venues(args, self.all_venues, _VENUES)
+        user = user or register_sender(self.store, ctx)
+        self.store.set_venues(user.id, chosen, ctx.now_ms)
+        if chosen is None:
+            return reply(
+                line("✅ You trade on: ", _venues_text(None)),
+                line("Alerts about every venue, also venues added later."),
+            )
+        lines = [
+            line("✅ You trade on: ", _venues_text(chosen)),
+            line("Arbitrage when both its legs are on them; other signals when on one of them."),
+        ]
+        if len(chosen) == 1:
+            lines.append(line(italic("With one venue no arbitrage can reach you: it takes two.")))
+        return reply(*lines)
 
     def mute(self, ctx: CommandContext, args: list[str], rest: str) -> Reply:
         symbol, duration = parse_symbol_and_duration(args, self.symbols, MAX_MUTE_MS, _MUTE)
@@ -356,6 +388,10 @@ def _types_text(types: frozenset[SignalType]) -> str:
     if types == frozenset(SignalType):
         return "all types"
     return ", ".join(type_label(t) for t in SignalType if t in types)
+
+
+def _venues_text(venues: frozenset[str] | None) -> str:
+    return "all venues" if venues is None else venue_list(venues)
 
 
 def _mute_lines(user: User, now_ms: int) -> list[Line]:

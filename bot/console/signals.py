@@ -24,6 +24,8 @@ from bot.messages import (
     format_pct,
     format_prices,
     format_quantity,
+    other_mids,
+    read_funding,
     type_label,
     venue_name,
 )
@@ -47,7 +49,7 @@ _FACTOR = {
     "history": "little history yet",
     "lag": "late trade",
     "freshness": "old funding rate",
-    "confirmation": "not confirmed by the other exchange",
+    "confirmation": "not confirmed on another venue",
 }
 _DOUBTFUL_FACTOR = 0.9  # factors below this are named beside the confidence
 _CLOSE_REASON = {
@@ -186,17 +188,24 @@ def _volume(symbol: str, d: Mapping[str, Any], event: str) -> Rendered:
 
 
 def _funding(symbol: str, d: Mapping[str, Any], event: str) -> Rendered:
-    higher = str(d.get("higher_exchange", ""))
-    lower = "bybit" if higher == "binance" else "binance"
+    funding = read_funding(d)
+    rates = dict(funding.rates)
+    higher, lower = funding.higher or "", funding.lower or ""
     figures = (
-        f"{venue_name(higher)} {format_pct(detail_number(d, f'{higher}_rate_8h_pct'), 4)} vs"
-        f" {venue_name(lower)} {format_pct(detail_number(d, f'{lower}_rate_8h_pct'), 4)} per 8 h"
+        f"{venue_name(higher)} {format_pct(rates.get(higher, math.nan), 4)} vs"
+        f" {venue_name(lower)} {format_pct(rates.get(lower, math.nan), 4)} per 8 h"
     )
     details = [f"idea: short {venue_name(higher)}, long {venue_name(lower)}"]
+    # Three venues or more: the ones in between, so that every rate is on the screen.
     details.extend(
-        f"{venue_name(ex)} funds every {hours:g} h"
-        for ex in ("binance", "bybit")
-        if isinstance(hours := d.get(f"{ex}_interval_hours"), int | float) and hours != 8
+        f"{venue_name(venue)} {format_pct(rate, 4)} per 8 h"
+        for venue, rate in funding.rates
+        if venue not in (higher, lower)
+    )
+    details.extend(
+        f"{venue_name(venue)} funds every {hours:g} h"
+        for venue, _ in funding.rates
+        if isinstance(hours := d.get(f"{venue}_interval_hours"), int | float) and hours != 8
     )
     label = type_label(SignalType.FUNDING_RATE_DIVERGENCE)
     return f"{label} {event} · {figures}", details
@@ -204,13 +213,13 @@ def _funding(symbol: str, d: Mapping[str, Any], event: str) -> Rendered:
 
 def _momentum(symbol: str, d: Mapping[str, Any], event: str) -> Rendered:
     up = d.get("direction") == "up"
-    other = d.get("other_exchange_mid")
+    others = other_mids(d)
+    live = {venue: mid for venue, mid in others.items() if mid is not None}
     keys = ("mid", "reference", "prior_low", "prior_high")
-    prices = [detail_number(d, key) for key in keys]
-    if isinstance(other, int | float):
-        prices.append(float(other))
     # One count of decimals for every price of the signal, so that they line up when compared.
-    mid, reference, low, high, *others = format_prices(*prices)
+    mid, reference, low, high, *live_prices = format_prices(
+        *(detail_number(d, key) for key in keys), *live.values()
+    )
     window_s = detail_number(d, "window_bars") * detail_number(d, "bar_s")
     span = f"{window_s:g} s" if window_s < 60 else format_duration(window_s * 1000)
     figures = (
@@ -222,8 +231,12 @@ def _momentum(symbol: str, d: Mapping[str, Any], event: str) -> Rendered:
         f"prior range {low} to {high} ({d.get('window_bars', '?')}"
         f" {TIMES} {detail_number(d, 'bar_s'):g} s bars)",
     ]
-    name = "Bybit" if d.get("exchange") == "binance" else "Binance"
-    details.append(f"{name} mid {others[0]}" if others else f"no live {name} mid")
+    prices = dict(zip(live, live_prices, strict=True))
+    for venue in others:
+        name = venue_name(venue)
+        details.append(f"{name} mid {prices[venue]}" if venue in prices else f"no live {name} mid")
+    if not others:
+        details.append("no live mid on another venue")
     label = type_label(SignalType.MOMENTUM_BREAKOUT)
     return f"{label} {_on(d)} {event} · {figures}", details
 

@@ -1,10 +1,11 @@
 """What arbwatch says, platform-neutral: text, its markup for each platform, and alert wording.
 
 ``text`` (spans, lines, buttons; how numbers and times read), ``markup`` (Telegram HTML,
-Discord markdown, splitting within their limits), ``alerts`` (what each signal says) and
-``digest`` (a period's signals in one message). It
-imports only ``bot.errors`` and the detector's signal types: every other part of ``bot`` may use
-it, it uses none of them. Import from here, not from the modules behind it.
+Discord markdown, splitting within their limits), ``alerts`` (what each signal says),
+``digest`` (a period's signals in one message) and ``venues`` (which venues a signal is about,
+for any number of venues, and their names). It imports only ``bot.errors`` and the detector's
+types: every other part of ``bot`` may use it, it uses none of them. Import from here, not
+from the modules behind it.
 """
 
 from bot.messages.alerts import (
@@ -17,7 +18,6 @@ from bot.messages.alerts import (
     format_alert,
     format_broadcast,
     format_closing,
-    venue_name,
 )
 from bot.messages.digest import DIGEST_LINES, digest_body, digest_title, format_digest
 from bot.messages.markup import (
@@ -57,6 +57,17 @@ from bot.messages.text import (
     plain_text,
     type_label,
 )
+from bot.messages.venues import (
+    VENUES,
+    Funding,
+    arbitrage_legs,
+    other_mids,
+    read_funding,
+    signal_venues,
+    venue_key,
+    venue_list,
+    venue_name,
+)
 
 __all__ = [
     "BROADCAST_TITLE",
@@ -67,7 +78,9 @@ __all__ = [
     "HOUR_MS",
     "MINUTE_MS",
     "TELEGRAM_LIMIT",
+    "VENUES",
     "Button",
+    "Funding",
     "Line",
     "Span",
     "Style",
@@ -75,6 +88,7 @@ __all__ = [
     "alert_body",
     "alert_buttons",
     "alert_head",
+    "arbitrage_legs",
     "bold",
     "broadcast_body",
     "clean",
@@ -95,15 +109,20 @@ __all__ = [
     "format_quantity",
     "italic",
     "line",
+    "other_mids",
     "plain_text",
+    "read_funding",
     "render_chunks",
     "render_discord",
     "render_line_discord",
     "render_line_telegram",
     "render_telegram",
+    "signal_venues",
     "split_message",
     "telegram_messages",
     "text_length",
     "type_label",
+    "venue_key",
+    "venue_list",
     "venue_name",
 ]

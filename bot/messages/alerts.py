@@ -14,6 +14,7 @@ from typing import Any
 from bot.messages.text import (
     Button,
     Line,
+    Span,
     Text,
     bold,
     code,
@@ -27,6 +28,7 @@ from bot.messages.text import (
     line,
     type_label,
 )
+from bot.messages.venues import other_mids, read_funding, venue_name
 from detector.signals import Signal, SignalStrength, SignalType
 
 _ICON = {
@@ -54,11 +56,6 @@ def detail_number(details: Mapping[str, Any], key: str) -> float:
     """A signal detail as a float; NaN when missing (shown as "nan", never a crash)."""
     value = details.get(key)
     return float(value) if isinstance(value, int | float) else math.nan
-
-
-def venue_name(value: Any) -> str:
-    """``Binance`` for ``binance``; ``?`` when missing."""
-    return str(value or "?").capitalize()
 
 
 def format_closing(closed_after_ms: int, peak_net_pct: float | None) -> str:
@@ -184,22 +181,21 @@ def _volume(symbol: str, d: Mapping[str, Any]) -> list[Line]:
 
 
 def _funding(symbol: str, d: Mapping[str, Any]) -> list[Line]:
-    higher = str(d.get("higher_exchange", ""))
-    lower = "bybit" if higher == "binance" else "binance"
+    funding = read_funding(d)
+    rates: list[str | Span] = ["Funding per 8 h: "]
+    for i, (venue, rate) in enumerate(funding.rates):
+        rates += [" · "] if i else []
+        rates += [f"{venue_name(venue)} ", bold(format_pct(rate, 4))]
+    higher, lower = venue_name(funding.higher), venue_name(funding.lower)
     lines = [
-        line(
-            "Binance ",
-            bold(format_pct(detail_number(d, "binance_rate_8h_pct"), 4)),
-            " / 8 h · Bybit ",
-            bold(format_pct(detail_number(d, "bybit_rate_8h_pct"), 4)),
-            f" / 8 h (difference {detail_number(d, 'diff_pct'):+.4f} points)",
-        ),
-        line(f"Idea: short {venue_name(higher)}, long {venue_name(lower)}"),
+        line(*rates) if funding.rates else line("Funding per 8 h: ?"),
+        line(f"Highest {higher}, lowest {lower}: {funding.diff_pct:.4f} points apart"),
+        line(f"Idea: short {higher}, long {lower}"),
     ]
     times = [
-        f"{venue_name(ex)} {format_clock(int(d[f'{ex}_next_funding_ms']))[11:]}"
-        for ex in ("binance", "bybit")
-        if isinstance(d.get(f"{ex}_next_funding_ms"), int)
+        f"{venue_name(venue)} {format_clock(int(d[f'{venue}_next_funding_ms']))[11:]}"
+        for venue, _ in funding.rates
+        if isinstance(d.get(f"{venue}_next_funding_ms"), int)
     ]
     if times:
         lines.append(line("Next funding: " + " · ".join(times)))
@@ -220,10 +216,14 @@ def _momentum(symbol: str, d: Mapping[str, Any]) -> list[Line]:
             f" ({d.get('window_bars', '?')} x {detail_number(d, 'bar_s'):g} s range)",
         ),
     ]
-    other = d.get("other_exchange_mid")
-    if isinstance(other, int | float):
-        name = "Bybit" if d.get("exchange") == "binance" else "Binance"
-        lines.append(line(f"{name} mid ", code(format_prices(float(other))[0])))
+    live = {venue: m for venue, m in other_mids(d).items() if m is not None}
+    if live:
+        prices = format_prices(*live.values())
+        mids: list[str | Span] = []
+        for i, (venue, price) in enumerate(zip(live, prices, strict=True)):
+            mids += [" · "] if i else []
+            mids += [f"{venue_name(venue)} mid ", code(price)]
+        lines.append(line(*mids))
     return lines
 
 

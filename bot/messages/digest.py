@@ -11,8 +11,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.messages.alerts import detail_number, signal_icon, strength_mark, venue_name
+from bot.messages.alerts import detail_number, signal_icon, strength_mark
 from bot.messages.text import Line, Text, bold, code, format_pct, italic, line, type_label
+from bot.messages.venues import read_funding, venue_name
 from detector.signals import Signal, SignalType
 
 DIGEST_LINES = 20
@@ -79,9 +80,10 @@ def _volume(d: Mapping[str, Any]) -> str:
 
 
 def _funding(d: Mapping[str, Any]) -> str:
+    funding = read_funding(d)
     return (
-        f"funding {abs(detail_number(d, 'diff_pct')):.4f} points apart,"
-        f" {venue_name(d.get('higher_exchange'))} higher"
+        f"funding {funding.diff_pct:.4f} points apart,"
+        f" {venue_name(funding.higher)} above {venue_name(funding.lower)}"
     )
 
 

@@ -1,7 +1,7 @@
 """Discord's slash commands: typed options that turn back into arbwatch's command text.
 
 Each command is declared with discord.py's ``app_commands`` (a ``Range`` for the threshold,
-choices for strength, signal type and destination, autocomplete for symbols, periods and
+choices for strength, signal type, venue and destination, autocomplete for symbols, periods and
 durations) and rebuilt as the text the platform-neutral command layer parses, so Telegram and
 Discord share every rule and every error message. :func:`define_commands` registers them on a
 ``CommandTree``; the :class:`SlashHost` (the Discord frontend) runs them.
@@ -16,6 +16,7 @@ from typing import Protocol
 import discord
 from discord import app_commands
 
+from bot.messages import VENUES, venue_name
 from bot.store import ALL_SYMBOLS
 from detector.signals import SignalStrength, SignalType
 
@@ -31,6 +32,8 @@ TYPE_CHOICES = [
     *(Choice(name=t.value.replace("_", " "), value=t.value) for t in SignalType),
     Choice(name="my default types (with a symbol)", value="default"),
 ]
+VENUE_CHOICES = [Choice(name=venue_name(v), value=v) for v in VENUES]
+VENUES_CHOICES = [Choice(name="all venues", value="all"), *VENUE_CHOICES]
 DESTINATIONS = [
     Choice(name="direct messages", value="dm"),
     Choice(name="this channel (server admins)", value="here"),
@@ -114,6 +117,21 @@ def define_commands(tree: app_commands.CommandTree[discord.Client], host: SlashH
         chosen = " ".join(t for t in (type, type2, type3) if t)
         await run(interaction, f"/types {symbol} {chosen}" if symbol else f"/types {chosen}")
 
+    @tree.command(name="venues", description="Choose the venues you trade on (default: all)")
+    @app_commands.describe(
+        venue="A venue you trade on, or all venues (leave out to see your choice)",
+        venue2="Another venue",
+        venue3="A third venue",
+    )
+    @app_commands.choices(venue=VENUES_CHOICES, venue2=VENUE_CHOICES, venue3=VENUE_CHOICES)
+    async def venues(
+        interaction: Interaction,
+        venue: str | None = None,
+        venue2: str | None = None,
+        venue3: str | None = None,
+    ) -> None:
+        await run(interaction, " ".join(v for v in ("/venues", venue, venue2, venue3) if v))
+
     @tree.command(name="mute", description="Pause alerts (all, or one symbol's)")
     @app_commands.describe(symbol="Only this symbol", duration="e.g. 30m, 2h, 1d (default 1h)")
     async def mute(
@@ -138,10 +156,22 @@ def define_commands(tree: app_commands.CommandTree[discord.Client], host: SlashH
     ) -> None:
         await run(interaction, " ".join(p for p in ("/stats", symbol, period) if p))
 
-    @tree.command(name="chart", description="A symbol's Binance-Bybit price gap over time")
-    @app_commands.describe(symbol="A watched symbol", period="e.g. 1h, 24h, 7d (default 24h)")
-    async def chart(interaction: Interaction, symbol: str, period: str | None = None) -> None:
-        await run(interaction, " ".join(p for p in ("/chart", symbol, period) if p))
+    @tree.command(name="chart", description="A symbol's price gap between two venues over time")
+    @app_commands.describe(
+        symbol="A watched symbol",
+        period="e.g. 1h, 24h, 7d (default 24h)",
+        venue="The first venue: the gap is in % of its price (default Binance)",
+        venue2="The second venue: the gap is its price minus the first's (default Bybit)",
+    )
+    @app_commands.choices(venue=VENUE_CHOICES, venue2=VENUE_CHOICES)
+    async def chart(
+        interaction: Interaction,
+        symbol: str,
+        period: str | None = None,
+        venue: str | None = None,
+        venue2: str | None = None,
+    ) -> None:
+        await run(interaction, " ".join(p for p in ("/chart", symbol, period, venue, venue2) if p))
 
     @tree.command(name="status", description="Live health of the exchange feeds")
     async def status(interaction: Interaction) -> None:

@@ -33,6 +33,7 @@ from bot.messages import (
     format_quantity,
     line,
     plain_text,
+    read_funding,
     render_line_discord,
     venue_name,
 )
@@ -141,8 +142,7 @@ def alert_embed(
         footer = "arbwatch · net of both taker fees"
     else:
         description = _md(*alert_body(signal))
-        exchange = signal.details.get("exchange")
-        fields = (EmbedField("Exchange", venue_name(exchange)),) if exchange else ()
+        fields = _venue_fields(signal)
         footer = "arbwatch"
     color = STRENGTH_COLORS[signal.strength]
     if closed_after_ms is not None:
@@ -182,6 +182,20 @@ def _arbitrage(signal: Signal) -> tuple[str, tuple[EmbedField, ...]]:
         EmbedField("Expected profit", f"{format_amount(detail_number(d, 'expected_profit'))} USDT"),
     )
     return description, fields
+
+
+def _venue_fields(signal: Signal) -> tuple[EmbedField, ...]:
+    """The venue of a one-venue signal; the highest and lowest venue of a funding divergence."""
+    if signal.type is SignalType.FUNDING_RATE_DIVERGENCE:
+        funding = read_funding(signal.details)
+        if funding.higher is None or funding.lower is None:
+            return ()
+        return (
+            EmbedField("Highest funding", venue_name(funding.higher)),
+            EmbedField("Lowest funding", venue_name(funding.lower)),
+        )
+    exchange = signal.details.get("exchange")
+    return (EmbedField("Exchange", venue_name(exchange)),) if exchange else ()
 
 
 def broadcast_embed(text: str) -> AlertEmbed:

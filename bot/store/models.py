@@ -63,6 +63,7 @@ class User:
     muted_symbols: dict[str, int] = field(default_factory=dict)  # symbol -> muted until, ms
     channel_id: str | None = None  # Discord: alerts go to this channel instead of a DM
     digest_ms: int | None = None  # alerts gathered into one message per this period (/digest)
+    venues: frozenset[str] | None = None  # the venues the user trades on (/venues); None: all
 
     def muted(self, now_ms: int, symbol: str | None = None) -> bool:
         """Whether alerts are muted at ``now_ms`` (for ``symbol``, when given)."""
@@ -306,6 +307,7 @@ def _types(values: list[str]) -> frozenset[SignalType]:
 def user_from_row(row: dict[str, Any]) -> User:
     prefs = orjson.loads(row["preferences"])
     types = prefs.get("types")
+    venues = prefs.get("venues")
     return User(
         id=row["id"],
         platform=Platform(row["platform"]),
@@ -321,6 +323,7 @@ def user_from_row(row: dict[str, Any]) -> User:
         muted_symbols={str(s): int(u) for s, u in prefs.get("muted_symbols", {}).items()},
         channel_id=prefs.get("channel"),
         digest_ms=prefs.get("digest_ms"),
+        venues=None if venues is None else frozenset(str(v) for v in venues),
     )
 
 

@@ -186,6 +186,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX digest_items_waiting ON digest_items (user, created_ms) WHERE digest IS NULL",
         "CREATE INDEX digest_items_by_digest ON digest_items (digest) WHERE digest IS NOT NULL",
     ),
+    # No migration for the venues a user trades on (/venues, with OKX as the third venue): the
+    # choice is one more key of users.preferences, ``"venues": ["binance", "okx"]``, beside
+    # ``types`` and ``channel``, and a missing key means every venue. Every existing row thus
+    # already reads as "all venues", so existing users keep getting what they got without a
+    # backfill; and no query filters on it (routing filters in memory, see bot/routing.py), so
+    # a column or an index would buy nothing. Venue names stay free text, checked by the
+    # command layer, so that a fourth venue needs no schema change either.
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -107,14 +107,14 @@ class Store:
 
     def set_types(self, user_id: int, types: frozenset[SignalType], now_ms: int) -> None:
         """The signal types the user receives (a subscription's own types override them)."""
-        with self.db.tx():
-            prefs = self._preferences(user_id)
-            if types == frozenset(SignalType):
-                prefs.pop("types", None)
-            else:
-                prefs["types"] = sorted(t.value for t in types)
-            self._save_preferences(user_id, prefs, now_ms)
-        self._notify(user_id)
+        chosen = None if types == frozenset(SignalType) else sorted(t.value for t in types)
+        self._set_preference(user_id, "types", chosen, now_ms)
+
+    def set_venues(self, user_id: int, venues: frozenset[str] | None, now_ms: int) -> None:
+        """The venues the user trades on (None: every venue, also those added later); routing
+        sends only signals about them (:func:`bot.messages.signal_venues`) from now on."""
+        chosen = None if venues is None else sorted(venues)
+        self._set_preference(user_id, "venues", chosen, now_ms)
 
     def mute(self, user_id: int, until_ms: int, now_ms: int, symbol: str | None = None) -> int:
         """Mute every alert (or one symbol's) until ``until_ms``.
@@ -175,14 +175,7 @@ class Store:
 
         Alerts already queued follow the new choice: the outbox reads it when it sends.
         """
-        with self.db.tx():
-            prefs = self._preferences(user_id)
-            if channel_id is None:
-                prefs.pop("channel", None)
-            else:
-                prefs["channel"] = channel_id
-            self._save_preferences(user_id, prefs, now_ms)
-        self._notify(user_id)
+        self._set_preference(user_id, "channel", channel_id, now_ms)
 
     def set_digest(self, user_id: int, period_ms: int | None, now_ms: int) -> int:
         """Gather the user's alerts into one message per ``period_ms`` (None: alerts as they come).
@@ -262,6 +255,17 @@ class Store:
             raise UnknownUser(self.db.path, user_id)
         prefs: dict[str, Any] = orjson.loads(raw)
         return prefs
+
+    def _set_preference(self, user_id: int, key: str, value: Any, now_ms: int) -> None:
+        """Set one key of the user's preferences (None removes it: the default), and notify."""
+        with self.db.tx():
+            prefs = self._preferences(user_id)
+            if value is None:
+                prefs.pop(key, None)
+            else:
+                prefs[key] = value
+            self._save_preferences(user_id, prefs, now_ms)
+        self._notify(user_id)
 
     def _save_preferences(self, user_id: int, prefs: dict[str, Any], now_ms: int) -> None:
         self.db.conn.execute(

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from detector.clients.backoff import Backoff
 from detector.clients.connection import ReconnectingWebSocket
+from detector.clients.okx_ws import OkxWebSocket
 from detector.clients.ratelimit import WeightLimiter
-from detector.clients.rest import BinanceClient, BybitClient, RestResult
+from detector.clients.rest import BinanceClient, BybitClient, OkxClient, RestResult
 from detector.clients.ws import BinanceWebSocket, BybitWebSocket, split_streams, stream_path
 
 __all__ = [
@@ -19,6 +20,8 @@ __all__ = [
     "BinanceWebSocket",
     "BybitClient",
     "BybitWebSocket",
+    "OkxClient",
+    "OkxWebSocket",
     "ReconnectingWebSocket",
     "RestResult",
     "WeightLimiter",

@@ -1,4 +1,4 @@
-"""REST clients for Binance USDⓈ-M and Bybit v5 linear: GET, retry, rate-limit, raw JSON out.
+"""REST clients for Binance USDⓈ-M, Bybit v5 linear and OKX v5: GET, retry, rate-limit, raw JSON.
 
 The clients move bytes only: every method returns the decoded body as received, with the
 endpoint and the receive time, for the pure venue parsers (``parse_rest(endpoint, data,
@@ -16,6 +16,9 @@ Bybit HTTP 200 ``retCode`` != 0              ExchangeApiError(retCode, retMsg, 2
 Bybit ``retCode`` 10006 (too many visits)    RateLimited(reset time, banned=False) (yes)
 Bybit ``retCode`` 10000 / 10016 (server)     ExchangeUnavailable (yes, with backoff)
 Bybit HTTP 403 (access too frequent)         RateLimited(600, banned=True) (no; fail fast)
+OKX ``code`` != "0" (HTTP 200 or 4xx)        ExchangeApiError(code, msg, status) (no)
+OKX HTTP 429, or code 50011 / 50013          RateLimited(Retry-After or 2 s, banned=False) (yes)
+OKX code 50001 / 50004 / 50026 (server)      ExchangeUnavailable (yes, with backoff)
 HTTP 5xx, timeout, connection error          ExchangeUnavailable(reason) (yes, with backoff)
 ==========================================  ===============================================
 """
@@ -44,6 +47,7 @@ from detector.errors import (
     RateLimited,
 )
 from detector.models import Exchange
+from detector.venues.okx import inst_id as okx_inst_id
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,14 @@ BINANCE_WEIGHT_BUDGET = 1920
 # reports the IP's usage, so keep half of it.
 BYBIT_REQUEST_BUDGET = 300
 BYBIT_WINDOW_S = 5.0
+
+# OKX counts per endpoint and 2 s window: instruments 20 (per IP + instType), funding-rate 10
+# (per IP + instId), market/books 40 (per IP). One budget of 15 per 2 s over all of them stays
+# under the instruments limit; funding is asked per instId, so its 10 is never shared.
+OKX_REQUEST_BUDGET = 15
+OKX_WINDOW_S = 2.0
+_OKX_RATE_LIMITED = frozenset({"50011", "50013"})  # "Rate limit reached", "Systems are busy"
+_OKX_TRANSIENT = frozenset({"50001", "50004", "50026"})  # unavailable, timeout, system error
 
 # Bybit asks to stop for at least 10 minutes after a 403 "access too frequent".
 BYBIT_BAN_S = 600.0
@@ -359,6 +371,68 @@ class BybitClient(_RestClient):
         if reset is not None and reset.isdigit():
             return min(BYBIT_WINDOW_S, max(0.0, int(reset) / 1000 - self._clock()))
         return self._retry_after(response, DEFAULT_RETRY_AFTER_S)
+
+
+class OkxClient(_RestClient):
+    """OKX v5 public REST (``https://www.okx.com``); instruments are OKX's ``instId``
+    (``BTC-USDT-SWAP``; a ``BTCUSDT`` is turned into its USDT swap)."""
+
+    exchange = Exchange.OKX
+    default_url = "https://www.okx.com"
+    budget = OKX_REQUEST_BUDGET
+    window_s = OKX_WINDOW_S
+
+    async def get_instruments(self, inst_type: str = "SWAP") -> RestResult:
+        """``GET /api/v5/public/instruments``: every instrument of the type, one answer (no
+        pages), with ``ctVal``, ``ctMult``, ``tickSz``, ``lotSz``, ``state``."""
+        return await self._get("/api/v5/public/instruments", {"instType": inst_type}, 1)
+
+    async def get_instruments_info(self) -> RestResult:
+        """The seed's name for :meth:`get_instruments` of the swaps."""
+        return await self.get_instruments("SWAP")
+
+    async def get_order_book(self, instrument: str, depth: int = 400) -> RestResult:
+        """``GET /api/v5/market/books`` → ``data[{asks, bids, ts, seqId}]``, sizes in contracts."""
+        params: Params = {"instId": okx_inst_id(instrument), "sz": depth}
+        return await self._get("/api/v5/market/books", params, 1)
+
+    async def get_funding_rate(self, instrument: str = "ANY") -> RestResult:
+        """``GET /api/v5/public/funding-rate``: rate, ``fundingTime``, ``nextFundingTime``
+        (``ANY``: every swap)."""
+        inst = instrument if instrument == "ANY" else okx_inst_id(instrument)
+        return await self._get("/api/v5/public/funding-rate", {"instId": inst}, 1)
+
+    async def get_ticker(self, instrument: str | None = None) -> RestResult:
+        """``GET /api/v5/market/ticker`` (one instrument) or ``/market/tickers`` (every swap)."""
+        if instrument is None:
+            return await self._get("/api/v5/market/tickers", {"instType": "SWAP"}, 1)
+        return await self._get("/api/v5/market/ticker", {"instId": okx_inst_id(instrument)}, 1)
+
+    def _check(self, path: str, response: httpx.Response) -> Any:
+        status = response.status_code
+        if status == 429:
+            raise RateLimited(
+                self.exchange, self._retry_after(response, OKX_WINDOW_S), banned=False
+            )
+        if status >= 500:
+            raise ExchangeUnavailable(self.exchange, f"{path}: HTTP {status} {_snippet(response)}")
+        data = self._decode(path, response)
+        code = data.get("code") if type(data) is dict else None
+        if type(code) is not str:
+            raise ExchangeApiError(self.exchange, None, f"no code in {_snippet(response)}", status)
+        if code == "0" and status < 400:
+            return data
+        message = str(data.get("msg", ""))
+        if code in _OKX_RATE_LIMITED:
+            raise RateLimited(
+                self.exchange, self._retry_after(response, OKX_WINDOW_S), banned=False
+            )
+        if code in _OKX_TRANSIENT:
+            raise ExchangeUnavailable(self.exchange, f"{path}: code {code}: {message}")
+        # {"code": "51001", "msg": "Instrument ID does not exist", "data": []}, HTTP 200
+        raise ExchangeApiError(
+            self.exchange, int(code) if code.isdigit() else None, message, status
+        )
 
 
 def depth_weight(limit: int) -> int:

@@ -25,6 +25,7 @@ Definition:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from detector.analyzer import (
@@ -92,10 +93,10 @@ class ArbitrageDetector:
     def on_events(
         self,
         events: list[OpportunityEvent],
-        binance: SyncedBook,
-        bybit: SyncedBook,
+        books: Sequence[SyncedBook],
         now_ms: int,
     ) -> list[Signal]:
+        """Signals of the analyzer's events about one symbol; ``books``: its book on each venue."""
         signals: list[Signal] = []
         for event in events:
             tracked = event.tracked
@@ -123,7 +124,12 @@ class ArbitrageDetector:
             said = _Signalled(strength, net, now_ms)
             self._signalled[tracked.id] = said
             self._last_by_pair[pair] = said
-            signals.append(self._signal(event, strength, reason, binance, bybit, now_ms))
+            direction = tracked.direction
+            buy, sell = (
+                next(b for b in books if b.exchange is venue)
+                for venue in (direction.buy_exchange, direction.sell_exchange)
+            )
+            signals.append(self._signal(event, strength, reason, buy, sell, now_ms))
         return signals
 
     def _signal(
@@ -131,8 +137,8 @@ class ArbitrageDetector:
         event: OpportunityEvent,
         strength: SignalStrength,
         reason: SignalReason,
-        binance: SyncedBook,
-        bybit: SyncedBook,
+        buy: SyncedBook,
+        sell: SyncedBook,
         now_ms: int,
     ) -> Signal:
         tracked = event.tracked
@@ -141,12 +147,12 @@ class ArbitrageDetector:
         stale_after_ms = self._config.stale_after_ms
         value, factors = confidence.combine(
             {
-                "age": confidence.pair_age_factor(binance, bybit, now_ms, stale_after_ms),
+                "age": confidence.pair_age_factor(buy, sell, now_ms, stale_after_ms),
                 "depth": confidence.depth_factor(
                     opportunity.notional, rules.confidence_depth_notional_usd
                 ),
                 "skew": confidence.skew_factor(
-                    confidence.clock_skew_ms(binance, bybit), rules.confidence_skew_ms
+                    confidence.clock_skew_ms(buy, sell), rules.confidence_skew_ms
                 ),
             }
         )

@@ -1,23 +1,27 @@
-"""FUNDING_RATE_DIVERGENCE signals: Binance and Bybit funding of a symbol, per 8 h, far apart.
+"""FUNDING_RATE_DIVERGENCE signals: the highest and lowest funding of a symbol, per 8 h, far apart.
 
-Definition, per symbol:
+Definition, per symbol, over the watched venues that have reported a rate for it:
 
 - **Normalisation**: each rate (a fraction per funding interval) is divided by its interval in hours
   and scaled to 8 h, in percent: ``rate_8h_pct = rate / interval_hours * 8 * 100``. Binance's
   interval is ``binance_funding_interval_hours`` unless :meth:`set_funding_interval` or the event
-  says otherwise; Bybit's is the event's ``interval_hours`` (the last one seen), else 8. An interval
-  once learnt is kept for the symbol.
-- **Score**: ``diff_pct = binance_rate_8h_pct - bybit_rate_8h_pct`` (percentage points);
-  strength by ``|diff_pct|`` against the ``funding_diff_pct`` tiers. Evaluated on every funding
-  event once both exchanges have reported a rate for the symbol (the warm-up).
-- **Episode** (dedup): starts when ``|diff_pct|`` reaches the weak tier (one signal), re-signals on
-  an upgrade, ends silently when ``|diff_pct|`` falls below half the weak tier or the sign flips. A
-  flip that is itself strong enough starts a new episode at once (reason ``sign_flip``). Key:
+  says otherwise; every other venue's is its events' ``interval_hours`` (the last one seen; OKX's
+  from ``nextFundingTime - fundingTime``, Bybit's from its tickers), else 8. An interval once
+  learnt is kept for the symbol.
+- **Score**: ``diff_pct`` = the highest ``rate_8h_pct`` minus the lowest (percentage points, so
+  never negative); strength by ``diff_pct`` against the ``funding_diff_pct`` tiers. Evaluated on
+  every funding event once two venues have reported a rate for the symbol (the warm-up).
+- **Episode** (dedup): starts when ``diff_pct`` reaches the weak tier (one signal), re-signals on
+  an upgrade, ends silently when it falls below half the weak tier or the pair of venues (highest,
+  lowest) changes. A change that is itself strong enough starts a new episode at once (reason
+  ``sign_flip`` when the two venues swapped places, else ``new``). Key:
   ``funding_rate_divergence:{symbol}:{higher exchange}:{episode start ms}``.
-- **Direction hint**: short the exchange with the higher normalised rate, long the other
-  (``short_binance_long_bybit`` / ``short_bybit_long_binance``): that pair collects the difference.
-- **Confidence**: freshness of the older of the two rates: 1 when just received, falling linearly to
-  0.2 at ``funding_ttl_s``.
+- **Direction hint**: short the venue with the higher normalised rate, long the lower
+  (``short_binance_long_okx``): that pair collects the difference.
+- **Details**: ``{venue}_rate``, ``{venue}_interval_hours``, ``{venue}_rate_8h_pct`` and
+  ``{venue}_next_funding_ms`` for every venue with a rate, ``higher_exchange``, ``lower_exchange``.
+- **Confidence**: freshness of the older of the two rates compared: 1 when just received, falling
+  linearly to 0.2 at ``funding_ttl_s``.
 - **Expiry**: timestamp + ``funding_ttl_s``.
 """
 
@@ -36,7 +40,8 @@ from detector.signals.signal import (
     strength_for,
 )
 
-BYBIT_DEFAULT_INTERVAL_HOURS = 8.0
+DEFAULT_INTERVAL_HOURS = 8.0
+"""A venue's funding interval until one of its events or endpoints says otherwise."""
 NORMALISED_HOURS = 8.0
 
 
@@ -51,6 +56,7 @@ class _Rate:
 class _Episode:
     key: str
     higher: Exchange
+    lower: Exchange
     strength: SignalStrength
 
 
@@ -59,6 +65,7 @@ class FundingDivergenceDetector:
 
     def __init__(self, config: DetectorConfig) -> None:
         self._config = config
+        self._venues = config.exchanges
         self._ttl_ms = round(config.rules.funding_ttl_s * 1000)
         self._rates: dict[tuple[Exchange, str], _Rate] = {}
         self._intervals: dict[tuple[Exchange, str], float] = {}
@@ -74,7 +81,7 @@ class FundingDivergenceDetector:
         default = (
             self._config.binance_funding_interval_hours
             if exchange is Exchange.BINANCE
-            else BYBIT_DEFAULT_INTERVAL_HOURS
+            else DEFAULT_INTERVAL_HOURS
         )
         return self._intervals.get((exchange, symbol), default)
 
@@ -82,20 +89,27 @@ class FundingDivergenceDetector:
         if event.interval_hours is not None:
             self.set_funding_interval(event.exchange, symbol, event.interval_hours)
         self._rates[(event.exchange, symbol)] = _Rate(event.rate, event.next_funding_ms, now_ms)
-        binance = self._rates.get((Exchange.BINANCE, symbol))
-        bybit = self._rates.get((Exchange.BYBIT, symbol))
-        if binance is None or bybit is None:
+        known = [
+            (venue, rate, self._normalised(venue, symbol, rate.rate))
+            for venue in self._venues
+            if (rate := self._rates.get((venue, symbol))) is not None
+        ]
+        if len(known) < 2:
             return []
-        binance_8h = self._normalised(Exchange.BINANCE, symbol, binance.rate)
-        bybit_8h = self._normalised(Exchange.BYBIT, symbol, bybit.rate)
-        diff = binance_8h - bybit_8h
-        magnitude = abs(diff)
-        higher = Exchange.BINANCE if diff > 0 else Exchange.BYBIT
+        # The highest against the lowest normalised rate; on a tie, the first watched venue.
+        high = max(known, key=lambda k: k[2])
+        low = min(known, key=lambda k: k[2])
+        if high is low:
+            low = next(k for k in known if k is not high)
+        higher, lower = high[0], low[0]
+        magnitude = high[2] - low[2]
         tiers = self._config.rules.funding_diff_pct
         episode = self._episodes.get(symbol)
         flipped = False
-        if episode is not None and (magnitude < tiers[0] / 2.0 or episode.higher is not higher):
-            flipped = episode.higher is not higher
+        if episode is not None and (
+            magnitude < tiers[0] / 2.0 or (episode.higher, episode.lower) != (higher, lower)
+        ):
+            flipped = (episode.higher, episode.lower) == (lower, higher)
             del self._episodes[symbol]
             episode = None
         strength = strength_for(magnitude, tiers)
@@ -106,6 +120,7 @@ class FundingDivergenceDetector:
             episode = _Episode(
                 f"{SignalType.FUNDING_RATE_DIVERGENCE.value}:{symbol}:{higher.value}:{now_ms}",
                 higher,
+                lower,
                 strength,
             )
             self._episodes[symbol] = episode
@@ -115,7 +130,7 @@ class FundingDivergenceDetector:
         else:
             self.suppressed += 1
             return []
-        older_ms = min(binance.seen_ms, bybit.seen_ms)
+        older_ms = min(high[1].seen_ms, low[1].seen_ms)
         value, factors = confidence.combine(
             {
                 "freshness": confidence.linear_decay(
@@ -123,23 +138,25 @@ class FundingDivergenceDetector:
                 )
             }
         )
-        lower = Exchange.BYBIT if higher is Exchange.BINANCE else Exchange.BINANCE
-        details = {
-            "binance_rate": binance.rate,
-            "bybit_rate": bybit.rate,
-            "binance_interval_hours": self.interval_hours(Exchange.BINANCE, symbol),
-            "bybit_interval_hours": self.interval_hours(Exchange.BYBIT, symbol),
-            "binance_rate_8h_pct": binance_8h,
-            "bybit_rate_8h_pct": bybit_8h,
-            "diff_pct": diff,
-            "abs_diff_pct": magnitude,
-            "higher_exchange": higher.value,
-            "direction_hint": f"short_{higher.value}_long_{lower.value}",
-            "binance_next_funding_ms": binance.next_funding_ms,
-            "bybit_next_funding_ms": bybit.next_funding_ms,
-            "reason": reason.value,
-            "confidence_factors": factors,
-        }
+        details: dict[str, object] = {}
+        for venue, rate, _ in known:
+            details[f"{venue.value}_rate"] = rate.rate
+        for venue, _, _ in known:
+            details[f"{venue.value}_interval_hours"] = self.interval_hours(venue, symbol)
+        for venue, _, rate_8h in known:
+            details[f"{venue.value}_rate_8h_pct"] = rate_8h
+        details.update(
+            {
+                "diff_pct": magnitude,
+                "abs_diff_pct": magnitude,
+                "higher_exchange": higher.value,
+                "lower_exchange": lower.value,
+                "direction_hint": f"short_{higher.value}_long_{lower.value}",
+            }
+        )
+        for venue, rate, _ in known:
+            details[f"{venue.value}_next_funding_ms"] = rate.next_funding_ms
+        details.update({"reason": reason.value, "confidence_factors": factors})
         return [
             Signal(
                 type=SignalType.FUNDING_RATE_DIVERGENCE,

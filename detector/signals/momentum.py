@@ -2,7 +2,7 @@
 
 Definition, per symbol:
 
-- **Bars**: the mids, ``(best bid + best ask) / 2``, of both exchanges' usable, fresh books are
+- **Bars**: the mids, ``(best bid + best ask) / 2``, of every venue's usable, fresh books are
   aggregated into bars of ``momentum_bar_s`` aligned on the detector clock (bar = now_ms // bar_ms),
   keeping each bar's high and low. A bar in which no book changed repeats the last mid.
 - **Prior range**: the high and low of the previous ``momentum_window`` complete bars.
@@ -14,9 +14,9 @@ Definition, per symbol:
   episode the break is measured against that reference and re-signals only on an upgrade.
 - **End**: the episode ends silently once a whole window of bars has passed since entry and the
   mid is back inside the current prior range (the new level has become the range); or when no
-  live mid is beyond the reference any more, neither this exchange's nor the other's (no older
-  than ``stale_after_s``): one exchange's tick on its own side of the range does not end a
-  breakout that the other exchange is still in.
+  live mid is beyond the reference any more, neither this venue's nor another's (no older than
+  ``stale_after_s``): one venue's tick on its own side of the range does not end a breakout
+  that another venue is still in.
 - **Cooldown**: an episode that ended back inside its reference is kept for
   ``momentum_reopen_quiet_s``; a break of that reference within that time resumes it, as if it
   had never ended (same key, same reference, a signal only on an upgrade). Prices hovering at the
@@ -25,8 +25,8 @@ Definition, per symbol:
 - **Reset**: when a book becomes unusable or stale its last mid is forgotten; when no exchange of
   the symbol has a live mid left, the bars and episodes are discarded and warm-up starts again.
 - **Confidence**: age (this book) x depth (thinner side of its top of book) x confirmation (1 when
-  the other exchange's live mid, no older than ``stale_after_s``, is beyond the reference too, else
-  0.6).
+  another venue's live mid, no older than ``stale_after_s``, is beyond the reference too, else
+  0.6). ``other_mids`` names those mids, venue by venue.
 - **Expiry**: timestamp + ``momentum_ttl_s``.
 """
 
@@ -84,6 +84,7 @@ class MomentumBreakoutDetector:
     def __init__(self, config: DetectorConfig) -> None:
         rules = config.rules
         self._config = config
+        self._venues = config.exchanges
         self._bar_ms = max(1, round(rules.momentum_bar_s * 1000))
         self._ttl_ms = round(rules.momentum_ttl_s * 1000)
         self._quiet_ms = round(rules.momentum_reopen_quiet_s * 1000)
@@ -140,7 +141,7 @@ class MomentumBreakoutDetector:
     ) -> Signal | None:
         rules = self._config.rules
         up = direction is Breakout.UP
-        other_mid = self._other_mid(state, exchange, now_ms)
+        others = self._other_mids(state, exchange, now_ms)
         episode = state.episodes.get(direction)
         if episode is not None and episode.ended_ms is not None:
             if now_ms - episode.ended_ms >= self._quiet_ms:
@@ -150,7 +151,7 @@ class MomentumBreakoutDetector:
             settled = state.bar - episode.entry_bar >= rules.momentum_window and (
                 mid <= state.prior_high if up else mid >= state.prior_low
             )
-            live = (mid,) if other_mid is None else (mid, other_mid)
+            live = (mid, *others.values())
             inside = all(m <= episode.reference if up else m >= episode.reference for m in live)
             if settled or (inside and self._quiet_ms == 0):
                 del state.episodes[direction]
@@ -181,9 +182,7 @@ class MomentumBreakoutDetector:
             else:
                 self.suppressed += 1
                 return None
-        confirmed = other_mid is not None and (
-            other_mid > reference if up else other_mid < reference
-        )
+        confirmed = any(m > reference if up else m < reference for m in others.values())
         value, factors = confidence.combine(
             {
                 "age": confidence.age_factor(book, now_ms, self._config.stale_after_ms),
@@ -211,18 +210,23 @@ class MomentumBreakoutDetector:
                 "prior_low": state.prior_low,
                 "window_bars": len(state.bars),
                 "bar_s": rules.momentum_bar_s,
-                "other_exchange_mid": other_mid,
+                "other_mids": {venue.value: m for venue, m in others.items()},
                 "reason": reason.value,
                 "confidence_factors": factors,
             },
         )
 
-    def _other_mid(self, state: _State, exchange: Exchange, now_ms: int) -> float | None:
-        """The other exchange's mid if it is live (seen no longer than ``stale_after_s`` ago)."""
-        other = state.mids.get(Exchange.BYBIT if exchange is Exchange.BINANCE else Exchange.BINANCE)
-        if other is None or now_ms - other[1] > self._config.stale_after_ms:
-            return None
-        return other[0]
+    def _other_mids(self, state: _State, exchange: Exchange, now_ms: int) -> dict[Exchange, float]:
+        """The other venues' live mids (seen no longer than ``stale_after_s`` ago), in the order
+        of the watched venues."""
+        stale_ms = self._config.stale_after_ms
+        return {
+            venue: seen[0]
+            for venue in self._venues
+            if venue is not exchange
+            and (seen := state.mids.get(venue)) is not None
+            and now_ms - seen[1] <= stale_ms
+        }
 
 
 def _roll(state: _State, bar: int) -> None:

@@ -1,9 +1,11 @@
-"""A deterministic market model that speaks both exchanges' wire formats (pure, no I/O).
+"""A deterministic market model that speaks Binance's, Bybit's and OKX's wire formats.
 
-``instruments`` (tick/lot sizes, wire precision) → ``book`` (one exchange's levels and diffs) →
-``state`` (a symbol's fair price, books and ids) → ``market`` (:class:`MarketModel`: what the
-exchanges publish, and their answers to snapshot requests) → ``session`` (a scripted client:
-recordings). ``scenarios`` scripts what happens when; ``wire`` builds the frames.
+``instruments`` (tick/lot sizes, contract values, wire precision) → ``book`` (one exchange's
+levels and diffs) → ``state`` (a symbol's fair price, books and ids; ``okx_state`` OKX's own) →
+``market`` (:class:`MarketModel`: what the exchanges publish, and their answers to snapshot
+requests; ``market_okx`` OKX's part) → ``session`` (a scripted client: recordings).
+``scenarios`` scripts what happens when; ``wire`` and ``wire_okx`` build the frames. All of it
+is pure; the ``server*`` modules serve it over loopback sockets (``arbwatch simulate``).
 """
 
 from detector.simulator.market import MarketModel

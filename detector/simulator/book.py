@@ -63,8 +63,8 @@ class SimBook:
                 else:
                     book.pop(tick, None)
             ticks = sorted(book, reverse=is_bid)
-        else:
-            ticks = self._bid_ticks[::-1] if is_bid else self._ask_ticks
+        else:  # slice first: the top of a deep book is read often (OKX checksums)
+            ticks = self._bid_ticks[: -limit - 1 : -1] if is_bid else self._ask_ticks[:limit]
         return [(tick, book[tick]) for tick in ticks[:limit]]
 
     def has_changes(self) -> bool:

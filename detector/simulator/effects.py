@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from detector.models import Exchange
 from detector.simulator.scenarios import (
@@ -14,9 +14,11 @@ from detector.simulator.scenarios import (
     PriceMove,
     Scenario,
     SequenceGap,
+    SequenceReset,
     SpreadBlowout,
     StaleFeed,
     VolumeSpike,
+    scenario_venues,
 )
 from detector.simulator.wire import Malformation
 
@@ -28,7 +30,13 @@ OneShot = Malformation | None  # None: the update is lost (a sequence gap)
 class Effects:
     """What the scenario does to each symbol and exchange at a given time."""
 
-    def __init__(self, scenario: Scenario | None, start_ms: int, symbols: Sequence[str]) -> None:
+    def __init__(
+        self,
+        scenario: Scenario | None,
+        start_ms: int,
+        symbols: Sequence[str],
+        venues: Collection[Exchange] = tuple(Exchange),
+    ) -> None:
         self.moves: dict[str, list[tuple[int, int, float]]] = {s: [] for s in symbols}
         self.arbitrages: dict[str, list[tuple[int, int, ArbitrageWindow]]] = {
             s: [] for s in symbols
@@ -39,8 +47,13 @@ class Effects:
         self.stale: dict[Exchange, list[Window]] = {e: [] for e in Exchange}
         self.down: dict[Exchange, list[Window]] = {e: [] for e in Exchange}
         self.one_shots: dict[tuple[Exchange, str], list[tuple[int, OneShot]]] = {}
+        self.resets: dict[tuple[Exchange, str], list[int]] = {}  # OKX seqId restarts
         if scenario is None:
             return
+        missing = scenario_venues(scenario.events) - set(venues)
+        if missing:
+            names = ", ".join(sorted(e.value for e in missing))
+            raise ValueError(f"scenario {scenario.name!r} uses {names}, not simulated")
 
         def window(at_s: float, duration_s: float) -> Window:
             begin = start_ms + round(at_s * 1000)
@@ -82,6 +95,11 @@ class Effects:
                 case MalformedFrame():
                     shot = (window(event.at_s, 0)[0], event.kind)
                     self.one_shots.setdefault((event.exchange, event.symbol), []).append(shot)
+                case SequenceReset():
+                    at = window(event.at_s, 0)[0]
+                    self.resets.setdefault((event.exchange, event.symbol), []).append(at)
+        for resets in self.resets.values():
+            resets.sort()
         for shifts in self.funding_shifts.values():
             shifts.sort(key=lambda s: s[0])
         for shots in self.one_shots.values():
@@ -141,6 +159,14 @@ class Effects:
         if shots and shots[0][0] <= now:
             return True, shots.pop(0)[1]
         return False, None
+
+    def take_reset(self, exchange: Exchange, symbol: str, now: int) -> bool:
+        """Whether the book sequence of ``exchange``/``symbol`` restarts now (consumed if so)."""
+        resets = self.resets.get((exchange, symbol))
+        if resets and resets[0] <= now:
+            resets.pop(0)
+            return True
+        return False
 
     @staticmethod
     def ticks_for_bps(bps: float, price: float, tick: float) -> int:

@@ -3,6 +3,8 @@
 Prices are kept as integer ticks and sizes as integer lots, so a level is exact and its wire
 string is made with integer arithmetic, the way the exchanges print them (Binance BTCUSDT:
 tick 0.1 printed with 2 decimals, ``"63982.70"``; sizes with 3, ``"0.000"`` for a deletion).
+OKX counts sizes in contracts of ``ctVal`` base units and prints every number without trailing
+zeros (``"63920"``, ``"0.3"``): its specs carry ``ct_val`` and ``trimmed``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ class InstrumentSpec:
     price_dp: int
     step_units: int  # lot step in units of 10**-qty_dp
     qty_dp: int
-    zero_qty: str  # how a deletion is written: Binance "0.000", Bybit "0"
+    zero_qty: str  # how a deletion is written: Binance "0.000", Bybit and OKX "0"
+    ct_val: float = 1.0  # base units per contract (OKX ctVal); 1 where sizes are base units
+    trimmed: bool = False  # OKX: numbers without trailing zeros ("63920", "790.41")
     _price_cache: dict[int, str] = field(default_factory=dict, repr=False)
     _qty_cache: dict[int, str] = field(default_factory=dict, repr=False)
 
@@ -30,13 +34,21 @@ class InstrumentSpec:
 
     @property
     def step(self) -> float:
+        """One lot in wire units (contracts on OKX, base units elsewhere)."""
         return self.step_units / float(10**self.qty_dp)
+
+    @property
+    def base_step(self) -> float:
+        """One lot in base units: ``step`` times the contract value."""
+        return self.step * self.ct_val
 
     def price_str(self, ticks: int) -> str:
         """The wire string of a price given in ticks."""
         text = self._price_cache.get(ticks)
         if text is None:
             text = _fixed(ticks * self.tick_units, self.price_dp)
+            if self.trimmed:
+                text = _trim(text)
             if len(self._price_cache) < 100_000:
                 self._price_cache[ticks] = text
         return text
@@ -46,13 +58,22 @@ class InstrumentSpec:
         text = self._qty_cache.get(lots)
         if text is None:
             text = _fixed(lots * self.step_units, self.qty_dp) if lots else self.zero_qty
+            if self.trimmed:
+                text = _trim(text)
             if len(self._qty_cache) < 100_000:
                 self._qty_cache[lots] = text
         return text
 
     def lots_for(self, base_qty: float) -> int:
         """Lots closest to ``base_qty`` units of the base asset (at least one lot)."""
-        return max(1, round(base_qty / self.step))
+        return max(1, round(base_qty / self.base_step))
+
+
+def _trim(text: str) -> str:
+    """``"63920.0"`` -> ``"63920"``, ``"0.30"`` -> ``"0.3"`` (text without a sign)."""
+    if "." not in text:
+        return text
+    return text.rstrip("0").rstrip(".") or "0"
 
 
 def _fixed(units: int, dp: int) -> str:
@@ -77,7 +98,7 @@ def format_trimmed(value: float, dp: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SymbolProfile:
-    """How a symbol trades in the model: start price, volatility, sizes and both contracts."""
+    """How a symbol trades in the model: start price, volatility, sizes and every contract."""
 
     symbol: str
     start_price: float
@@ -88,14 +109,27 @@ class SymbolProfile:
     volume_24h: float  # base units, Bybit tickers
     binance: InstrumentSpec
     bybit: InstrumentSpec
+    okx: InstrumentSpec
 
     def spec(self, exchange: Exchange) -> InstrumentSpec:
-        return self.binance if exchange is Exchange.BINANCE else self.bybit
+        if exchange is Exchange.BINANCE:
+            return self.binance
+        return self.bybit if exchange is Exchange.BYBIT else self.okx
 
     @property
     def stream_prefix(self) -> str:
         """Binance stream names use the lowercase symbol (``btcusdt@depth@100ms``)."""
         return self.symbol.lower()
+
+    @property
+    def base(self) -> str:
+        """The base coin: ``BTC`` of ``BTCUSDT``."""
+        return self.symbol.removesuffix("USDT")
+
+    @property
+    def inst_id(self) -> str:
+        """The OKX instrument: ``BTC-USDT-SWAP`` (the USDT-margined perpetual)."""
+        return okx_inst_id(self.symbol)
 
 
 def _binance(tick_units: int, price_dp: int, qty_dp: int) -> InstrumentSpec:
@@ -107,10 +141,21 @@ def _bybit(tick_units: int, price_dp: int, qty_dp: int) -> InstrumentSpec:
     return InstrumentSpec(tick_units, price_dp, 1, qty_dp, "0")
 
 
+def _okx(tick_units: int, price_dp: int, ct_val: float) -> InstrumentSpec:
+    # USDT swaps trade in lots of 0.01 contract (lotSz "0.01"), sizes printed trimmed.
+    return InstrumentSpec(tick_units, price_dp, 1, 2, "0", ct_val=ct_val, trimmed=True)
+
+
+def okx_inst_id(symbol: str) -> str:
+    """``BTCUSDT`` -> ``BTC-USDT-SWAP``."""
+    return f"{symbol.removesuffix('USDT')}-USDT-SWAP"
+
+
 def _profiles() -> dict[str, SymbolProfile]:
     # Wire precision as in the 2026 frames: Binance BTCUSDT "63982.70"/"6.408", ETHUSDT
     # "1353.67"/"4.685", SOLUSDT 4 price decimals and whole-coin lots; Bybit BTCUSDT
-    # "63982.70"/"0.001", ETHUSDT 2/2 decimals, SOLUSDT "120.640"/"1374.5".
+    # "63982.70"/"0.001", ETHUSDT 2/2 decimals, SOLUSDT "120.640"/"1374.5"; OKX BTC-USDT-SWAP
+    # tickSz 0.1, ctVal 0.01 BTC ("63921.5"/"790.41" contracts), ETH ctVal 0.1, SOL ctVal 1.
     return {
         "BTCUSDT": SymbolProfile(
             symbol="BTCUSDT",
@@ -122,6 +167,7 @@ def _profiles() -> dict[str, SymbolProfile]:
             volume_24h=61_874.639,
             binance=_binance(tick_units=10, price_dp=2, qty_dp=3),
             bybit=_bybit(tick_units=10, price_dp=2, qty_dp=3),
+            okx=_okx(tick_units=1, price_dp=1, ct_val=0.01),
         ),
         "ETHUSDT": SymbolProfile(
             symbol="ETHUSDT",
@@ -133,6 +179,7 @@ def _profiles() -> dict[str, SymbolProfile]:
             volume_24h=912_447.31,
             binance=_binance(tick_units=1, price_dp=2, qty_dp=3),
             bybit=_bybit(tick_units=1, price_dp=2, qty_dp=2),
+            okx=_okx(tick_units=1, price_dp=2, ct_val=0.1),
         ),
         "SOLUSDT": SymbolProfile(
             symbol="SOLUSDT",
@@ -144,6 +191,7 @@ def _profiles() -> dict[str, SymbolProfile]:
             volume_24h=13_529_011.4,
             binance=_binance(tick_units=100, price_dp=4, qty_dp=0),
             bybit=_bybit(tick_units=10, price_dp=3, qty_dp=1),
+            okx=_okx(tick_units=1, price_dp=2, ct_val=1.0),
         ),
     }
 

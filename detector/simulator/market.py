@@ -1,17 +1,21 @@
 """The market model: one fair price per symbol, a real book per exchange, frames as they are sent.
 
 Pure and deterministic: a seeded :class:`random.Random` per component, time advanced explicitly
-in milliseconds, no I/O. :meth:`MarketModel.advance` returns what the two exchanges publish
-(Binance combined-stream frames, Bybit v5 topic frames) in time order; the request handlers
-(:meth:`~MarketModel.binance_depth_snapshot`, the Bybit ``*_snapshot`` methods) answer what a
-client asks for. A recording is made by :mod:`detector.simulator.session`; a loopback server can
-serve the same calls over real sockets.
+in milliseconds, no I/O. :meth:`MarketModel.advance` returns what the exchanges publish
+(Binance combined-stream frames, Bybit v5 topic frames, OKX v5 channel pushes) in time order;
+the request handlers (:meth:`~MarketModel.binance_depth_snapshot`, the Bybit ``*_snapshot`` and
+the ``okx_*`` methods) answer what a client asks for. A recording is made by
+:mod:`detector.simulator.session`; a loopback server can serve the same calls over real sockets.
+
+The simulated venues are Binance and Bybit, plus OKX when asked (``venues``) or when the
+scenario names it. Every venue draws from random streams of its own: with OKX or without, the
+Binance and Bybit frames of a seed are the same.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from enum import IntEnum
 from random import Random
 from typing import Any
@@ -21,12 +25,31 @@ from detector.simulator import wire
 from detector.simulator.book import SimBook
 from detector.simulator.effects import Effects
 from detector.simulator.instruments import format_decimal, profile
-from detector.simulator.scenarios import Scenario
+from detector.simulator.market_okx import OkxPublisher
+from detector.simulator.scenarios import Scenario, scenario_venues
 from detector.simulator.state import FeedRates, SymbolState
 from detector.simulator.tickers import next_funding_ms
 from detector.simulator.wire import Disconnect, Frame, Output
 
-BINANCE, BYBIT = Exchange.BINANCE, Exchange.BYBIT
+BINANCE, BYBIT, OKX = Exchange.BINANCE, Exchange.BYBIT, Exchange.OKX
+BASE_VENUES: tuple[Exchange, ...] = (BINANCE, BYBIT)
+"""The venues every model simulates (and every recording holds, unless asked for more)."""
+
+
+def resolve_venues(
+    venues: Iterable[Exchange] | None, scenario: Scenario | None = None
+) -> tuple[Exchange, ...]:
+    """The simulated venues in :class:`Exchange` order: ``venues`` (None: Binance and Bybit
+    plus any venue the scenario names). ValueError unless Binance and Bybit are among them."""
+    if venues is None:
+        named = scenario_venues(scenario.events) if scenario is not None else set()
+        chosen = set(BASE_VENUES) | named
+    else:
+        chosen = set(venues)
+        missing = [e.value for e in BASE_VENUES if e not in chosen]
+        if missing:
+            raise ValueError(f"the simulator always runs binance and bybit; add {missing}")
+    return tuple(e for e in Exchange if e in chosen)
 
 
 class _Kind(IntEnum):
@@ -37,10 +60,14 @@ class _Kind(IntEnum):
     BINANCE_TRADE = 4
     BYBIT_TRADE = 5
     DISCONNECT = 6
+    OKX_BOOK = 7
+    OKX_TICKER = 8
+    OKX_TRADE = 9
+    OKX_FUNDING = 10
 
 
 class MarketModel:
-    """Both exchanges' view of a simulated market, stepped explicitly in milliseconds."""
+    """Every venue's view of a simulated market, stepped explicitly in milliseconds."""
 
     def __init__(
         self,
@@ -49,16 +76,20 @@ class MarketModel:
         start_ms: int,
         scenario: Scenario | None = None,
         rates: FeedRates | None = None,
+        *,
+        venues: Iterable[Exchange] | None = None,
     ) -> None:
         if not symbols:
             raise ValueError("the market needs at least one symbol")
         self.rates = rates or FeedRates()
         self.scenario = scenario
         self.start_ms = start_ms
+        self.venues = resolve_venues(venues, scenario)
         self._now = start_ms
-        self._effects = Effects(scenario, start_ms, symbols)
+        self._effects = Effects(scenario, start_ms, symbols, self.venues)
         self._symbols = [
-            SymbolState(profile(s), seed, start_ms, self.rates, self._effects) for s in symbols
+            SymbolState(profile(s), seed, start_ms, self.rates, self._effects, self.venues)
+            for s in symbols
         ]
         self._by_name = {s.symbol: s for s in self._symbols}
         ids = Random(f"{seed}/binance-ids")
@@ -66,10 +97,11 @@ class MarketModel:
         self._heap: list[tuple[int, int, _Kind, int]] = []
         self._seq = 0
         self._out: list[Output] = []
+        self._okx = OkxPublisher(self.rates, self._effects, seed, self._emit)
         r = self.rates
         for i, s in enumerate(self._symbols):
             s.bn_last_u = self._bn_id - int(s.ids.random() * 5000)  # the event before we joined
-            for exchange in Exchange:
+            for exchange in self.venues:
                 bid, ask, _, _ = s.targets(exchange, start_ms)
                 s.books[exchange].seed(bid, ask)
             s.bn_top = (*s.books[BINANCE].best_bid(), *s.books[BINANCE].best_ask())
@@ -82,6 +114,12 @@ class MarketModel:
             self._push(start_ms - start_ms % 1000 + 1000, _Kind.BINANCE_MARK, i)
             self._push(start_ms + 1 + int(jitter() * 300), _Kind.BINANCE_TRADE, i)
             self._push(start_ms + 1 + int(jitter() * 300), _Kind.BYBIT_TRADE, i)
+            if OKX in self.venues:
+                okx = self._okx.add(s, start_ms).ids  # OKX's own jitter
+                self._push(start_ms + self._uniform(okx, r.okx_book_ms), _Kind.OKX_BOOK, i)
+                self._push(start_ms + 50 + int(okx.random() * 300), _Kind.OKX_TICKER, i)
+                self._push(start_ms + 1 + int(okx.random() * 300), _Kind.OKX_TRADE, i)
+                self._push(start_ms + self._uniform(okx, r.okx_funding_ms), _Kind.OKX_FUNDING, i)
         self._drops = [Disconnect(*drop) for drop in self._effects.disconnects()]
         for i, drop in enumerate(self._drops):
             self._push(drop.ts, _Kind.DISCONNECT, i)
@@ -122,11 +160,28 @@ class MarketModel:
             elif kind is _Kind.BINANCE_MARK:
                 self._push(now + self.rates.binance_mark_ms, kind, index)
                 self._publish_mark(s, now)
-            else:
+            elif kind is _Kind.BINANCE_TRADE or kind is _Kind.BYBIT_TRADE:
                 exchange = BINANCE if kind is _Kind.BINANCE_TRADE else BYBIT
                 self._push(now + self._trade(s, exchange, now), kind, index)
+            else:
+                self._advance_okx(kind, s, index, now)
         self._now = until_ms
         return out
+
+    def _advance_okx(self, kind: _Kind, s: SymbolState, index: int, now: int) -> None:
+        okx, r = self._okx, self.rates
+        rng = okx.states[s.symbol].ids
+        if kind is _Kind.OKX_BOOK:
+            self._push(now + self._uniform(rng, r.okx_book_ms), kind, index)
+            okx.publish_book(s, now)
+        elif kind is _Kind.OKX_TICKER:
+            self._push(now + self._uniform(rng, r.okx_ticker_ms), kind, index)
+            okx.publish_ticker(s, now)
+        elif kind is _Kind.OKX_TRADE:
+            self._push(now + okx.trade(s, now), kind, index)
+        else:
+            self._push(now + self._uniform(rng, r.okx_funding_ms), kind, index)
+            okx.publish_funding(s, now)
 
     def fair_price(self, symbol: str) -> float:
         """The fair price of ``symbol`` now (the common price both books are built around)."""
@@ -174,7 +229,42 @@ class MarketModel:
             symbol, "snapshot", fields, self._cross_seq(s, self._now), self._now
         )
 
+    def okx_books_snapshot(self, symbol: str) -> Any:
+        """The ``books`` snapshot an OKX (re)subscription gets now (``prevSeqId`` -1)."""
+        return self._okx.books_snapshot(self._okx_symbol(symbol), self._now)
+
+    def okx_bbo(self, symbol: str) -> Any:
+        """The ``bbo-tbt`` push an OKX subscription gets at once."""
+        return self._okx.bbo(self._okx_symbol(symbol), self._now)
+
+    def okx_rest_books(self, symbol: str, depth: int) -> Any:
+        """The data element of ``GET /api/v5/market/books?instId=..&sz=depth`` now."""
+        return self._okx.rest_books(self._okx_symbol(symbol), depth, self._now)
+
+    def okx_ticker(self, symbol: str) -> Any:
+        """The ``tickers`` push an OKX subscription gets at once (the last one published)."""
+        self._okx_symbol(symbol)
+        return self._okx.ticker(symbol)
+
+    def okx_funding(self, symbol: str) -> Any:
+        """The ``funding-rate`` push an OKX subscription gets at once."""
+        self._okx_symbol(symbol)
+        return self._okx.funding(symbol)
+
+    def okx_funding_rest(self, symbol: str) -> Any:
+        """The data element of ``GET /api/v5/public/funding-rate?instId=..``."""
+        self._okx_symbol(symbol)
+        return self._okx.funding_rest(symbol)
+
+    def _okx_symbol(self, symbol: str) -> SymbolState:
+        if OKX not in self.venues:
+            raise ValueError("this market does not simulate OKX (venues)")
+        return self._by_name[symbol]
+
     # -- scheduling ----------------------------------------------------------------------------
+    def _emit(self, frame: Frame) -> None:
+        self._out.append(frame)
+
     def _push(self, at: int, kind: _Kind, index: int) -> None:
         self._seq += 1
         heapq.heappush(self._heap, (at, self._seq, kind, index))

@@ -1,7 +1,9 @@
-"""The loopback exchange: Binance USDⓈ-M and Bybit v5 linear over real sockets (aiohttp).
+"""The loopback exchange: Binance USDⓈ-M, Bybit v5 linear and OKX v5 swaps over real sockets
+(aiohttp).
 
-One port serves both exchanges (their paths do not collide: ``/fapi``, ``/public``, ``/market``
-for Binance; ``/v5`` for Bybit). The market model runs in real time — model time is the wall
+One port serves every exchange (their paths do not collide: ``/fapi``, ``/public``, ``/market``
+for Binance; ``/v5`` for Bybit; ``/api/v5`` and ``/ws/v5/public`` for OKX). The market model runs
+in real time — model time is the wall
 clock, so receive time minus exchange time is the real latency — and a task pushes each frame
 it publishes to the connections subscribed to its stream or topic. The scenario's faults happen
 at their scripted times: dropped connections (cut, then refused with HTTP 503 until they end),
@@ -22,12 +24,14 @@ from aiohttp import web
 
 from detector.config import FeedUrls
 from detector.models import Exchange
-from detector.simulator import wire
+from detector.simulator import wire, wire_okx
 from detector.simulator.market import MarketModel
 from detector.simulator.scenarios import Scenario, build_scenario
 from detector.simulator.server_rest import RestApi
+from detector.simulator.server_rest_okx import OkxRestApi
 from detector.simulator.server_state import FaultSchedule, ServerContext, ServerStats
-from detector.simulator.server_ws import BinanceStreams, BybitStreams
+from detector.simulator.server_ws import BinanceStreams, BybitStreams, Streams
+from detector.simulator.server_ws_okx import OkxStreams
 from detector.simulator.state import FeedRates
 from detector.simulator.wire import Frame
 
@@ -39,16 +43,35 @@ LIVE_RATES = FeedRates(binance_mark_ms=1000)
 
 @dataclass(frozen=True, slots=True)
 class SimulatorUrls:
-    """Where a client finds the simulated exchanges (the four ``*_URL`` settings)."""
+    """Where a client finds the simulated exchanges (the ``*_URL`` settings).
+
+    ``okx_ws`` is the public endpoint itself (``ws://host:port/ws/v5/public``, like
+    ``wss://ws.okx.com:8443/ws/v5/public``); clients that append ``/public`` themselves (ccxt's
+    ``urls['api']['ws']``) take :attr:`okx_ws_base`.
+    """
 
     binance_rest: str
     binance_ws: str
     bybit_rest: str
     bybit_ws: str
+    okx_rest: str
+    okx_ws: str
+
+    @property
+    def okx_ws_base(self) -> str:
+        """``okx_ws`` without its ``/public``: ``ws://host:port/ws/v5``."""
+        return self.okx_ws.removesuffix("/public")
 
     def feed_urls(self) -> FeedUrls:
-        """The same four URLs as the detector's settings take them."""
-        return FeedUrls(self.binance_rest, self.binance_ws, self.bybit_rest, self.bybit_ws)
+        """The same URLs as the detector's settings take them."""
+        return FeedUrls(
+            binance_rest=self.binance_rest,
+            binance_ws=self.binance_ws,
+            bybit_rest=self.bybit_rest,
+            bybit_ws=self.bybit_ws,
+            okx_rest=self.okx_rest,
+            okx_ws=self.okx_ws,
+        )
 
     def env_lines(self) -> list[str]:
         """``BINANCE_REST_URL=...`` lines, ready to paste into ``.env``."""
@@ -57,11 +80,18 @@ class SimulatorUrls:
             f"BINANCE_WS_URL={self.binance_ws}",
             f"BYBIT_REST_URL={self.bybit_rest}",
             f"BYBIT_WS_URL={self.bybit_ws}",
+            f"OKX_REST_URL={self.okx_rest}",
+            f"OKX_WS_URL={self.okx_ws}",
         ]
 
 
 class SimulatorServer:
-    """Both exchanges on one loopback port, driven by a :class:`MarketModel` in real time."""
+    """Every exchange on one loopback port, driven by a :class:`MarketModel` in real time.
+
+    It serves Binance, Bybit and OKX; a scenario's OKX events come with ``build_scenario(...,
+    okx=True)`` (a scenario given by name follows :data:`~detector.simulator.scenarios.WITH_OKX`).
+    What Binance and Bybit clients get does not depend on OKX being served.
+    """
 
     def __init__(
         self,
@@ -92,6 +122,7 @@ class SimulatorServer:
         self._market: asyncio.Task[None] | None = None
         self._binance: BinanceStreams | None = None
         self._bybit: BybitStreams | None = None
+        self._okx: OkxStreams | None = None
         self._urls: SimulatorUrls | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -100,14 +131,19 @@ class SimulatorServer:
         if self._runner is not None:
             raise RuntimeError("the simulator is already started")
         start_ms = int(self._clock() * 1000)
-        model = MarketModel(self.symbols, self.seed, start_ms, self.scenario, self._rates)
+        model = MarketModel(
+            self.symbols, self.seed, start_ms, self.scenario, self._rates, venues=tuple(Exchange)
+        )
         faults = FaultSchedule(self.scenario, start_ms)
         ctx = ServerContext(model, faults, self._clock, self.seed, self.stats)
         app = web.Application()
         RestApi(ctx).add_routes(app)
+        OkxRestApi(ctx).add_routes(app)
         self._binance, self._bybit = BinanceStreams(ctx), BybitStreams(ctx)
+        self._okx = OkxStreams(ctx)
         self._binance.add_routes(app)
         self._bybit.add_routes(app)
+        self._okx.add_routes(app)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         try:
@@ -123,6 +159,8 @@ class SimulatorServer:
             binance_ws=f"ws://{host}:{port}",
             bybit_rest=f"http://{host}:{port}",
             bybit_ws=f"ws://{host}:{port}{wire.BYBIT_LINEAR}",
+            okx_rest=f"http://{host}:{port}",
+            okx_ws=f"ws://{host}:{port}{wire_okx.OKX_PUBLIC}",
         )
         self._market = asyncio.create_task(self._run_market(), name="simulator-market")
 
@@ -138,7 +176,7 @@ class SimulatorServer:
             (outcome,) = await asyncio.gather(market, return_exceptions=True)
             if isinstance(outcome, Exception):
                 failure = outcome
-        for streams in (self._binance, self._bybit):
+        for streams in (self._binance, self._bybit, self._okx):
             if streams is not None:
                 await streams.close_all()
         await runner.cleanup()
@@ -178,6 +216,16 @@ class SimulatorServer:
         return self._urls
 
     @property
+    def okx_rest_url(self) -> str:
+        """OKX_REST_URL: the base of ``/api/v5/...``."""
+        return self.urls.okx_rest
+
+    @property
+    def okx_ws_url(self) -> str:
+        """OKX_WS_URL: the public WebSocket endpoint, ``ws://host:port/ws/v5/public``."""
+        return self.urls.okx_ws
+
+    @property
     def model(self) -> MarketModel:
         if self._ctx is None:
             raise RuntimeError("the simulator is not started")
@@ -196,8 +244,13 @@ class SimulatorServer:
 
     def _tick(self) -> None:
         """Run the model up to now and deliver what it published (the market task's step)."""
-        ctx, binance, bybit = self._ctx, self._binance, self._bybit
-        assert ctx is not None and binance is not None and bybit is not None
+        ctx, binance, bybit, okx = self._ctx, self._binance, self._bybit, self._okx
+        assert ctx is not None and binance is not None and bybit is not None and okx is not None
+        streams: dict[Exchange, Streams] = {
+            Exchange.BINANCE: binance,
+            Exchange.BYBIT: bybit,
+            Exchange.OKX: okx,
+        }
         now = ctx.now_ms()
         for output in ctx.model.advance(now):
             if isinstance(output, Frame):
@@ -206,12 +259,15 @@ class SimulatorServer:
                 ctx.cache.observe(output)
                 if output.exchange is Exchange.BINANCE:
                     binance.dispatch(output)
-                else:
+                elif output.exchange is Exchange.BYBIT:
                     bybit.dispatch(output)
+                else:
+                    okx.dispatch(output)
             else:
                 self.stats.faults["disconnect"] += 1
-                (binance if output.exchange is Exchange.BINANCE else bybit).drop_all()
+                streams[output.exchange].drop_all()
         bybit.flush(now)
+        okx.flush(now)
 
 
 async def run_simulator(

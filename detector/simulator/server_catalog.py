@@ -1,6 +1,7 @@
-"""Instrument lists of the loopback exchanges: Binance ``exchangeInfo`` and Bybit
-``instruments-info``, built from the simulated instruments plus a few contracts a client must
-filter out (a quarterly, a pending listing) — key for key like the real bodies (pure)."""
+"""Instrument lists of the loopback exchanges: Binance ``exchangeInfo``, Bybit
+``instruments-info`` and OKX ``public/instruments``, built from the simulated instruments plus a
+few contracts a client must filter out (a quarterly, a pending listing; on OKX a coin-margined
+and a USDC swap) — key for key like the real bodies (pure)."""
 
 from __future__ import annotations
 
@@ -189,3 +190,88 @@ def bybit_instruments(
     )
     items.append(_bybit_instrument(PENDING_SYMBOL, last, 8, status="PreLaunch"))
     return sorted(items, key=lambda item: str(item["symbol"]))
+
+
+# -- OKX -------------------------------------------------------------------------------------
+OKX_INSTRUMENTS_PATH = "/api/v5/public/instruments?instType=SWAP"
+OKX_LIST_MS = 1_573_557_408_000
+
+
+def _okx_swap(
+    inst_id: str,
+    spec: InstrumentSpec,
+    *,
+    settle: str = "USDT",
+    ct_type: str = "linear",
+    ct_val: str | None = None,
+    ct_val_ccy: str | None = None,
+    state: str = "live",
+    group_id: str = "2",
+) -> dict[str, Any]:
+    base, quote = inst_id.split("-")[:2]
+    lot = spec.qty_str(1)
+    return {
+        "alias": "",
+        "auctionEndTime": "",
+        "baseCcy": "",
+        "category": "1",
+        "ctMult": "1",
+        "ctType": ct_type,
+        "ctVal": ct_val if ct_val is not None else format_trimmed(spec.ct_val, 8),
+        "ctValCcy": ct_val_ccy if ct_val_ccy is not None else base,
+        "contTdSwTime": "",
+        "expTime": "",
+        "futureSettlement": False,
+        "groupId": group_id,
+        "instFamily": f"{base}-{quote}",
+        "instId": inst_id,
+        "instType": "SWAP",
+        "lever": "100",
+        "listTime": str(OKX_LIST_MS),
+        "lotSz": lot,
+        "maxIcebergSz": "100000000.0000000000000000",
+        "maxLmtAmt": "20000000",
+        "maxLmtSz": "100000000",
+        "maxMktAmt": "",
+        "maxMktSz": "12000",
+        "maxStopSz": "12000",
+        "maxTriggerSz": "100000000.0000000000000000",
+        "maxTwapSz": "100000000.0000000000000000",
+        "minSz": lot,
+        "optType": "",
+        "openType": "",
+        "preMktSwTime": "",
+        "quoteCcy": "",
+        "tradeQuoteCcyList": [],
+        "settleCcy": settle,
+        "state": state,
+        "ruleType": "normal",
+        "stk": "",
+        "tickSz": spec.price_str(1),
+        "uly": f"{base}-{quote}",
+        "instIdCode": 10_000 + sum(map(ord, inst_id)) * 7,
+        "instCategory": "1",
+        "upcChg": [],
+    }
+
+
+def okx_instruments(profiles: Mapping[str, SymbolProfile]) -> list[dict[str, Any]]:
+    """The ``data`` of ``GET /api/v5/public/instruments?instType=SWAP``: the USDT-margined
+    swaps of the simulated symbols, plus what a client must filter out (a coin-margined swap,
+    a USDC-margined one and a listing in ``preopen``). Sizes count contracts of ``ctVal``."""
+    first, last = next(iter(profiles.values())), list(profiles.values())[-1]
+    items = [_okx_swap(prof.inst_id, prof.okx) for prof in profiles.values()]
+    items.append(
+        _okx_swap(
+            f"{first.base}-USD-SWAP",
+            first.okx,
+            settle=first.base,
+            ct_type="inverse",
+            ct_val="100",
+            ct_val_ccy="USD",
+            group_id="1",
+        )
+    )
+    items.append(_okx_swap(f"{first.base}-USDC-SWAP", first.okx, settle="USDC", group_id="3"))
+    items.append(_okx_swap(f"{_base(PENDING_SYMBOL)}-USDT-SWAP", last.okx, state="preopen"))
+    return items

@@ -40,11 +40,12 @@ class WsClient:
     def __init__(self, ws: web.WebSocketResponse, request: web.Request, group: str) -> None:
         self.ws = ws
         self.request = request
-        self.group = group  # Binance "public"/"market"; Bybit "linear"
-        self.streams: dict[str, None] = {}  # Binance streams / Bybit topics, in order
+        self.group = group  # Binance "public"/"market"; Bybit "linear"; OKX "public"
+        self.streams: dict[str, None] = {}  # Binance streams / Bybit topics / OKX topics
         self.combined = True  # Binance: frames wrapped as {"stream","data"}
-        self.pending: dict[str, None] = {}  # Bybit snapshots held back by a stall
+        self.pending: dict[str, None] = {}  # Bybit/OKX snapshots held back by a stall
         self.conn_id = ""
+        self.requests: deque[int] = deque()  # OKX: times of its subscribe requests this hour
         self.closed = False
         self._outbox: deque[str] = deque()
         self._wake = asyncio.Event()
@@ -82,7 +83,7 @@ class WsClient:
             self.closed = True  # the peer went away; the reader sees it too
 
 
-class _Streams:
+class Streams:
     """Accepted connections of one exchange: refusal while it is down, reading, shutdown."""
 
     exchange: Exchange
@@ -137,7 +138,7 @@ class _Streams:
         await asyncio.gather(*closing, return_exceptions=True)
 
 
-class BinanceStreams(_Streams):
+class BinanceStreams(Streams):
     """``/public/{stream,ws}`` and ``/market/{stream,ws}``: one routed path per connection."""
 
     exchange = BINANCE
@@ -248,7 +249,7 @@ class BinanceStreams(_Streams):
         self.ctx.stats.frames_sent[BINANCE] += sent
 
 
-class BybitStreams(_Streams):
+class BybitStreams(Streams):
     """``/v5/public/linear``: ``orderbook.50``, ``tickers`` and ``publicTrade`` topics."""
 
     exchange = BYBIT

@@ -6,6 +6,13 @@ broken Binance ``pu`` chain makes it fetch a new snapshot ~300 ms later, a Bybit
 it resubscribe ~300 ms later, a dropped connection makes it reconnect and start over. Every
 message is recorded at its receive time (exchange time plus a network delay that never reorders
 a connection), as a :class:`detector.recording.Record`.
+
+When the model simulates OKX, the client also fetches OKX's instrument list (the recording
+carries the ``ctVal`` a replay converts contracts with), subscribes every symbol's ``books``,
+``tickers``, ``trades`` and ``funding-rate`` (an ack per arg, then the snapshots), resubscribes a
+book whose ``prevSeqId`` breaks the chain ~300 ms later, and reconnects after a drop. It draws
+from random streams of its own: the Binance and Bybit records are the same with OKX or without.
+OKX's text ``pong`` is not recorded (the feeds are never silent long enough to need a ping).
 """
 
 from __future__ import annotations
@@ -19,9 +26,11 @@ from typing import Any
 
 from detector.models import Exchange, Source
 from detector.recording import Record
-from detector.simulator import wire
-from detector.simulator.market import MarketModel
+from detector.simulator import wire, wire_okx
+from detector.simulator.instruments import okx_inst_id, profile
+from detector.simulator.market import MarketModel, resolve_venues
 from detector.simulator.scenarios import Scenario, build_scenario
+from detector.simulator.server_catalog import OKX_INSTRUMENTS_PATH, okx_instruments
 from detector.simulator.state import FeedRates
 from detector.simulator.wire import Disconnect, Frame
 
@@ -31,7 +40,7 @@ RESYNC_DELAY_MS = 300  # from noticing a broken chain to asking for a new snapsh
 PING_EVERY_MS = 20_000  # Bybit wants a ping every 20 s
 STEP_MS = 50  # how far the model runs between looks at the client's to-do list
 
-BINANCE, BYBIT = Exchange.BINANCE, Exchange.BYBIT
+BINANCE, BYBIT, OKX = Exchange.BINANCE, Exchange.BYBIT, Exchange.OKX
 _XID_ALPHABET = "0123456789abcdefghijklmnopqrstuv"
 
 
@@ -42,6 +51,9 @@ class _Do(IntEnum):
     SUBSCRIBE_BOOK = 3  # ... and subscribe it again
     PING = 4
     RECONNECT = 5
+    OKX_SUBSCRIBE = 6  # OKX: every channel of every symbol in one request
+    OKX_RESUBSCRIBE = 7  # OKX: unsubscribe a broken book ...
+    OKX_SUBSCRIBE_BOOK = 8  # ... and subscribe it again
 
 
 class _Chain:
@@ -55,7 +67,8 @@ class _Chain:
 
 
 class RecordingSession:
-    """Plays a live client of both exchanges against ``model`` and yields what it receives."""
+    """Plays a live client of every simulated exchange against ``model`` and yields what it
+    receives."""
 
     def __init__(self, model: MarketModel, seed: int) -> None:
         self.model = model
@@ -67,12 +80,22 @@ class RecordingSession:
         self._binance = {s: _Chain() for s in model.symbols}
         self._bybit = {s: _Chain() for s in model.symbols}
         self._topics: dict[str, bool] = {}
-        self._down = {BINANCE: False, BYBIT: False}
+        self._down = {BINANCE: False, BYBIT: False, OKX: False}
         self._conn_id = ""
         self._req_id = 0
+        self._okx = OKX in model.venues
+        self._okx_rng = Random(f"{seed}/client/okx")
+        self._okx_books = {s: _Chain() for s in model.symbols}
+        self._okx_symbols = {okx_inst_id(s): s for s in model.symbols}
+        self._okx_topics: dict[str, bool] = {}
+        self._okx_conn_id = ""
         start = model.start_ms
         self._open_binance(start)
         self._open_bybit(start)
+        if self._okx:
+            body = wire_okx.rest(okx_instruments({s: profile(s) for s in model.symbols}))
+            self._deliver(start, OKX, Source.REST, OKX_INSTRUMENTS_PATH, body)
+            self._open_okx(start)
 
     def records(self, until_ms: int) -> Iterator[Record]:
         """Every recorded message up to ``until_ms`` of market time, in receive order."""
@@ -101,15 +124,16 @@ class RecordingSession:
         self, ts: int, exchange: Exchange, source: Source, endpoint: str, data: Any
     ) -> int:
         """Queue a message sent at ``ts``; returns its receive time."""
-        rng = self._rng
+        rng = self._okx_rng if exchange is OKX else self._rng
         if source is Source.REST:
             recv = ts + 10 + int(rng.random() * 40)
         else:
-            delay = (
-                (5 + int(rng.random() * 20))
-                if exchange is BINANCE
-                else (8 + int(rng.random() * 25))
-            )
+            if exchange is BINANCE:
+                delay = 5 + int(rng.random() * 20)
+            elif exchange is BYBIT:
+                delay = 8 + int(rng.random() * 25)
+            else:
+                delay = 10 + int(rng.random() * 25)
             key = (exchange, endpoint)
             recv = max(ts + delay, self._last_recv.get(key, 0))  # TCP keeps a connection in order
             self._last_recv[key] = recv
@@ -126,6 +150,9 @@ class RecordingSession:
     def _receive(self, frame: Frame) -> None:
         exchange, channel = frame.exchange, frame.channel
         if self._down[exchange]:
+            return
+        if exchange is OKX:
+            self._receive_okx(frame)
             return
         if exchange is BYBIT and not self._topics.get(channel, False):
             return  # not subscribed (yet, or any more)
@@ -147,8 +174,29 @@ class RecordingSession:
                 self._schedule(recv + RESYNC_DELAY_MS, _Do.RESUBSCRIBE, data["s"])
             chain.last = data["u"]
 
+    def _receive_okx(self, frame: Frame) -> None:
+        if not self._okx or not self._okx_topics.get(frame.channel, False):
+            return  # not subscribed (yet, or any more)
+        recv = self._deliver(frame.ts, OKX, Source.WS, frame.endpoint, frame.data)
+        if frame.malformed or not frame.channel.startswith(wire_okx.BOOKS + ":"):
+            return
+        data = frame.data["data"][0]
+        symbol = self._okx_symbols[frame.data["arg"]["instId"]]
+        chain = self._okx_books[symbol]
+        # OKX: each update's prevSeqId is the last seqId (a keepalive repeats it, a reset after
+        # maintenance restarts seqId lower but still names the last one).
+        if chain.synced and data["prevSeqId"] != chain.last:
+            chain.synced = False
+            self._schedule(recv + RESYNC_DELAY_MS, _Do.OKX_RESUBSCRIBE, symbol)
+        chain.last = data["seqId"]
+
     def _disconnect(self, event: Disconnect) -> None:
         self._down[event.exchange] = True
+        if event.exchange is OKX:
+            self._okx_topics.clear()
+            at = event.until_ms + 20 + int(self._okx_rng.random() * 60)
+            self._schedule(at, _Do.RECONNECT, event.exchange.value)
+            return
         if event.exchange is BYBIT:
             self._topics.clear()
         at = event.until_ms + 20 + int(self._rng.random() * 60)
@@ -168,6 +216,11 @@ class RecordingSession:
         self._conn_id = f"{xid}-{''.join(rng.choice(_XID_ALPHABET[10:]) for _ in range(4))}"
         self._schedule(now + 60 + int(rng.random() * 90), _Do.SUBSCRIBE, "")
         self._schedule(now + PING_EVERY_MS, _Do.PING, self._conn_id)
+
+    def _open_okx(self, now: int) -> None:
+        rng = self._okx_rng
+        self._okx_conn_id = f"{rng.getrandbits(32):08x}"  # OKX connIds: 8 hex digits
+        self._schedule(now + 60 + int(rng.random() * 90), _Do.OKX_SUBSCRIBE, "")
 
     def _next_req_id(self) -> str:
         self._req_id += 1
@@ -214,8 +267,50 @@ class RecordingSession:
             self._down[exchange] = False
             if exchange is BINANCE:
                 self._open_binance(now)
-            else:
+            elif exchange is BYBIT:
                 self._open_bybit(now)
+            else:
+                self._open_okx(now)
+        else:
+            self._do_okx(what, arg, now)
+
+    def _do_okx(self, what: _Do, arg: str, now: int) -> None:
+        if self._down[OKX]:
+            return
+        if what is _Do.OKX_SUBSCRIBE:
+            args = [(c, s) for s in self.model.symbols for c in wire_okx.CHANNELS]
+            for channel, symbol in args:  # an ack per arg, in order
+                self._okx_event("subscribe", channel, symbol, now)
+                self._okx_topics[wire_okx.topic(channel, okx_inst_id(symbol))] = True
+            for channel, symbol in args:  # then what each subscription gets at once
+                if channel == wire_okx.BOOKS:
+                    self._okx_book_snapshot(symbol, now)
+                elif channel == wire_okx.TICKERS:
+                    self._deliver_okx(now, self.model.okx_ticker(symbol))
+                elif channel == wire_okx.FUNDING:
+                    self._deliver_okx(now, self.model.okx_funding(symbol))
+        elif what is _Do.OKX_RESUBSCRIBE:
+            self._okx_event("unsubscribe", wire_okx.BOOKS, arg, now)
+            self._okx_topics[wire_okx.topic(wire_okx.BOOKS, okx_inst_id(arg))] = False
+            at = now + 30 + int(self._okx_rng.random() * 30)
+            self._schedule(at, _Do.OKX_SUBSCRIBE_BOOK, arg)
+        elif what is _Do.OKX_SUBSCRIBE_BOOK:
+            self._okx_event("subscribe", wire_okx.BOOKS, arg, now)
+            self._okx_topics[wire_okx.topic(wire_okx.BOOKS, okx_inst_id(arg))] = True
+            self._okx_book_snapshot(arg, now)
+
+    def _deliver_okx(self, now: int, data: Any) -> None:
+        self._deliver(now, OKX, Source.WS, wire_okx.OKX_PUBLIC, data)
+
+    def _okx_event(self, kind: str, channel: str, symbol: str, now: int) -> None:
+        ack = wire_okx.event(kind, channel, okx_inst_id(symbol), self._okx_conn_id)
+        self._deliver_okx(now, ack)
+
+    def _okx_book_snapshot(self, symbol: str, now: int) -> None:
+        frame = self.model.okx_books_snapshot(symbol)
+        self._deliver_okx(now, frame)
+        chain = self._okx_books[symbol]
+        chain.last, chain.synced = frame["data"][0]["seqId"], True
 
     def _ack(self, op: str, now: int) -> None:
         ack = wire.bybit_ack(op, self._next_req_id(), self._conn_id)
@@ -237,15 +332,22 @@ def generate_records(
     duration_s: float | None = None,
     max_records: int | None = None,
     rates: FeedRates | None = None,
+    venues: Sequence[Exchange] | None = None,
 ) -> Iterator[Record]:
     """The recording of ``scenario`` (a name or a :class:`Scenario`) as an iterator of records.
 
     Deterministic: the same arguments give the same records. ``duration_s`` overrides the
     scenario's length (``float("inf")`` with ``max_records`` for an endless calm benchmark feed).
+    ``venues`` None records Binance and Bybit (plus OKX if the scenario names it); with OKX among
+    ``venues`` a scenario given by name comes with its OKX events. The Binance and Bybit records
+    are the same either way, but where the scenario's OKX windows move their books.
     """
     if isinstance(scenario, str):
-        scenario = build_scenario(scenario, symbols)
-    model = MarketModel(symbols, seed, start_ms, scenario, rates)
+        okx = None if venues is None else OKX in venues
+        scenario = build_scenario(scenario, symbols, okx=okx)
+    model = MarketModel(
+        symbols, seed, start_ms, scenario, rates, venues=resolve_venues(venues, scenario)
+    )
     seconds = scenario.duration_s if duration_s is None else duration_s
     until = start_ms + round(seconds * 1000) if seconds != float("inf") else 2**62
     records = RecordingSession(model, seed).records(until)

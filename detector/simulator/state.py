@@ -1,25 +1,27 @@
-"""Per-symbol state of the market model: the fair price walk, both books and their targets,
-update-id counters, tickers and trade tape (pure)."""
+"""Per-symbol state of the market model: the fair price walk, every venue's book and its
+targets, update-id counters, tickers and trade tape (pure)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from random import Random
 from typing import Any
 
 from detector.models import Exchange
-from detector.simulator import wire
+from detector.simulator import wire, wire_okx
 from detector.simulator.book import SimBook
 from detector.simulator.effects import Effects
 from detector.simulator.instruments import SymbolProfile
 from detector.simulator.tickers import TickerState
 from detector.simulator.trades import TradeTape
 
-FEES_PCT = 0.05 + 0.055
-"""Taker fees of a crossing's two legs (Binance USDⓈ-M + Bybit linear, VIP0), in percent."""
-
-BINANCE, BYBIT = Exchange.BINANCE, Exchange.BYBIT
+BINANCE, BYBIT, OKX = Exchange.BINANCE, Exchange.BYBIT, Exchange.OKX
+TAKER_FEE_PCT: dict[Exchange, float] = {BINANCE: 0.05, BYBIT: 0.055, OKX: 0.05}
+"""VIP0 taker fees in percent: Binance USDⓈ-M, Bybit linear, OKX USDT swaps."""
+FEES_PCT = TAKER_FEE_PCT[BINANCE] + TAKER_FEE_PCT[BYBIT]
+"""Taker fees of a Binance-Bybit crossing's two legs, in percent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +38,22 @@ class FeedRates:
     bybit_churn: float = 2.0
     binance_depth: int = 200  # levels a side of the simulated Binance book
     bybit_depth: int = wire.BYBIT_BOOK_DEPTH
+    okx_book_ms: tuple[int, int] = (95, 110)  # ``books`` pushes about every 100 ms
+    okx_ticker_ms: tuple[int, int] = (100, 400)  # ``tickers``: at most every 100 ms, on change
+    okx_funding_ms: tuple[int, int] = (30_000, 90_000)  # ``funding-rate``: every 30 to 90 s
+    okx_trades_per_s: float = 2.5
+    okx_churn: float = 3.0
+    okx_depth: int = wire_okx.OKX_BOOK_DEPTH
+    okx_keepalive_share: float = 0.02  # pushes with an unchanged book: seqId == prevSeqId
+    okx_checksums: bool = True  # False: checksum 0 on every frame, as OKX sends since 2026-06
 
 
 class SymbolState:
-    """Per-symbol state: the fair price walk, both books, update ids, tickers, trade tapes."""
+    """Per-symbol state: the fair price walk, every venue's book, update ids, tickers, trades.
+
+    Each venue draws from random streams of its own, so adding a venue changes nothing the
+    others publish.
+    """
 
     def __init__(
         self,
@@ -48,6 +62,7 @@ class SymbolState:
         start_ms: int,
         rates: FeedRates,
         effects: Effects,
+        venues: Sequence[Exchange] = (BINANCE, BYBIT),
     ) -> None:
         def rng(part: str) -> Random:
             return Random(f"{seed}/{prof.symbol}/{part}")
@@ -74,6 +89,11 @@ class SymbolState:
         }
         self.offset = {BINANCE: 0.0, BYBIT: 0.0}  # fraction of the fair price, mean-reverting
         self.spread = {BINANCE: 1, BYBIT: 1}  # ticks, sticky
+        if OKX in venues:
+            self.rng[OKX] = rng("okx")
+            lots = prof.level_qty / prof.okx.base_step
+            self.books[OKX] = SimBook(rates.okx_depth, lots, self.rng[OKX], net_only=True)
+            self.offset[OKX], self.spread[OKX] = 0.0, 1
         # Binance futures ids: U..u of this symbol's events, drawn from one exchange-wide counter.
         self.bn_last_u = 0
         self.bn_next_first: int | None = None  # U of the next event, once a snapshot fixed it
@@ -105,9 +125,10 @@ class SymbolState:
             spread = max(spread, Effects.ticks_for_bps(bps, fair, tick))
         self.offset[exchange] = self.offset[exchange] * 0.98 + rng.gauss(0.0, 4e-6)
         arb = self.effects.arbitrage(self.symbol, now)
-        if arb is not None:
+        if arb is not None and exchange in arb.venues:
             # Each side moves half the gap: sell-side bid >= fair*(1+h), buy-side ask <= fair*(1-h).
-            half = (arb.net_pct + FEES_PCT) / 200.0
+            buy, sell = arb.venues
+            half = (arb.net_pct + (TAKER_FEE_PCT[buy] + TAKER_FEE_PCT[sell])) / 200.0
             lots = spec.lots_for(arb.depth_usd / fair)
             if exchange is arb.sell_on:
                 bid = math.ceil(fair * (1.0 + half) / tick)

@@ -17,6 +17,9 @@ from detector.simulator.instruments import (
 
 BASE_FUNDING_RATE = 0.0001  # the common 0.01 % per 8 h
 HOUR_MS = 3_600_000
+VENUES = (Exchange.BINANCE, Exchange.BYBIT)
+"""The venues this state serves (OKX keeps its own, :mod:`detector.simulator.okx_state`): its
+random draws per venue must not change when another venue is simulated."""
 
 
 def next_funding_ms(now: int, interval_hours: int) -> int:
@@ -43,9 +46,9 @@ class TickerState:
         self.volume = profile.volume_24h
         self.turnover = profile.volume_24h * price
         self.open_interest = profile.open_interest
-        self.index: dict[Exchange, float] = {e: price for e in Exchange}
-        self.mark: dict[Exchange, float] = {e: price for e in Exchange}
-        self.funding: dict[Exchange, float] = {e: BASE_FUNDING_RATE for e in Exchange}
+        self.index: dict[Exchange, float] = {e: price for e in VENUES}
+        self.mark: dict[Exchange, float] = {e: price for e in VENUES}
+        self.funding: dict[Exchange, float] = {e: BASE_FUNDING_RATE for e in VENUES}
         self._index_ms = start_ms - 1000
         self._oi_ms = start_ms
         self._funding_ms = start_ms
@@ -71,7 +74,7 @@ class TickerState:
         rng = self._rng
         if now - self._index_ms >= 1000:
             self._index_ms = now - now % 1000
-            for exchange in Exchange:
+            for exchange in VENUES:
                 index = fair * (1.0 + rng.gauss(0.0, 1.5e-5))
                 self.index[exchange] = index
                 self.mark[exchange] = index * (1.0 + rng.gauss(0.0, 1e-5))
@@ -81,7 +84,7 @@ class TickerState:
         if now - self._funding_ms >= 60_000:
             # Funding estimates drift by a few millionths a minute: far below the 0.03 % tier.
             self._funding_ms = now
-            for exchange in Exchange:
+            for exchange in VENUES:
                 self.funding[exchange] = round(BASE_FUNDING_RATE + rng.gauss(0.0, 3e-6), 7)
 
     def bybit_fields(

@@ -1,15 +1,15 @@
-"""Instruments of each exchange (contract specs and status) and the check of requested symbols.
+"""Instruments of each exchange: contract specs and status (the check of symbols: ``listing``).
 
-Pure: decoded ``/fapi/v1/exchangeInfo`` and ``/v5/market/instruments-info`` bodies in,
-:class:`Instrument` lists and human-readable problems out. Only USDT-margined perpetuals in
-trading status are compared across exchanges (EXCHANGES.md, "Cross-exchange facts").
+Pure: decoded ``/fapi/v1/exchangeInfo``, ``/v5/market/instruments-info`` and
+``/api/v5/public/instruments`` bodies in, :class:`Instrument` lists out. Only USDT-margined
+perpetuals in trading status are compared across exchanges (EXCHANGES.md, "Cross-exchange
+facts").
 """
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from detector.errors import FrameError, MalformedFrame
@@ -30,18 +30,9 @@ class Instrument:
     tradable: bool
     status: str = ""  # the exchange's own words: TRADING, SETTLING, Trading, PreLaunch...
     contract_type: str = ""  # PERPETUAL, CURRENT_QUARTER, LinearPerpetual, LinearFutures...
-
-
-@dataclass(frozen=True, slots=True)
-class SymbolCheck:
-    """Requested symbols split into the usable ones and messages about the others."""
-
-    ok: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-
-def _identity(symbol: str) -> str:
-    return symbol
+    # Base-coin quantity of one contract: OKX sizes are contracts (ctVal * ctMult); 1.0 where
+    # the exchange writes quantities in the coin (Binance, Bybit).
+    contract_size: float = 1.0
 
 
 # Binance
@@ -143,66 +134,78 @@ def _bybit_instrument(item: Any, frame: Any) -> Instrument:
     )
 
 
-# The check
+# OKX
+
+OKX_INSTRUMENTS_PATH = "/api/v5/public/instruments"
+_OKX_SWAP_SUFFIX = "-USDT-SWAP"
 
 
-def validate_symbols(
-    requested: Sequence[str],
-    binance: list[Instrument],
-    bybit: list[Instrument],
-    bybit_names: Callable[[str], str] = _identity,
-) -> SymbolCheck:
-    """Which ``requested`` symbols (canonical, Binance names) trade as USDT perpetuals on both.
+def parse_okx_instruments(data: Any) -> list[Instrument]:
+    """``GET /api/v5/public/instruments?instType=SWAP`` body → every listed instrument.
 
-    ``bybit_names`` maps a canonical symbol to its Bybit name (``1000SHIBUSDT`` →
-    ``SHIB1000USDT``). Each problem reads "SYMBOL: what is wrong". A name listed on neither
-    exchange looks like a typo: its problem suggests the closest tradable name, if one is close.
+    Tradable: a ``SWAP`` in state ``live``, ``ctType`` linear, settled in USDT, with a usable
+    contract size. ``symbol`` is OKX's ``instId`` (``BTC-USDT-SWAP``); ``step_size`` is ``lotSz``
+    in base coin (``lotSz`` counts contracts). OKX lists an upcoming contract with its other
+    fields empty (docs: "Other fields will be "" temporarily"): such an item, or one whose
+    numbers do not parse, is listed as not tradable instead of failing the whole list.
     """
-    on_binance = {i.symbol: i for i in binance}
-    on_bybit = {i.symbol: i for i in bybit}
-    check = SymbolCheck()
-    for symbol in dict.fromkeys(s.strip().upper() for s in requested):
-        b = on_binance.get(symbol)
-        bybit_name = bybit_names(symbol)
-        y = on_bybit.get(bybit_name)
-        if b is None and y is None:
-            hint = _suggest(symbol, _tradable(binance) or _tradable(bybit))
-            check.problems.append(f"{symbol}: listed on neither Binance nor Bybit{hint}")
-            continue
-        problems = []
-        if b is None:
-            problems.append(f"{symbol}: not listed on Binance")
-        elif not b.tradable:
-            problems.append(f"{symbol}: {_why_not(b, 'Binance', 'TRADING', 'PERPETUAL')}")
-        renamed = bybit_name != symbol
-        if y is None:
-            problems.append(
-                f"{symbol}: not listed on Bybit" + (f" as {bybit_name}" if renamed else "")
-            )
-        elif not y.tradable:
-            label = f"Bybit {bybit_name}" if renamed else "Bybit"
-            problems.append(f"{symbol}: {_why_not(y, label, 'Trading', 'LinearPerpetual')}")
-        if problems:
-            check.problems.extend(problems)
-        else:
-            check.ok.append(symbol)
-    return check
+    ex = Exchange.OKX
+    if type(data) is not dict:
+        raise MalformedFrame(ex, "instruments body must be an object", data)
+    code = require(data, "code", ex, "instruments", data)
+    if code != "0":
+        # Errors come with HTTP 200 and a non-zero code ("51001" instrument does not exist, ...).
+        raise FrameError(ex, f"code {code}: {data.get('msg', '')}", data)
+    items = require(data, "data", ex, "instruments", data)
+    if type(items) is not list:
+        raise MalformedFrame(ex, "instruments: 'data' must be a list", data)
+    return [_okx_instrument(item, data) for item in items]
 
 
-def _tradable(instruments: Iterable[Instrument]) -> list[str]:
-    return [i.symbol for i in instruments if i.tradable]
+def _okx_instrument(item: Any, frame: Any) -> Instrument:
+    ex = Exchange.OKX
+    if type(item) is not dict:
+        raise MalformedFrame(ex, f"instruments: an item must be an object, got {item!r}", frame)
+    f = Fields(item, ex, "instruments", frame)
+    inst_id = f.symbol("instId")
+    state = str(item.get("state", ""))
+    ct_type = str(item.get("ctType", ""))
+    settle = str(item.get("settleCcy", ""))
+    ct_val, ct_mult = _okx_positive(item.get("ctVal")), _okx_positive(item.get("ctMult"))
+    tick, lot = _okx_positive(item.get("tickSz")), _okx_positive(item.get("lotSz"))
+    contract = None if ct_val is None or ct_mult is None else ct_val * ct_mult
+    size = None if contract is None else float(contract)
+    tradable = (
+        item.get("instType") == "SWAP"
+        and state == "live"
+        and ct_type == "linear"
+        and settle == "USDT"
+        and inst_id.endswith(_OKX_SWAP_SUFFIX)
+        and size is not None
+        and tick is not None
+        and lot is not None
+    )
+    base = str(item.get("ctValCcy") or "") if ct_type == "linear" else ""
+    return Instrument(
+        exchange=ex,
+        symbol=inst_id,
+        base=base or inst_id.split("-", 1)[0],
+        quote=settle,
+        tick_size=float(tick) if tick is not None else 0.0,
+        step_size=float(lot * contract) if lot is not None and contract is not None else 0.0,
+        tradable=tradable,
+        status=state,
+        contract_type=ct_type,
+        contract_size=size if size is not None else 1.0,
+    )
 
 
-def _why_not(instrument: Instrument, label: str, trading: str, perpetual: str) -> str:
-    """Why an instrument is not tradable, naming the first rule it breaks."""
-    if instrument.status != trading:
-        return f"{label} status {instrument.status}"
-    if instrument.contract_type != perpetual:
-        return f"{label} contract type {instrument.contract_type or '(none)'}, not {perpetual}"
-    return f"{label} quote {instrument.quote}, not USDT"
-
-
-def _suggest(symbol: str, candidates: list[str]) -> str:
-    """ " (did you mean BTCUSDT?)" for a close match, else ""."""
-    matches = difflib.get_close_matches(symbol, candidates, n=1, cutoff=0.8)
-    return f" (did you mean {matches[0]}?)" if matches else ""
+def _okx_positive(value: Any) -> Decimal | None:
+    """A decimal string > 0 as an exact Decimal (ctVal * ctMult must stay exact), else None."""
+    if type(value) is not str or not value:
+        return None
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() and number > 0 else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from detector.analyzer import CloseReason, Direction, TrackedOpportunity
@@ -34,9 +35,7 @@ def arbitrage(
             if net >= 0.2
             else SignalStrength.WEAK
         )
-    buy, sell = (
-        ("binance", "bybit") if direction.startswith("buy_binance") else ("bybit", "binance")
-    )
+    buy, sell = direction.removeprefix("buy_").split("_sell_")
     buy_price = 64_123.5
     sell_price = round(buy_price * (1 + (net + 0.105) / 100), 1)  # on the 0.1 tick
     opportunity_id = f"{symbol}:{direction}:{opened_ms}"
@@ -79,9 +78,15 @@ def other(
     symbol: str = "BTCUSDT",
     timestamp: int = T0,
     start_ms: int = T0,
+    **changes: Any,
 ) -> Signal:
-    """A non-arbitrage signal of ``kind`` with realistic details."""
-    details = dict(_DETAILS[kind])
+    """A non-arbitrage signal of ``kind`` with realistic details (``changes`` replace some).
+
+    Funding and momentum carry the keys of signals stored before venues became N (two rates,
+    ``other_exchange_mid``): the bot must keep reading them. :func:`funding` and
+    :func:`momentum` make the N-venue ones.
+    """
+    details = {**_DETAILS[kind], **changes}
     if kind is SignalType.MOMENTUM_BREAKOUT:
         key = f"{kind.value}:{symbol}:up:{start_ms}"
     elif kind is SignalType.FUNDING_RATE_DIVERGENCE:
@@ -98,6 +103,58 @@ def other(
         key=key,
         details=details,
     )
+
+
+def funding(
+    rates_8h_pct: dict[str, float],
+    strength: SignalStrength = SignalStrength.WEAK,
+    *,
+    symbol: str = "BTCUSDT",
+    timestamp: int = T0,
+    interval_hours: dict[str, float] | None = None,
+) -> Signal:
+    """A FUNDING_RATE_DIVERGENCE as the N-venue detector emits it: per-venue keys for every venue
+    with a rate, the highest rate against the lowest."""
+    hours = {venue: 8.0 for venue in rates_8h_pct} | (interval_hours or {})
+    higher = max(rates_8h_pct, key=lambda v: rates_8h_pct[v])
+    lower = min(rates_8h_pct, key=lambda v: rates_8h_pct[v])
+    details: dict[str, Any] = {}
+    for venue, pct in rates_8h_pct.items():
+        details[f"{venue}_rate"] = pct / 100 * hours[venue] / 8
+        details[f"{venue}_interval_hours"] = hours[venue]
+        details[f"{venue}_rate_8h_pct"] = pct
+    diff = rates_8h_pct[higher] - rates_8h_pct[lower]
+    details |= {
+        "diff_pct": diff,
+        "abs_diff_pct": diff,
+        "higher_exchange": higher,
+        "lower_exchange": lower,
+        "direction_hint": f"short_{higher}_long_{lower}",
+    }
+    for venue in rates_8h_pct:
+        details[f"{venue}_next_funding_ms"] = T0 + 3_600_000
+    details |= {"reason": "new", "confidence_factors": {"freshness": 1.0}}
+    return Signal(
+        type=SignalType.FUNDING_RATE_DIVERGENCE,
+        symbol=symbol,
+        strength=strength,
+        confidence=0.7,
+        timestamp=timestamp,
+        expires_at=timestamp + TTL_MS,
+        key=f"funding_rate_divergence:{symbol}:{higher}:{timestamp}",
+        details=details,
+    )
+
+
+def momentum(
+    exchange: str, other_mids: dict[str, float], *, timestamp: int = T0, **changes: Any
+) -> Signal:
+    """A MOMENTUM_BREAKOUT as the N-venue detector emits it: the other venues' live mids."""
+    old = dict(_DETAILS[SignalType.MOMENTUM_BREAKOUT])
+    del old["other_exchange_mid"]
+    details = {**old, "exchange": exchange, "other_mids": other_mids, **changes}
+    signal = other(SignalType.MOMENTUM_BREAKOUT, timestamp=timestamp, start_ms=timestamp)
+    return replace(signal, details=details)
 
 
 _DETAILS: dict[SignalType, dict[str, Any]] = {
@@ -167,7 +224,7 @@ def closed(
     """The analyzer's final view of the opportunity an :func:`arbitrage` signal announced."""
     d = signal.details
     net = float(d["net_profit_percentage"]) if peak_net is None else peak_net
-    direction = Direction(d["direction"])
+    direction = Direction.parse(d["direction"])
     opened = int(str(d["opportunity_id"]).rsplit(":", 1)[1])
 
     def observation(ts: int, pct: float) -> ArbitrageOpportunity:

@@ -62,12 +62,14 @@ class Harness:
         for chat in chats:
             self.add_user(chat, threshold)
 
-    def alert(self, net: float = 0.25, *, episodes: int = 1) -> int:
+    def alert(
+        self, net: float = 0.25, *, episodes: int = 1, direction: str = "buy_binance_sell_bybit"
+    ) -> int:
         """Route ``episodes`` fresh arbitrage episodes at ``net`` %; returns deliveries queued."""
         queued = 0
         for n in range(episodes):
             now = self.clock()
-            signal = arbitrage(net, timestamp=now, opened_ms=now + n)
+            signal = arbitrage(net, timestamp=now, opened_ms=now + n, direction=direction)
             queued += len(self.router.dispatch(signal, now).recipients)
         self.outbox.wake()
         return queued

@@ -217,7 +217,7 @@ def test_demo_shows_several_signal_types_and_exits_0(
     types = {s["type"] for s in signals}
     assert len(types) >= 3, types
     assert "arbitrage" in types
-    assert "health" in err and "books 6/6" in err
+    assert "health" in err and "books 9/9" in err  # three symbols on three venues
     # Its own database, gone at exit; the production file is never touched.
     assert not production.exists() and not production.with_name("production.db.lock").exists()
     assert len(folders) == 1 and not Path(folders[0]).exists()

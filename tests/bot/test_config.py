@@ -30,6 +30,10 @@ ALL_NAMES = (
     "DISCORD_API_URL",
     "DISCORD_GATEWAY_URL",
     "LOG_LEVEL",
+    "EXCHANGES",
+    "OKX_TAKER_FEE_PCT",
+    "OKX_REST_URL",
+    "OKX_WS_URL",
 )
 
 
@@ -44,7 +48,12 @@ def test_defaults_match_the_issue() -> None:
     assert settings.symbols == ("BTCUSDT", "ETHUSDT", "SOLUSDT")
     config = settings.detector_config()
     assert config.min_profit_pct == 0.1
-    assert config.taker_fee_pct == {Exchange.BINANCE: 0.05, Exchange.BYBIT: 0.055}
+    assert config.exchanges == (Exchange.BINANCE, Exchange.BYBIT, Exchange.OKX)
+    assert config.taker_fee_pct == {
+        Exchange.BINANCE: 0.05,
+        Exchange.BYBIT: 0.055,
+        Exchange.OKX: 0.05,
+    }
     assert config.stale_after_s == 5
     assert config.min_notional_usd == 100
     assert config.fee(Exchange.BYBIT) == pytest.approx(0.00055)
@@ -90,6 +99,10 @@ def test_env_example_lists_every_setting() -> None:
         ("ADMIN_USER_IDS", "telegram:12,slack:7", "slack:7"),
         ("MAX_SUBSCRIPTIONS_PER_USER", "0", "greater than or equal to 1"),
         ("LOG_LEVEL", "loud", "'DEBUG', 'INFO', 'WARNING', 'ERROR' or 'CRITICAL'"),
+        ("EXCHANGES", "binance,kraken", "unknown exchange kraken (known: binance, bybit, okx)"),
+        ("EXCHANGES", "okx", "give two or more exchanges"),
+        ("EXCHANGES", "bybit,BYBIT", "give two or more exchanges"),
+        ("OKX_TAKER_FEE_PCT", "2", "less than 1"),
     ],
 )
 def test_bad_values_are_named(
@@ -213,3 +226,10 @@ def test_unknown_names_in_env_are_found_with_the_closest_setting(tmp_path: Path)
     assert find_unknown_settings(tmp_path / "absent.env") == []
     example = Path(__file__).resolve().parents[2] / ".env.example"
     assert find_unknown_settings(example) == []
+
+
+def test_exchanges_are_a_list_of_venues(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXCHANGES", " OKX, binance ")
+    config = load_settings(env_file=None).detector_config()
+    assert config.exchanges == (Exchange.OKX, Exchange.BINANCE)
+    assert config.fee(Exchange.OKX) == pytest.approx(0.0005)

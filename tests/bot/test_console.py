@@ -30,7 +30,7 @@ from detector.engine import BookHealth, ExchangeHealth, Health
 from detector.feeds import FeedHealth
 from detector.models import Exchange
 from detector.signals import Signal, SignalStrength, SignalType
-from tests.bot.factories import T0, arbitrage, closed, other
+from tests.bot.factories import T0, arbitrage, closed, funding, momentum, other
 
 CET = timezone(timedelta(hours=1), "CET")
 BINANCE, BYBIT = Exchange.BINANCE, Exchange.BYBIT
@@ -140,7 +140,7 @@ def test_a_doubtful_signal_says_why_without_wide() -> None:
     assert details == (
         "    breakout level 64,230 · prior range 63,900 to 64,230 (60 × 1 s bars)"
         " · no live Bybit mid · confidence 0.30 (thin top of book,"
-        " not confirmed by the other exchange)"
+        " not confirmed on another venue)"
     )
 
 
@@ -151,6 +151,46 @@ def test_funding_on_another_interval_than_8_h_says_so() -> None:
     )
 
 
+# Signals of the N-venue detector: OKX legs, three funding rates, the other venues' mids.
+GOLDEN_VENUES = [
+    (
+        arbitrage(0.25, direction="buy_okx_sell_binance"),
+        "07:06:40.000 UTC  MODERATE BTCUSDT arbitrage new · net 0.250 % · buy OKX 64,123.5"
+        " → sell Binance 64,351.1\n"
+        "    up to 0.5 BTC (≈ 32,062 USDT) · expected profit 12.50 USDT · gross 0.355 %"
+        " · confidence 0.88",
+    ),
+    (
+        funding({"binance": 0.01, "bybit": 0.03, "okx": 0.06}, interval_hours={"okx": 4}),
+        "07:06:40.000 UTC  WEAK     BTCUSDT funding rate divergence new · OKX 0.0600 %"
+        " vs Binance 0.0100 % per 8 h\n"
+        "    idea: short OKX, long Binance · Bybit 0.0300 % per 8 h · OKX funds every 4 h"
+        " · confidence 0.70",
+    ),
+    (
+        momentum("okx", {"binance": 64_480.0, "bybit": 64_495.5}),
+        "07:06:40.000 UTC  WEAK     BTCUSDT momentum breakout on OKX new · mid 64,500.0,"
+        " 0.42 % above the 1 min high\n"
+        "    breakout level 64,230.0 · prior range 63,900.0 to 64,230.0 (60 × 1 s bars)"
+        " · Binance mid 64,480.0 · Bybit mid 64,495.5 · confidence 0.70",
+    ),
+    (
+        momentum("bybit", {}),
+        "07:06:40.000 UTC  WEAK     BTCUSDT momentum breakout on Bybit new · mid 64,500,"
+        " 0.42 % above the 1 min high\n"
+        "    breakout level 64,230 · prior range 63,900 to 64,230 (60 × 1 s bars)"
+        " · no live mid on another venue · confidence 0.70",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("signal", "text"), GOLDEN_VENUES, ids=[s.type.value for s, _ in GOLDEN_VENUES]
+)
+def test_signals_of_every_venue_read_as_their_golden_text(signal: Signal, text: str) -> None:
+    assert format_signal(signal, tz=UTC, wide=True) == text
+
+
 def every_variant() -> Iterator[Signal]:
     """Each type, strength and event, on a long symbol and wide prices."""
     for symbol in ("BTCUSDT", "1000PEPEUSDT"):
@@ -159,6 +199,8 @@ def every_variant() -> Iterator[Signal]:
                 yield arbitrage(0.45, symbol=symbol, strength=strength, reason=reason)
                 for kind in WIDE:
                     yield with_details(other(kind, strength, symbol=symbol), reason=reason)
+    for signal, _ in GOLDEN_VENUES:
+        yield replace(signal, symbol="1000PEPEUSDT")
 
 
 @pytest.mark.parametrize("wide", [False, True])

@@ -12,10 +12,11 @@ import pytest
 from bot.routing import REGROWTH_PCT, Router, SentLedger, SubscriptionIndex, route
 from bot.store import ALL_SYMBOLS, Platform, Store, Subscriber, Subscription, User, news_key
 from detector.signals import Signal, SignalStrength, SignalType
-from tests.bot.factories import T0, arbitrage, other
+from tests.bot.factories import T0, arbitrage, funding, momentum, other
 
 WEAK, MODERATE, STRONG = SignalStrength.WEAK, SignalStrength.MODERATE, SignalStrength.STRONG
 ALL_TYPES = frozenset(SignalType)
+OKX_AND_BYBIT = frozenset({"okx", "bybit"})
 
 
 def sub(
@@ -34,6 +35,7 @@ def subscriber(
     muted_until: int | None = None,
     muted_symbols: dict[str, int] | None = None,
     active: bool = True,
+    venues: frozenset[str] | None = None,
 ) -> Subscriber:
     user = User(
         id=uid,
@@ -48,6 +50,7 @@ def subscriber(
         created_ms=T0,
         types=types,
         muted_symbols=muted_symbols or {},
+        venues=venues,
     )
     return Subscriber(user, subs or (sub(),))
 
@@ -138,6 +141,45 @@ def test_muted_and_inactive_users_are_skipped() -> None:
     assert recipients(arbitrage(0.2), *users) == [1, 3, 5]
     later = arbitrage(0.2, timestamp=T0 + 60_000)
     assert recipients(later, *users, now=T0 + 60_000) == [1, 2, 3, 4, 5]
+
+
+def test_a_user_without_okx_gets_no_okx_opportunity_but_the_others() -> None:
+    no_okx = subscriber(1, venues=frozenset({"binance", "bybit"}))
+    everywhere = subscriber(2)
+    okx_only = subscriber(3, venues=frozenset({"okx", "bybit"}))
+    users = (no_okx, everywhere, okx_only)
+    index = SubscriptionIndex(users)
+    assert index.venues == {1: {"binance", "bybit"}, 3: {"okx", "bybit"}}  # 2 costs nothing
+
+    # Arbitrage: both legs must be among the user's venues.
+    assert recipients(arbitrage(0.2, direction="buy_okx_sell_binance"), *users) == [2]
+    assert recipients(arbitrage(0.2, direction="buy_binance_sell_bybit"), *users) == [1, 2]
+    assert recipients(arbitrage(0.2, direction="buy_bybit_sell_okx"), *users) == [2, 3]
+    # One-venue signals: that venue must be one of theirs.
+    okx_volume = other(SignalType.VOLUME_SPIKE, exchange="okx")
+    assert recipients(okx_volume, *users) == [2, 3]
+    assert recipients(other(SignalType.VOLUME_SPIKE), *users) == [1, 2]  # on Binance
+    assert recipients(other(SignalType.SPREAD_ANOMALY), *users) == [1, 2, 3]  # on Bybit
+    assert recipients(momentum("okx", {"binance": 64_480.0}), *users) == [2, 3]
+    # Funding: the highest and the lowest venue must both be theirs (not those in between).
+    three = funding({"binance": 0.01, "bybit": 0.03, "okx": 0.06})
+    assert recipients(three, *users) == [2]
+    assert recipients(funding({"bybit": 0.01, "okx": 0.06}), *users) == [2, 3]
+    assert recipients(funding({"binance": 0.01, "bybit": 0.045, "okx": 0.03}), *users) == [1, 2]
+    # A funding signal stored before N venues (no lower_exchange) is read the same way.
+    assert recipients(other(SignalType.FUNDING_RATE_DIVERGENCE), *users) == [1, 2]
+    # Muted and venue-restricted together: both rules hold.
+    muted = subscriber(4, venues=frozenset({"binance", "bybit"}), muted_until=T0 + 1)
+    assert recipients(arbitrage(0.2), no_okx, muted) == [1]
+
+
+def test_choosing_venues_again_updates_the_index() -> None:
+    index = SubscriptionIndex([subscriber(1, venues=frozenset({"binance", "bybit"}))])
+    okx = arbitrage(0.2, direction="buy_okx_sell_binance")
+    assert route(okx, index, SentLedger(), T0).recipients == ()
+    index.update(1, subscriber(1))  # /venues all
+    assert route(okx, index, SentLedger(), T0).recipients == (1,)
+    assert index.venues == {}
 
 
 def test_users_on_a_digest_take_the_signal_in_it_instead() -> None:
@@ -264,6 +306,20 @@ def test_router_queues_durably_and_does_not_repeat_after_a_restart(tmp_path: Pat
         assert len(router.index) == 0
 
 
+def test_router_follows_a_users_venues_from_the_store(tmp_path: Path) -> None:
+    with Store(tmp_path / "arbwatch.db") as store:
+        router = Router(store, T0)
+        user = store.register(Platform.TELEGRAM, "1", "1", "ann", T0)
+        store.subscribe(user.id, ALL_SYMBOLS, 0.15, WEAK, T0, limit=5)
+        store.set_venues(user.id, frozenset({"binance", "bybit"}), T0)
+        okx = arbitrage(0.2, direction="buy_okx_sell_binance")
+        assert router.dispatch(okx, T0).recipients == ()
+        assert router.dispatch(arbitrage(0.2), T0).recipients == (user.id,)
+        store.set_venues(user.id, None, T0)
+        later = arbitrage(0.2, direction="buy_okx_sell_binance", opened_ms=T0 + 1)
+        assert router.dispatch(later, T0 + 1).recipients == (user.id,)
+
+
 # -- scale ----------------------------------------------------------------------------------------
 
 
@@ -271,9 +327,18 @@ def _expected(signal: Signal, subscribers: list[Subscriber], now: int) -> list[i
     """Brute force, straight from the rules (the reference the index must agree with)."""
     chosen = []
     net = signal.details.get("net_profit_percentage")
+    d = signal.details
+    if signal.type is SignalType.ARBITRAGE:
+        about = {d["buy_exchange"], d["sell_exchange"]}
+    elif signal.type is SignalType.FUNDING_RATE_DIVERGENCE:
+        about = {d["higher_exchange"], d.get("lower_exchange", "binance")}
+    else:
+        about = {d["exchange"]}
     for s in subscribers:
         user = s.user
         if not user.active or user.muted(now, signal.symbol):
+            continue
+        if user.venues is not None and not about <= user.venues:
             continue
         subs = {x.symbol: x for x in s.subscriptions}
         rule = subs.get(signal.symbol) or subs.get(ALL_SYMBOLS)
@@ -319,6 +384,7 @@ def test_ten_thousand_users_route_correctly_and_fast() -> None:
                 muted_until=T0 + 60_000 if rng.random() < 0.05 else None,
                 muted_symbols={"ETHUSDT": T0 + 60_000} if rng.random() < 0.05 else None,
                 active=rng.random() > 0.02,
+                venues=rng.choice([None] * 8 + [frozenset({"binance", "bybit"}), OKX_AND_BYBIT]),
             )
         )
     index = SubscriptionIndex(subscribers)
@@ -326,7 +392,10 @@ def test_ten_thousand_users_route_correctly_and_fast() -> None:
         arbitrage(0.22),
         arbitrage(0.13, symbol="ETHUSDT"),
         arbitrage(0.45, symbol="SOLUSDT"),
+        arbitrage(0.3, direction="buy_okx_sell_binance"),
+        arbitrage(0.3, direction="buy_bybit_sell_okx", symbol="ETHUSDT"),
         other(SignalType.VOLUME_SPIKE, MODERATE),
+        other(SignalType.VOLUME_SPIKE, MODERATE, exchange="okx"),
         other(SignalType.SPREAD_ANOMALY, WEAK, symbol="ETHUSDT"),
         other(SignalType.MOMENTUM_BREAKOUT, STRONG, symbol="SOLUSDT"),
     ]

@@ -36,7 +36,7 @@ def scenario(aggregator: RealtimeSignalAggregator) -> list[Signal]:
     analyzer = CrossExchangeAnalyzer(small_config())
     # Flat, tight books for 5 s: warms the spread (5 samples) and momentum (3 bars) detectors.
     for t in range(0, 5000, 1000):
-        for exchange in Exchange:
+        for exchange in (Exchange.BINANCE, Exchange.BYBIT):  # the default venues
             out += aggregator.on_book(exchange, "BTCUSDT", mid_book(exchange, 100.0, t), t)
     # Binance jumps to 100.5 with a wide spread: momentum up and a spread anomaly.
     wide = book(BINANCE, [(100.3, 2.0)], [(100.7, 2.0)], 5000)
@@ -44,8 +44,8 @@ def scenario(aggregator: RealtimeSignalAggregator) -> list[Signal]:
     # Bybit bids above Binance's ask: an arbitrage opportunity.
     cheap = book(BINANCE, [(99.0, 5.0)], [(100.0, 2.0)], 5100)
     rich = book(BYBIT, [(100.5, 3.0)], [(101.0, 1.0)], 5100)
-    events = analyzer.update("BTCUSDT", cheap, rich, 5100)
-    out += aggregator.on_opportunities(events, cheap, rich, 5100)
+    events = analyzer.update("BTCUSDT", (cheap, rich), 5100)
+    out += aggregator.on_opportunities(events, (cheap, rich), 5100)
     # Volume: 1000 USD per 1 s bucket, then 5000 USD.
     for t in (500, 1500, 2500):
         out += aggregator.on_trade("BTCUSDT", trade(100.0, 10.0, t), t)
@@ -55,8 +55,8 @@ def scenario(aggregator: RealtimeSignalAggregator) -> list[Signal]:
     out += aggregator.on_funding("BTCUSDT", funding(BINANCE, 0.0005, 6000), 6000)
     # The opportunity closes.
     diff(rich, [(100.5, 0.0)], [], 7000)
-    events = analyzer.update("BTCUSDT", cheap, rich, 7000)
-    out += aggregator.on_opportunities(events, cheap, rich, 7000)
+    events = analyzer.update("BTCUSDT", (cheap, rich), 7000)
+    out += aggregator.on_opportunities(events, (cheap, rich), 7000)
     return out
 
 
@@ -103,8 +103,10 @@ def test_upgrade_replaces_the_active_signal_of_its_episode() -> None:
     aggregator = RealtimeSignalAggregator(config())
     binance = book(BINANCE, [(99.0, 5.0)], [(100.0, 2.0)], 0)
     bybit = book(BYBIT, [(99.0, 5.0)], [(100.0, 2.0)], 0)
-    aggregator.on_opportunities([event(OpportunityEventKind.OPENED, 0.15, 0)], binance, bybit, 0)
-    aggregator.on_opportunities([event(OpportunityEventKind.UPDATED, 0.5, 10)], binance, bybit, 10)
+    aggregator.on_opportunities([event(OpportunityEventKind.OPENED, 0.15, 0)], (binance, bybit), 0)
+    aggregator.on_opportunities(
+        [event(OpportunityEventKind.UPDATED, 0.5, 10)], (binance, bybit), 10
+    )
     [active] = aggregator.active_signals(10)
     assert (active.timestamp, active.strength.value) == (10, "strong")
 
@@ -116,7 +118,7 @@ def test_stats() -> None:
     bybit = book(BYBIT, [(99.0, 5.0)], [(100.0, 2.0)], 0)
     for net in (0.15, 0.16):  # opens (past the re-open quiet time), then a duplicate
         kind = OpportunityEventKind.OPENED if net == 0.15 else OpportunityEventKind.UPDATED
-        aggregator.on_opportunities([event(kind, net, 40_000, 40_000)], binance, bybit, 40_000)
+        aggregator.on_opportunities([event(kind, net, 40_000, 40_000)], (binance, bybit), 40_000)
     stats = aggregator.stats()
     assert stats["emitted"] == 6
     assert stats["by_type"] == {

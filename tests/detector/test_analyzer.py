@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -14,11 +15,11 @@ from detector.analyzer import (
     OpportunityEventKind,
     find_opportunity,
 )
-from detector.book import OrderBook, SyncedBook
+from detector.book import OrderBook, SyncedBook, make_book
 from detector.models import Exchange, Level
 from tests.detector.signals.helpers import book, config, diff
 
-BINANCE, BYBIT = Exchange.BINANCE, Exchange.BYBIT
+BINANCE, BYBIT, OKX = Exchange.BINANCE, Exchange.BYBIT, Exchange.OKX
 B2Y = Direction.BUY_BINANCE_SELL_BYBIT
 Y2B = Direction.BUY_BYBIT_SELL_BINANCE
 OPENED, UPDATED, CLOSED = (
@@ -121,7 +122,7 @@ def test_both_directions_with_each_exchanges_fee(
     cheap = book(BINANCE if direction is B2Y else BYBIT, [(99.0, 5.0)], [(100.0, 2.0)], 1000)
     rich = book(BYBIT if direction is B2Y else BINANCE, [(100.5, 3.0)], [(101.0, 1.0)], 1000)
     binance, bybit = (cheap, rich) if direction is B2Y else (rich, cheap)
-    events = CrossExchangeAnalyzer(config()).update("BTCUSDT", binance, bybit, 1000)
+    events = CrossExchangeAnalyzer(config()).update("BTCUSDT", (binance, bybit), 1000)
     assert [e.kind for e in events] == [OPENED]
     opp = events[0].opportunity
     assert opp.direction is direction
@@ -144,15 +145,13 @@ def test_both_directions_with_each_exchanges_fee(
 )
 def test_net_threshold(bid: float, min_profit: float, opens: bool) -> None:
     analyzer = CrossExchangeAnalyzer(config(min_profit_pct=min_profit))
-    events = analyzer.update("BTCUSDT", *binance_cheap(bid=bid), now_ms=1000)
+    events = analyzer.update("BTCUSDT", binance_cheap(bid=bid), now_ms=1000)
     assert bool(events) is opens
 
 
 @pytest.mark.parametrize(("ask_qty", "opens"), [(0.9, False), (1.0, True)])
 def test_min_notional(ask_qty: float, opens: bool) -> None:
-    events = CrossExchangeAnalyzer(config()).update(
-        "BTCUSDT", *binance_cheap(ask_qty=ask_qty), 1000
-    )
+    events = CrossExchangeAnalyzer(config()).update("BTCUSDT", binance_cheap(ask_qty=ask_qty), 1000)
     assert bool(events) is opens  # 0.9 x 100 = 90 < 100 <= 1.0 x 100
 
 
@@ -166,35 +165,35 @@ def test_quick_reject_skips_the_walk(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(analyzer_module, "find_opportunity", counting)
     analyzer = CrossExchangeAnalyzer(config())
-    analyzer.update("BTCUSDT", *binance_cheap(bid=100.1), now_ms=1000)
+    analyzer.update("BTCUSDT", binance_cheap(bid=100.1), now_ms=1000)
     assert calls == []
-    analyzer.update("BTCUSDT", *binance_cheap(bid=100.5), now_ms=1000)
+    analyzer.update("BTCUSDT", binance_cheap(bid=100.5), now_ms=1000)
     assert calls == [B2Y]
 
 
 def test_lifecycle_open_update_peak_close() -> None:
     analyzer = CrossExchangeAnalyzer(config())
     binance, bybit = binance_cheap(t=1000)
-    [opened] = analyzer.update("BTCUSDT", binance, bybit, 1000)
+    [opened] = analyzer.update("BTCUSDT", (binance, bybit), 1000)
     assert opened.kind is OPENED and opened.tracked.opened_ms == 1000
 
     diff(bybit, [(100.5, 0.0), (100.6, 3.0)], [], 1500)
-    [up] = analyzer.update("BTCUSDT", binance, bybit, 1500)
+    [up] = analyzer.update("BTCUSDT", (binance, bybit), 1500)
     assert up.kind is UPDATED and up.tracked.updates == 1
     assert up.tracked.peak.sell_price == 100.6
 
     diff(bybit, [(100.6, 0.0), (100.4, 3.0)], [], 2000)
-    [down] = analyzer.update("BTCUSDT", binance, bybit, 2000)
+    [down] = analyzer.update("BTCUSDT", (binance, bybit), 2000)
     assert down.kind is UPDATED and down.tracked.updates == 2
     assert down.tracked.last.sell_price == 100.4
     assert down.tracked.peak.sell_price == 100.6  # the peak is by net %
     assert down.tracked.duration_ms == 1000  # so far
 
-    assert analyzer.update("BTCUSDT", binance, bybit, 2200) == []  # nothing changed
+    assert analyzer.update("BTCUSDT", (binance, bybit), 2200) == []  # nothing changed
     assert [t.id for t in analyzer.open_opportunities()] == ["BTCUSDT:buy_binance_sell_bybit:1000"]
 
     diff(bybit, [(100.4, 0.0), (100.1, 3.0)], [], 3000)
-    [closed] = analyzer.update("BTCUSDT", binance, bybit, 3000)
+    [closed] = analyzer.update("BTCUSDT", (binance, bybit), 3000)
     assert closed.kind is CLOSED
     t = closed.tracked
     assert (t.closed_ms, t.close_reason, t.duration_ms, t.updates) == (
@@ -211,38 +210,39 @@ def test_lifecycle_open_update_peak_close() -> None:
 def test_closes_on_unsynced_book_and_stays_closed() -> None:
     analyzer = CrossExchangeAnalyzer(config())
     binance, bybit = binance_cheap(t=1000)
-    assert analyzer.update("BTCUSDT", binance, bybit, 1000)[0].kind is OPENED
+    assert analyzer.update("BTCUSDT", (binance, bybit), 1000)[0].kind is OPENED
     diff(bybit, [(100.7, 3.0)], [], 1100, jump=5)  # Bybit u jumps: the book is discarded
     assert not bybit.usable
-    [closed] = analyzer.update("BTCUSDT", binance, bybit, 1100)
+    [closed] = analyzer.update("BTCUSDT", (binance, bybit), 1100)
     assert (closed.kind, closed.tracked.close_reason) == (CLOSED, CloseReason.UNSYNCED)
-    assert analyzer.update("BTCUSDT", binance, bybit, 1200) == []
-    assert analyzer.update("BTCUSDT", binance, None, 1200) == []
+    assert analyzer.update("BTCUSDT", (binance, bybit), 1200) == []
+    assert analyzer.update("BTCUSDT", (binance, make_book(BYBIT, "BTCUSDT")), 1200) == []
 
 
 def test_missing_or_crossed_book_is_unsynced() -> None:
     analyzer = CrossExchangeAnalyzer(config())
     binance, bybit = binance_cheap(t=1000)
-    analyzer.update("BTCUSDT", binance, bybit, 1000)
-    [closed] = analyzer.update("BTCUSDT", None, bybit, 1000)
+    analyzer.update("BTCUSDT", (binance, bybit), 1000)
+    empty = make_book(BINANCE, "BTCUSDT")  # a venue's book not synced yet
+    [closed] = analyzer.update("BTCUSDT", (empty, bybit), 1000)
     assert closed.tracked.close_reason is CloseReason.UNSYNCED
     diff(binance, [(100.2, 1.0)], [], 1100)  # bid 100.2 above ask 100: crossed
     assert not binance.usable
-    assert analyzer.update("BTCUSDT", binance, bybit, 1100) == []
+    assert analyzer.update("BTCUSDT", (binance, bybit), 1100) == []
 
 
 def test_closes_on_stale_book_and_opens_nothing_while_stale() -> None:
     analyzer = CrossExchangeAnalyzer(config())  # stale after 5 s
     binance, bybit = binance_cheap(t=1000)
-    analyzer.update("BTCUSDT", binance, bybit, 1000)
+    analyzer.update("BTCUSDT", (binance, bybit), 1000)
     diff(bybit, [(100.6, 3.0)], [], 5000)
-    assert analyzer.update("BTCUSDT", binance, bybit, 6000)[0].kind is UPDATED  # age 5000: fresh
-    [closed] = analyzer.update("BTCUSDT", binance, bybit, 6001)
+    assert analyzer.update("BTCUSDT", (binance, bybit), 6000)[0].kind is UPDATED  # age 5000: fresh
+    [closed] = analyzer.update("BTCUSDT", (binance, bybit), 6001)
     assert (closed.tracked.close_reason, closed.tracked.closed_ms) == (CloseReason.STALE, 6001)
     diff(bybit, [(100.8, 3.0)], [], 6500)  # fresh Bybit, Binance still stale: nothing opens
-    assert analyzer.update("BTCUSDT", binance, bybit, 6500) == []
+    assert analyzer.update("BTCUSDT", (binance, bybit), 6500) == []
     diff(binance, [], [(100.0, 2.0)], 6600)
-    [reopened] = analyzer.update("BTCUSDT", binance, bybit, 6600)
+    [reopened] = analyzer.update("BTCUSDT", (binance, bybit), 6600)
     assert reopened.kind is OPENED
     assert reopened.tracked.id == "BTCUSDT:buy_binance_sell_bybit:6600"
 
@@ -250,28 +250,28 @@ def test_closes_on_stale_book_and_opens_nothing_while_stale() -> None:
 def test_reopen_within_the_same_millisecond_gets_a_distinct_id() -> None:
     analyzer = CrossExchangeAnalyzer(config())
     binance, bybit = binance_cheap(t=1000)
-    analyzer.update("BTCUSDT", binance, bybit, 1000)
+    analyzer.update("BTCUSDT", (binance, bybit), 1000)
     diff(bybit, [(100.5, 0.0), (100.0, 3.0)], [], 1000)
-    assert analyzer.update("BTCUSDT", binance, bybit, 1000)[0].kind is CLOSED
+    assert analyzer.update("BTCUSDT", (binance, bybit), 1000)[0].kind is CLOSED
     diff(bybit, [(100.5, 3.0)], [], 1000)
-    [again] = analyzer.update("BTCUSDT", binance, bybit, 1000)
+    [again] = analyzer.update("BTCUSDT", (binance, bybit), 1000)
     assert again.tracked.id == "BTCUSDT:buy_binance_sell_bybit:1000#1"
 
 
 def test_stats() -> None:
     analyzer = CrossExchangeAnalyzer(config())
     binance, bybit = binance_cheap(t=1000)
-    analyzer.update("BTCUSDT", binance, bybit, 1000)  # net 0.3945
+    analyzer.update("BTCUSDT", (binance, bybit), 1000)  # net 0.3945
     diff(bybit, [(100.5, 0.0), (100.6, 3.0)], [], 1500)
-    analyzer.update("BTCUSDT", binance, bybit, 1500)  # peak: sells at 100.6
+    analyzer.update("BTCUSDT", (binance, bybit), 1500)  # peak: sells at 100.6
     diff(bybit, [(100.6, 0.0), (100.1, 3.0)], [], 3000)
-    analyzer.update("BTCUSDT", binance, bybit, 3000)  # closed after 2000 ms
+    analyzer.update("BTCUSDT", (binance, bybit), 3000)  # closed after 2000 ms
     diff(bybit, [(100.1, 0.0), (100.5, 3.0)], [], 4000)
-    analyzer.update("BTCUSDT", binance, bybit, 4000)
+    analyzer.update("BTCUSDT", (binance, bybit), 4000)
     diff(bybit, [(100.5, 0.0), (100.1, 3.0)], [], 4500)
-    analyzer.update("BTCUSDT", binance, bybit, 4500)  # closed after 500 ms
+    analyzer.update("BTCUSDT", (binance, bybit), 4500)  # closed after 500 ms
     eth_binance, eth_bybit = binance_cheap(t=5000)
-    analyzer.update("ETHUSDT", eth_binance, eth_bybit, 5000)  # still open
+    analyzer.update("ETHUSDT", (eth_binance, eth_bybit), 5000)  # still open
 
     net_100_5 = (100.5 * (1 - FY) / (100.0 * (1 + FB)) - 1) * 100  # 0.3945 %
     net_100_6 = (100.6 * (1 - FY) / (100.0 * (1 + FB)) - 1) * 100  # 0.4945 %
@@ -296,3 +296,48 @@ def test_stats() -> None:
     empty = analyzer.stats("SOLUSDT")
     assert (empty.opened, empty.avg_peak_net_pct, empty.median_duration_ms) == (0, None, None)
     assert empty.to_dict()["by_direction"] == {B2Y.value: 0, Y2B.value: 0}
+
+
+def three_venue_config() -> Any:
+    venues = (BINANCE, BYBIT, OKX)
+    return replace(
+        config(), exchanges=venues, taker_fee_pct={BINANCE: 0.05, BYBIT: 0.055, OKX: 0.05}
+    )
+
+
+def test_every_ordered_pair_of_three_venues_is_evaluated() -> None:
+    analyzer = CrossExchangeAnalyzer(three_venue_config())
+    binance = book(BINANCE, [(99.0, 5.0)], [(100.0, 2.0)], 1000)
+    bybit = book(BYBIT, [(99.9, 3.0)], [(100.8, 1.0)], 1000)  # crosses nobody
+    okx = book(OKX, [(100.6, 1.5)], [(101.0, 1.0)], 1000)  # bids above Binance's ask
+    [opened] = analyzer.update("BTCUSDT", (binance, bybit, okx), 1000)
+    tracked = opened.tracked
+    assert tracked.direction is Direction.parse("buy_binance_sell_okx")
+    assert tracked.id == "BTCUSDT:buy_binance_sell_okx:1000"
+    found = tracked.last
+    assert (found.buy_exchange, found.sell_exchange) == (BINANCE, OKX)
+    # Both venues' own fees: buy Binance at 100 (+0.05 %), sell OKX at 100.6 (-0.05 %).
+    assert found.net_profit_percentage == pytest.approx((100.6 * 0.9995 / (100 * 1.0005) - 1) * 100)
+    assert found.max_volume == 1.5  # the depth walk: OKX's 1.5 at 100.6 against Binance's 2
+    # OKX goes stale: only its pairs close; a Bybit-Binance crossing still opens.
+    diff(bybit, [(100.5, 3.0)], [], 7000)
+    diff(binance, [], [(100.0, 2.0)], 7000)
+    events = analyzer.update("BTCUSDT", (binance, bybit, okx), 7000)
+    kinds = {(e.kind, e.tracked.direction.value) for e in events}
+    assert kinds == {(CLOSED, "buy_binance_sell_okx"), (OPENED, "buy_binance_sell_bybit")}
+    closed = next(e for e in events if e.kind is CLOSED)
+    assert closed.tracked.close_reason is CloseReason.STALE
+    stats = analyzer.stats("BTCUSDT")
+    assert set(stats.by_direction) == {d.value for d in Direction.between((BINANCE, BYBIT, OKX))}
+    assert stats.by_direction["buy_binance_sell_okx"] == 1
+
+
+def test_directions_are_named_after_their_venues() -> None:
+    assert [d.value for d in Direction.between((BINANCE, OKX))] == [
+        "buy_binance_sell_okx",
+        "buy_okx_sell_binance",
+    ]
+    assert Direction.parse("buy_bybit_sell_binance") is Direction.BUY_BYBIT_SELL_BINANCE
+    assert Direction.of(OKX, BYBIT).reverse is Direction.parse("buy_bybit_sell_okx")
+    with pytest.raises(ValueError, match="not a direction"):
+        Direction.parse("buy_binance_sell_binance")

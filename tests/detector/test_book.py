@@ -1,4 +1,4 @@
-"""Order books: level operations, every sync rule of both venues, and a real Binance replay."""
+"""Order books: level operations, every sync rule of each venue, and a real Binance replay."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from detector.book import (
     BinanceBook,
     BookState,
     BybitBook,
+    OkxBook,
     OrderBook,
     SyncedBook,
     make_book,
@@ -27,6 +28,7 @@ from detector.models import (
 )
 from detector.venues.binance import BinanceParser
 from detector.venues.bybit import BybitParser
+from detector.venues.okx import INSTRUMENTS_ENDPOINT, OkxParser
 from tests.conftest import load_json, load_jsonl
 
 # -- OrderBook level operations ------------------------------------------------------------------
@@ -128,6 +130,21 @@ def by_delta(u: int, bids: list[Level] = BID) -> DepthDiff:
 
 def by_snap(u: int, source: Source = Source.WS) -> DepthSnapshot:
     return DepthSnapshot(Exchange.BYBIT, "BTCUSDT", BID, ASK, u, u, u, source, 50)
+
+
+def ok_snap(seq: int, source: Source = Source.WS) -> DepthSnapshot:
+    return DepthSnapshot(Exchange.OKX, "BTC-USDT-SWAP", BID, ASK, seq, seq, seq, source, 400)
+
+
+def ok_diff(prev: int, seq: int, bids: list[Level] = BID, recv: int | None = None) -> DepthDiff:
+    """An OKX update as the parser maps it: seqId → first and final id, prevSeqId → prev."""
+    at = seq if recv is None else recv
+    return DepthDiff(Exchange.OKX, "BTC-USDT-SWAP", bids, [], seq, seq, prev, at, at, 400)
+
+
+def ok_keepalive(seq: int) -> DepthDiff:
+    """No change for a while: empty sides, seqId == prevSeqId == the last seqId."""
+    return ok_diff(seq, seq, [])
 
 
 A, R, B, D, IG, G = (
@@ -348,6 +365,91 @@ CASES = {
         Need.NOTHING,
         11,
     ),
+    # OKX books: snapshot (prevSeqId -1) replaces; each prevSeqId is the previous seqId; a
+    # keepalive repeats the last seqId; after maintenance seqId may fall below prevSeqId.
+    "okx-update-before-snapshot-ignored": Case(
+        Exchange.OKX,
+        [(ok_diff(10, 15), IG)],
+        BookState.AWAITING_SNAPSHOT,
+        Need.RESUBSCRIBE,
+        None,
+    ),
+    "okx-next-update-chains": Case(
+        Exchange.OKX,
+        [(ok_snap(10), R), (ok_diff(10, 15), A), (ok_diff(15, 22), A)],
+        BookState.SYNCED,
+        Need.NOTHING,
+        22,
+        {"applied": 2},
+    ),
+    "okx-docs-example": Case(  # docs-v5 "Sequence ID" example, step by step
+        Exchange.OKX,
+        [
+            (ok_snap(10), R),  # snapshot: prevSeqId = -1, seqId = 10
+            (ok_diff(10, 15), A),  # normal update
+            (ok_keepalive(15), A),  # no update: prevSeqId = 15, seqId = 15
+            (ok_diff(15, 3), A),  # sequence reset: prevSeqId = 15, seqId = 3
+            (ok_diff(3, 5), A),  # normal update
+        ],
+        BookState.SYNCED,
+        Need.NOTHING,
+        5,
+        {"applied": 3, "keepalives": 1, "resets": 1, "gaps": 0},
+    ),
+    "okx-gap": Case(
+        Exchange.OKX,
+        [(ok_snap(10), R), (ok_diff(10, 15), A), (ok_diff(16, 20), G), (ok_diff(20, 25), IG)],
+        BookState.AWAITING_SNAPSHOT,
+        Need.RESUBSCRIBE,
+        None,
+        {"gaps": 1, "bid_count": 0},
+    ),
+    "okx-gap-then-snapshot-resyncs": Case(
+        Exchange.OKX,
+        [(ok_snap(10), R), (ok_diff(12, 20), G), (ok_snap(40), R), (ok_diff(40, 41), A)],
+        BookState.SYNCED,
+        Need.NOTHING,
+        41,
+        {"gaps": 1, "resyncs": 1},
+    ),
+    "okx-keepalive-of-another-id-is-a-gap": Case(
+        Exchange.OKX,
+        [(ok_snap(10), R), (ok_keepalive(9), G)],
+        BookState.AWAITING_SNAPSHOT,
+        Need.RESUBSCRIBE,
+        None,
+        {"gaps": 1, "keepalives": 0},
+    ),
+    "okx-repeated-frame-is-a-gap": Case(  # ids are compared by identity, not by size
+        Exchange.OKX,
+        [(ok_snap(10), R), (ok_diff(10, 15), A), (ok_diff(10, 15), G)],
+        BookState.AWAITING_SNAPSHOT,
+        Need.RESUBSCRIBE,
+        None,
+        {"gaps": 1},
+    ),
+    "okx-after-a-reset-the-old-chain-is-a-gap": Case(
+        Exchange.OKX,
+        [(ok_snap(10), R), (ok_diff(10, 3), A), (ok_diff(10, 12), G)],
+        BookState.AWAITING_SNAPSHOT,
+        Need.RESUBSCRIBE,
+        None,
+        {"gaps": 1, "resets": 1},
+    ),
+    "okx-snapshot-mid-stream-replaces": Case(
+        Exchange.OKX,
+        [(ok_snap(10), R), (ok_diff(10, 15), A), (ok_snap(7), R), (ok_diff(7, 8), A)],
+        BookState.SYNCED,
+        Need.NOTHING,
+        8,
+    ),
+    "okx-rest-snapshot-ignored": Case(
+        Exchange.OKX,
+        [(ok_snap(10, Source.REST), IG), (ok_diff(10, 11), IG)],
+        BookState.AWAITING_SNAPSHOT,
+        Need.RESUBSCRIBE,
+        None,
+    ),
 }
 
 
@@ -401,6 +503,7 @@ def test_bybit_gap_records_expected_and_got() -> None:
     [
         (Exchange.BINANCE, bn_rest(100), bn_diff(99, 102, 98), Need.SNAPSHOT),
         (Exchange.BYBIT, by_snap(100), by_delta(101), Need.RESUBSCRIBE),
+        (Exchange.OKX, ok_snap(100), ok_diff(100, 101), Need.RESUBSCRIBE),
     ],
 )
 def test_invalidate_discards_until_the_next_snapshot(
@@ -418,6 +521,63 @@ def test_invalidate_discards_until_the_next_snapshot(
     assert book.resyncs == 0
     book.apply_snapshot(sync)
     assert (book.resyncs, book.need, book.gaps) == (1, Need.NOTHING, 0)
+
+
+def test_okx_gap_records_expected_and_got() -> None:
+    book = OkxBook("BTC-USDT-SWAP")
+    assert (book.exchange, book.need) == (Exchange.OKX, Need.RESUBSCRIBE)
+    book.apply_snapshot(ok_snap(10))
+    book.apply_diff(ok_diff(10, 15))
+    assert book.apply_diff(ok_diff(17, 20)) is G
+    assert book.last_gap is not None
+    assert (book.last_gap.expected, book.last_gap.got) == (15, 17)
+
+
+def test_okx_keepalive_only_touches_the_book() -> None:
+    book = make_book(Exchange.OKX, "BTC-USDT-SWAP")
+    assert isinstance(book, OkxBook)
+    book.apply_snapshot(ok_snap(10))
+    book.apply_diff(ok_diff(10, 15, [(100.0, 3.0)]))
+    before = (book.levels.top_bids(5), book.applied, book.last_update_id)
+    assert book.apply_diff(ok_diff(15, 15, [], recv=70_000)) is A
+    assert (book.levels.top_bids(5), book.applied, book.last_update_id) == before
+    assert (book.keepalives, book.last_recv_ms, book.age_ms(70_500)) == (1, 70_000, 500)
+    assert book.usable
+
+
+def test_okx_real_books5_frames_through_parser_and_book() -> None:
+    parser = OkxParser()
+    parser.parse_rest(
+        INSTRUMENTS_ENDPOINT,
+        {
+            "code": "0",
+            "data": [
+                {
+                    "instType": "SWAP",
+                    "instId": "BTC-USDT-SWAP",
+                    "ctVal": "0.01",
+                    "ctMult": "1",
+                    "ctValCcy": "BTC",
+                    "ctType": "linear",
+                    "settleCcy": "USDT",
+                    "state": "live",
+                    "tickSz": "0.1",
+                    "lotSz": "0.01",
+                }
+            ],
+        },
+        0,
+    )
+    book = OkxBook("BTC-USDT-SWAP")
+    frames = load_jsonl("okx_v5_books5_BTC-USDT-SWAP_2026-08-12.jsonl")[1:]
+    for frame in frames:  # books5: each frame is a whole top 5
+        [event] = parser.parse_ws_message(frame, 0)
+        assert isinstance(event, DepthSnapshot)
+        assert book.apply_snapshot(event) is R
+    assert (book.last_update_id, book.usable) == (333794734996, True)
+    assert book.levels.best_bid() == (63921.4, 4.2193)
+    assert book.levels.best_ask() == (63921.5, 7.9041)
+    assert (book.levels.bid_count, book.levels.ask_count) == (5, 5)
 
 
 @pytest.mark.parametrize("zero", ["0", "0.000", "0.00000000"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -29,11 +29,14 @@ from detector.simulator.scenarios import (
     Scenario,
     ScenarioEvent,
     SequenceGap,
+    SequenceReset,
     StaleFeed,
+    okx_topic,
 )
 from detector.simulator.server import SimulatorServer
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
+OKX = Exchange.OKX
 CONFIG = DetectorConfig(symbols=SYMBOLS, stale_after_s=2.0)
 FAST_BACKOFF = Backoff(initial_s=0.05, max_s=0.2)
 BOOK_SIGNALS = {SignalType.ARBITRAGE, SignalType.SPREAD_ANOMALY, SignalType.MOMENTUM_BREAKOUT}
@@ -81,14 +84,30 @@ async def live(
             run.signals.append(signal)
             if signal.type not in BOOK_SIGNALS:
                 return
+            d = signal.details
             exchanges = (
-                [Exchange.BINANCE, Exchange.BYBIT]
+                [Exchange(d["buy_exchange"]), Exchange(d["sell_exchange"])]
                 if signal.type is SignalType.ARBITRAGE
-                else [Exchange(signal.details["exchange"])]
+                else [Exchange(d["exchange"])]
             )
             for exchange in exchanges:
                 if not detector.pipeline.is_healthy(exchange, signal.symbol):
                     run.violations.append(f"{signal.type} from unhealthy {exchange}")
+            if signal.type is SignalType.ARBITRAGE:
+                # The prices are the books' own tops at the moment of emission.
+                books = {b.exchange: b for b in detector.pipeline.books(signal.symbol)}
+                ask = books[exchanges[0]].levels.best_ask()
+                bid = books[exchanges[1]].levels.best_bid()
+                if (
+                    ask is None
+                    or bid is None
+                    or (d["buy_price"], d["sell_price"])
+                    != (
+                        ask[0],
+                        bid[0],
+                    )
+                ):
+                    run.violations.append(f"{d['direction']} prices are not the books' tops")
 
         detector.add_callback(check)
         async with detector:
@@ -226,3 +245,75 @@ async def test_unknown_symbols_are_reported_not_fatal() -> None:
         assert run.detector.config.symbols == ("BTCUSDT", "ETHUSDT")
         assert any("FOOUSDT" in p for p in run.detector.symbol_problems)
         await run.until(lambda: bool(run.arbitrage()))
+
+
+THREE_VENUES = replace(CONFIG, exchanges=(Exchange.BINANCE, Exchange.BYBIT, Exchange.OKX))
+
+
+async def test_okx_windows_with_binance_and_with_bybit_arrive_in_coins() -> None:
+    windows = (
+        ArbitrageWindow(2.0, 4.0, "BTCUSDT", sell_on=Exchange.BINANCE, net_pct=0.2, buy_on=OKX),
+        ArbitrageWindow(2.0, 4.0, "ETHUSDT", sell_on=OKX, net_pct=0.2, buy_on=Exchange.BYBIT),
+    )
+    wanted = {"buy_okx_sell_binance", "buy_bybit_sell_okx"}
+    async with live(windows, config=THREE_VENUES) as run:
+        await run.until(lambda: wanted <= {s.details["direction"] for s in run.arbitrage()})
+        for direction in wanted:
+            signal = next(s for s in run.arbitrage() if s.details["direction"] == direction)
+            d = signal.details
+            assert d["net_profit_percentage"] == pytest.approx(0.2, abs=0.03), direction
+            # Sizes are coins on every venue (OKX contracts times ctVal 0.01 BTC, 0.1 ETH): a
+            # window rests at least depth_usd = 50 000 USDT at its crossing level, and the walk
+            # adds the levels up to the gap (about 0.6-1 M USDT here). Contracts taken for coins
+            # would be 10-100 times off either way.
+            assert 50_000 <= d["notional"] <= 2_000_000, (direction, d["notional"])
+        assert not run.violations
+        healthy = {(b.exchange, b.symbol) for b in run.detector.health().books if b.healthy}
+        assert {(OKX, "BTCUSDT"), (OKX, "ETHUSDT")} <= healthy
+
+
+@pytest.mark.parametrize(
+    ("fault", "survived"),
+    [
+        (SequenceGap(1.5, OKX, "BTCUSDT"), "gaps"),
+        (ConnectionDrop(1.5, 1.0, OKX), "reconnects"),
+    ],
+    ids=["okx-gap", "okx-drop"],
+)
+async def test_okx_faults_are_survived_and_its_windows_resume(
+    fault: ScenarioEvent, survived: str
+) -> None:
+    window = ArbitrageWindow(7.0, 3.0, "BTCUSDT", sell_on=OKX, net_pct=0.2, buy_on=Exchange.BYBIT)
+    async with live((fault, window), config=THREE_VENUES) as run:
+        stats = run.detector.pipeline.stats
+
+        def fault_seen() -> bool:
+            if survived == "reconnects":
+                return run.detector.health().exchanges[OKX].feed.reconnects > 0
+            return any(k.startswith("okx") for k in getattr(stats, survived))
+
+        await run.until(fault_seen)
+        await run.until(lambda: books_healthy(run))
+        await run.until(
+            lambda: any(s.details["direction"] == "buy_bybit_sell_okx" for s in run.arbitrage())
+        )
+        assert not run.violations
+        assert run.detector.internal_errors == 0
+
+
+async def test_an_okx_maintenance_reset_keeps_the_book_and_a_refused_instrument_the_rest() -> None:
+    events = (
+        SequenceReset(1.5, OKX, "BTCUSDT"),
+        RefusedTopic(0.0, 30.0, OKX, okx_topic("books", "ETHUSDT")),
+        ArbitrageWindow(4.0, 3.0, "BTCUSDT", sell_on=Exchange.BINANCE, net_pct=0.2, buy_on=OKX),
+    )
+    async with live(events, config=THREE_VENUES) as run:
+        await run.until(
+            lambda: any(s.details["direction"] == "buy_okx_sell_binance" for s in run.arbitrage())
+        )
+        stats = run.detector.pipeline.stats
+        assert "okx:BTCUSDT" not in stats.gaps  # a reset is no gap: the chain goes on
+        assert any("ETH-USDT-SWAP" in topic for topic in stats.refused_topics)
+        assert not run.detector.pipeline.is_healthy(OKX, "ETHUSDT")
+        assert run.detector.pipeline.is_healthy(OKX, "BTCUSDT")
+        assert not run.violations

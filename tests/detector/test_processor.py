@@ -280,7 +280,7 @@ def test_crossed_book_is_invalid(processor: OrderBookProcessor, form: str) -> No
         (BN_DIFFS[0], "BTCUSDT", "binance", "SUSHIUSDT, not BTCUSDT"),
         (BY_BOOK[0], "ETHUSDT", "bybit", "BTCUSDT, not ETHUSDT"),
         (BY_REST, "ETHUSDT", "bybit", "BTCUSDT, not ETHUSDT"),
-        (BN_REST, "SUSHIUSDT", "okx", "unknown exchange 'okx'"),
+        (BN_REST, "SUSHIUSDT", "kraken", "unknown exchange 'kraken'"),
         (BN_REST, "SUSHIUSDT", "", "unknown exchange"),
         (BN_TICKER, "SUSHIUSDT", "binance", "not an order book payload"),
         ({"result": None, "id": 1}, "SUSHIUSDT", "binance", "not an order book payload"),

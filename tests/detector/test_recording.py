@@ -35,7 +35,7 @@ def test_gzip_output_is_deterministic(tmp_path: Path) -> None:
         (b"{not json", "not JSON"),
         (b"[1, 2]", "not a JSON object"),
         (b'{"exchange":"binance","source":"ws","endpoint":"/","data":{}}', "missing field 'ts'"),
-        (b'{"ts":1,"exchange":"okx","source":"ws","endpoint":"/","data":{}}', "'okx'"),
+        (b'{"ts":1,"exchange":"kraken","source":"ws","endpoint":"/","data":{}}', "'kraken'"),
         (b'{"ts":1,"exchange":"bybit","source":"ftp","endpoint":"/","data":{}}', "'ftp'"),
         (b'{"ts":1,"exchange":["bybit"],"source":"ws","endpoint":"/","data":{}}', "strings"),
         (b'{"ts":1.5,"exchange":"bybit","source":"ws","endpoint":"/","data":{}}', "integer"),

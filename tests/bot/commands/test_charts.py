@@ -18,10 +18,12 @@ from matplotlib.transforms import Bbox
 from bot.commands.chart_frame import fitted_start, span_label, x_of
 from bot.commands.charts import (
     CAPTION_LIMIT,
+    DEFAULT_PAIR,
     GAP_TYPES,
     Chart,
     GapPoint,
     Plot,
+    VenuePair,
     gap_points,
     gap_segments,
     plot_gap_chart,
@@ -35,7 +37,7 @@ from bot.commands.reports import gap_chart, stats_chart
 from bot.messages import DAY_MS, HOUR_MS, MINUTE_MS
 from bot.store import OpportunityRow, Store
 from detector.signals import SignalType
-from tests.bot.factories import T0, arbitrage, other
+from tests.bot.factories import T0, arbitrage, momentum, other
 
 MAX_PNG_BYTES = 200_000
 MAX_WIDTH = 1280
@@ -175,6 +177,62 @@ def test_gap_points_are_signed_bybit_minus_binance(store: Store) -> None:
     assert points[1].gap_pct == pytest.approx(-0.405, abs=1e-3)
     assert points[1].net_pct == pytest.approx(-0.3)
     assert points[2] == GapPoint(T0 + 2, pytest.approx((64_480 - 64_500) / 64_500 * 100), None)
+
+
+OKX_BINANCE = VenuePair("okx", "binance")
+
+
+def test_a_pair_of_venues_takes_only_its_own_signals(store: Store) -> None:
+    store.history.record_signal(arbitrage(0.2, direction="buy_okx_sell_binance"), T0)
+    store.history.record_signal(
+        arbitrage(0.3, direction="buy_binance_sell_okx", timestamp=T0 + 1, opened_ms=T0 + 1),
+        T0 + 1,
+    )
+    store.history.record_signal(arbitrage(0.25, timestamp=T0 + 2, opened_ms=T0 + 2), T0 + 2)
+    # A breakout on Bybit that saw both OKX's and Binance's mids is a point of every pair.
+    store.history.record_signal(
+        momentum("bybit", {"binance": 64_400.0, "okx": 64_464.4}, timestamp=T0 + 3), T0 + 3
+    )
+    signals = store.history.signals("BTCUSDT", T0, T0 + HOUR_MS, GAP_TYPES)
+
+    points = gap_points(signals, OKX_BINANCE)  # Binance minus OKX, in % of OKX
+    assert [p.timestamp_ms for p in points] == [T0, T0 + 1, T0 + 3]
+    assert points[0].gap_pct == pytest.approx(0.305, abs=1e-3)  # bought on OKX: Binance higher
+    assert points[0].net_pct == pytest.approx(0.2)
+    assert points[1].gap_pct == pytest.approx(-0.405, abs=1e-3)
+    assert points[2] == GapPoint(T0 + 3, pytest.approx((64_400 - 64_464.4) / 64_464.4 * 100), None)
+    default = gap_points(signals)
+    assert [p.timestamp_ms for p in default] == [T0 + 2, T0 + 3]
+    assert default[1].gap_pct == pytest.approx((64_500 - 64_400) / 64_400 * 100)
+    assert [p.timestamp_ms for p in gap_points(signals, VenuePair("bybit", "okx"))] == [T0 + 3]
+
+
+def test_a_pair_of_venues_names_them_and_shades_only_its_windows() -> None:
+    okx_higher = OpportunityRow("BTCUSDT", "buy_binance_sell_okx", T0, T0 + 60_000, T0, 0.3)
+    binance_higher = OpportunityRow(
+        "BTCUSDT", "buy_okx_sell_binance", T0 + 5 * MINUTE_MS, T0 + 6 * MINUTE_MS, T0, 0.2
+    )
+    elsewhere = OpportunityRow("BTCUSDT", "buy_binance_sell_bybit", T0, T0 + 60_000, T0, 0.9)
+    windows = [okx_higher, binance_higher, elsewhere]
+    plot = plot_gap_chart([], "BTCUSDT", T0, T0 + HOUR_MS, windows, OKX_BINANCE)
+    fig = _drawn(plot)
+    (ax,) = fig.axes
+
+    assert plot is not None
+    assert ax.get_ylabel() == "Binance - OKX, % of OKX price"
+    assert "(Binance - OKX, % of the OKX price)" in plot.caption
+    assert "2 arbitrage opportunity windows" in plot.caption
+    assert "green when Binance quoted higher, red when OKX did" in plot.caption
+    (legend,) = fig.legends
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels[:2] == ["window: Binance higher", "window: OKX higher"]
+    diamonds = [line for line in ax.get_lines() if line.get_marker() == "D"]
+    assert sorted(y for line in diamonds for y in line.get_ydata()) == pytest.approx([-0.3, 0.2])
+    # Only windows of other venues: nothing to draw for this pair.
+    assert plot_gap_chart([], "BTCUSDT", T0, T0 + HOUR_MS, [elsewhere], OKX_BINANCE) is None
+    default = _drawn(plot_gap_chart([], "BTCUSDT", T0, T0 + HOUR_MS, windows))
+    assert default.axes[0].get_ylabel() == "Bybit - Binance, % of Binance price"
+    assert (DEFAULT_PAIR.first, DEFAULT_PAIR.second) == ("binance", "bybit")
 
 
 def test_gap_chart_marks_the_opportunity_windows(store: Store) -> None:

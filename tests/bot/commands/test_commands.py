@@ -98,7 +98,13 @@ def subscriptions(store: Store, user: str = "7") -> dict[str, tuple[float, Signa
         ("/stats 40d", ["too long"]),
         ("/stats BTCUSDT 1h 2h", ["Too many arguments"]),
         ("/stats DOGE", ["I don't watch DOGE"]),
-        ("/chart", ["Which symbol?", "Usage: /chart BTCUSDT or /chart ETHUSDT 7d"]),
+        (
+            "/chart",
+            [
+                "Which symbol?",
+                "Usage: /chart BTCUSDT, /chart ETHUSDT 7d or /chart BTCUSDT 24h okx binance",
+            ],
+        ),
         ("/chart 7d", ["Which symbol?", "Usage: /chart BTCUSDT"]),
         ("/chart ALL", ["/chart draws one symbol, not ALL.", "/stats", "Usage: /chart"]),
         ("/chart 7d all", ["/chart draws one symbol, not ALL."]),
@@ -109,6 +115,21 @@ def subscriptions(store: Store, user: str = "7") -> dict[str, tuple[float, Signa
         ("/chart BTCUSDT 0m", ["at least 1 minute"]),
         ("/chart BTCUSDT ETHUSDT", ["Give one symbol", "Usage: /chart"]),
         ("/chart BTCUSDT 1h 2h", ["Too many arguments (3; at most 2)", "Usage: /chart"]),
+        ("/chart BTCUSDT okx", ["Give two venues: the chart is the gap between a pair"]),
+        ("/chart BTCUSDT okx OKX", ["Give two different venues."]),
+        ("/chart BTCUSDT okx binance bybit", ["Give two venues"]),
+        ("/chart BTCUSDT 24h kraken binance", ["Unknown venue kraken", "binance, bybit, okx."]),
+        ("/chart BTCUSDT bybt binance", ["Unknown venue bybt", "Did you mean bybit?"]),
+        ("/chart BTCUSDT 1h okx binance more", ["Too many arguments (5; at most 4)"]),
+        ("/chart okx binance", ["Which symbol?"]),
+        ("/chart BTC okx binance", ["I don't watch BTC", "Did you mean BTCUSDT?"]),
+        ("/venues kraken", ["Unknown venue kraken", "binance, bybit, okx, or all for every one"]),
+        ("/venues binance bybt", ["Unknown venue bybt", "Did you mean bybit?"]),
+        ("/venues okex", ["Did you mean okx?"]),
+        ("/venues binance BINANCE", ["Give each venue once (binance came twice)."]),
+        ("/venues binance bybit okx okx", ["Too many arguments (4; at most 3)"]),
+        ("/venues okx all", ["Give 'all' alone, or a list of venues."]),
+        ("/venues ,", ["Which venues?", "Usage: /venues binance okx"]),
         ("/status now", ["/status takes no arguments"]),
         ("/users", ["Sorry, /users is for arbwatch admins only."]),
         ("/broadcast hello everyone", ["Sorry, /broadcast is for arbwatch admins only."]),
@@ -154,6 +175,7 @@ def test_start_registers_and_greets_with_help(handler: CommandHandler, store: St
     assert reply.text.startswith("Hi <b>Bo</b>! I'm arbwatch.")
     assert "&lt;b&gt;Bo&lt;/b&gt;" in telegram_messages(reply.lines)[0]
     assert "/subscribe" in reply.text and "/users" not in reply.text
+    assert "I watch Binance, Bybit and OKX USDT perpetuals" in reply.text
     assert reply.buttons[0][0].data == "/subscribe ALL 0.2"
 
 
@@ -405,6 +427,35 @@ def test_chart_draws_the_gap_from_stored_signals(handler: CommandHandler, store:
     assert send(handler, "/chart ETHUSDT").image is None
 
 
+def test_chart_draws_the_gap_of_the_pair_of_venues_asked_for(
+    handler: CommandHandler, store: Store
+) -> None:
+    opened = T0 - 2 * HOUR
+    for direction in ("buy_okx_sell_binance", "buy_binance_sell_okx", "buy_binance_sell_bybit"):
+        signal = arbitrage(0.2, timestamp=opened, opened_ms=opened, direction=direction)
+        store.history.record_signal(signal, opened)
+        opened += 60_000
+
+    default = send(handler, "/chart BTCUSDT")
+    assert default.text == "📈 BTCUSDT gap, last 24 h"
+    assert "from 1 stored signal;" in check_png(default.image).caption
+    # Any order of symbol, period and venues; the gap is the second venue minus the first.
+    for text in ("/chart BTCUSDT 24h okx binance", "/chart OKX binance btcusdt"):
+        reply = send(handler, text)
+        assert reply.text == "📈 BTCUSDT gap Binance - OKX, last 24 h"
+        caption = check_png(reply.image).caption
+        assert "(Binance - OKX, % of the OKX price)" in caption
+        assert "from 2 stored signals" in caption and "2 arbitrage opportunity windows" in caption
+        assert "green when Binance quoted higher, red when OKX did" in caption
+    empty = send(handler, "/chart BTCUSDT bybit okx")
+    assert empty.image is None
+    assert empty.text.startswith(
+        "No BTCUSDT OKX - Bybit signals in the last 24 h yet — the chart needs stored arbitrage"
+        " or momentum signals between Bybit and OKX"
+    )
+    assert "Try a longer period: /chart BTCUSDT 7d bybit okx" in empty.text
+
+
 def test_chart_never_suggests_all(handler: CommandHandler) -> None:
     assert "ALL" not in send(handler, "/chart XRPUSDT").text
     assert "or ALL for every one." in send(handler, "/stats XRPUSDT").text
@@ -417,7 +468,8 @@ def test_only_stats_and_chart_carry_images(handler: CommandHandler, store: Store
 
 
 def test_commands_fit_telegrams_menu() -> None:
-    assert dict(COMMANDS)["chart"].startswith("SYMBOL [PERIOD]: ")
+    assert dict(COMMANDS)["chart"].startswith("SYMBOL [PERIOD] [VENUE VENUE]: ")
+    assert dict(COMMANDS)["venues"].startswith("VENUE ...|all: ")
     for name, about in COMMANDS + ADMIN_COMMANDS:
         assert re.fullmatch(r"[a-z0-9_]{1,32}", name)
         assert 1 <= len(about) <= 256
@@ -435,6 +487,7 @@ def _health() -> Health:
         exchanges={
             Exchange.BINANCE: exchange(Exchange.BINANCE, True),
             Exchange.BYBIT: exchange(Exchange.BYBIT, False),
+            Exchange.OKX: exchange(Exchange.OKX, True),
         },
         books=[
             BookHealth(Exchange.BINANCE, "BTCUSDT", "synced", True, 100, 0, 0),
@@ -456,6 +509,7 @@ def test_status_and_stats_use_the_health_provider(store: Store) -> None:
     )
     text = send(handler, "/status").text
     assert "Binance: 🟢 connected" in text and "Bybit: 🔴 disconnected" in text
+    assert "OKX: 🟢 connected" in text
     assert "42 frames/s · last frame 100 ms ago · reconnects 3 · gaps 1 · resyncs 2" in text
     assert "last error: connection refused <oops>" in text
     assert "Books: 1/2 healthy" in text
@@ -464,7 +518,7 @@ def test_status_and_stats_use_the_health_provider(store: Store) -> None:
     assert "DOGEUSDT is not listed on Bybit" in text
     stats = send(handler, "/stats").text
     assert "Detection latency: p50 12 ms · p99 85 ms" in stats
-    assert "Feeds: Binance up · Bybit DOWN · books 1/2 healthy" in stats
+    assert "Feeds: Binance up · Bybit DOWN · OKX up · books 1/2 healthy" in stats
     assert "17 repeats suppressed since start" in stats
     assert "Chat platforms" not in text
 

@@ -25,6 +25,7 @@ from tests.bot.fakes.fake_telegram_rules import MAX_TEXT, parse_text
 
 NAMES = [name for name, _ in (*COMMANDS, *ADMIN_COMMANDS, *DISCORD_COMMANDS)]
 WORDS = ["ALL", "BTCUSDT", "ethusdt", "0.15", "1h", "7d", "strong", "all", "default", "dm", "here"]
+WORDS += ["binance", "OKX", "bybit,okx", "okex"]  # /venues and /chart's pairs
 
 # Any text, lone surrogates and control characters often among it (hypothesis draws them rarely
 # on its own), and commands with such arguments.

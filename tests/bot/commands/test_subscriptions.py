@@ -194,6 +194,8 @@ def in_group(handler: CommandHandler, text: str, *, sender: str, admin: bool) ->
         "/subscribe ALL 0.2",
         "/unsubscribe ALL",
         "/types arbitrage",
+        "/venues binance okx",
+        "/venues all",
         "/mute",
         "/unmute",
         "/digest 5m",
@@ -215,11 +217,23 @@ def test_only_a_groups_administrators_change_its_alerts(
 
 
 @pytest.mark.parametrize(
-    "text", ["/list", "/types", "/digest", "/stats", "/status", "/help", "/start"]
+    "text", ["/list", "/types", "/venues", "/digest", "/stats", "/status", "/help", "/start"]
 )
 def test_every_member_may_read_a_groups_settings(handler: CommandHandler, text: str) -> None:
     in_group(handler, "/subscribe ALL 0.3", sender="1", admin=True)
     assert not in_group(handler, text, sender="2", admin=False).rejected
+
+
+def test_a_groups_administrator_chooses_its_venues_for_everyone(
+    handler: CommandHandler, store: Store
+) -> None:
+    in_group(handler, "/subscribe ALL 0.3", sender="1", admin=True)
+    chosen = in_group(handler, "/venues bybit okx", sender="1", admin=True)
+    assert "You trade on: Bybit and OKX" in chosen.text
+    shown = in_group(handler, "/venues", sender="2", admin=False)
+    assert not shown.rejected and "You trade on: Bybit and OKX" in shown.text
+    group = store.find_user(Platform.TELEGRAM, "-200")
+    assert group is not None and group.venues == {"bybit", "okx"}
 
 
 def test_the_group_is_the_user_whoever_speaks(handler: CommandHandler, store: Store) -> None:
@@ -245,6 +259,45 @@ def test_admin_commands_only_in_a_private_chat(store: Store, path: Path, text: s
     assert dump(path) == before
     private = admin.handle(text, admin.context(Platform.TELEGRAM, "1", "1", "Ann", T0))
     assert not private.rejected
+
+
+def test_venues_show_choose_and_reset(handler: CommandHandler, store: Store) -> None:
+    shown = on_discord(handler, "/venues")
+    assert shown.text.splitlines() == [
+        "You trade on: all venues",
+        "Venues: binance, bybit, okx",
+        "Usage: /venues binance okx or /venues all",
+    ]
+    assert store.find_user(Platform.DISCORD, ANN) is None  # looking registers nobody
+    chosen = on_discord(handler, "/venues OKX Binance")
+    assert chosen.text.splitlines() == [
+        "✅ You trade on: Binance and OKX",
+        "Arbitrage when both its legs are on them; other signals when on one of them.",
+    ]
+    user = store.find_user(Platform.DISCORD, ANN)
+    assert user is not None and user.venues == {"binance", "okx"}
+    assert "You trade on: Binance and OKX" in on_discord(handler, "/venues").text
+    on_discord(handler, "/subscribe ALL 0.2")
+    assert "Venues: Binance and OKX (change with /venues)" in on_discord(handler, "/list").text
+    assert on_discord(handler, "/venues bybit,okx").text.startswith("✅ You trade on: Bybit and")
+    one = on_discord(handler, "/venues okx")
+    assert "With one venue no arbitrage can reach you" in one.text
+    assert store.user(user.id).venues == {"okx"}
+    back = on_discord(handler, "/venues all")
+    assert back.text.splitlines() == [
+        "✅ You trade on: all venues",
+        "Alerts about every venue, also venues added later.",
+    ]
+    assert store.user(user.id).venues is None
+    assert "Venues: all venues" in on_discord(handler, "/list").text
+
+
+def test_the_venues_offered_are_the_handlers(store: Store) -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    two = CommandHandler(store, settings, SYMBOLS, venues=("binance", "bybit"))
+    assert "Unknown venue okx" in on_discord(two, "/venues okx").text
+    assert "Venues: binance, bybit" in on_discord(two, "/venues").text
+    assert "I watch Binance and Bybit USDT perpetuals" in on_discord(two, "/start").text
 
 
 def test_digest_on_shows_and_off(handler: CommandHandler, store: Store) -> None:

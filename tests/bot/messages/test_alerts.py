@@ -14,7 +14,7 @@ from bot.messages import (
     render_telegram,
 )
 from detector.signals import Signal, SignalStrength, SignalType
-from tests.bot.factories import T0, arbitrage, other
+from tests.bot.factories import T0, arbitrage, funding, momentum, other
 
 
 def test_an_arbitrage_alert_shows_everything_a_trader_needs() -> None:
@@ -53,12 +53,12 @@ def test_an_arbitrage_alert_shows_everything_a_trader_needs() -> None:
         ),
         (
             other(SignalType.FUNDING_RATE_DIVERGENCE),
-            [
+            [  # a signal stored before N venues: two rates, no lower_exchange
                 "BTCUSDT funding rate divergence · ▲ WEAK",
-                "Binance 0.0100 % / 8 h · Bybit 0.0450 %",
-                "(difference -0.0350 points)",
+                "Funding per 8 h: Bybit 0.0450 % · Binance 0.0100 %",
+                "Highest Bybit, lowest Binance: 0.0350 points apart",
                 "Idea: short Bybit, long Binance",
-                "Next funding: Binance 08:06 UTC · Bybit 08:06 UTC",
+                "Next funding: Bybit 08:06 UTC · Binance 08:06 UTC",
             ],
         ),
         (
@@ -71,8 +71,20 @@ def test_an_arbitrage_alert_shows_everything_a_trader_needs() -> None:
             ],
         ),
         (
+            momentum("okx", {"binance": 64_480.0, "bybit": 64_495.5}),
+            ["momentum breakout on OKX", "Binance mid 64,480.0 · Bybit mid 64,495.5"],
+        ),
+        (
+            momentum("bybit", {}),  # no other venue had a live mid
+            ["momentum breakout on Bybit", "(60 x 1 s range)\nConfidence"],
+        ),
+        (
             arbitrage(0.5, direction="buy_bybit_sell_binance"),
             ["Buy Bybit", "sell Binance", "STRONG"],
+        ),
+        (
+            other(SignalType.VOLUME_SPIKE, exchange="okx"),
+            ["BTCUSDT volume spike on OKX · ▲ WEAK"],
         ),
     ],
 )
@@ -84,6 +96,29 @@ def test_every_signal_type_renders(signal: Signal, fragments: list[str]) -> None
     assert plain.endswith("500 ms ago")
     assert len(render_telegram(text)) < TELEGRAM_LIMIT
     assert len(render_discord(text)) < DISCORD_LIMIT
+
+
+def test_an_okx_arbitrage_alert_names_okx() -> None:
+    signal = arbitrage(0.25, direction="buy_okx_sell_binance")
+    assert plain_text(format_alert(signal, T0 + 1_200)).splitlines() == [
+        "💱 BTCUSDT arbitrage · ▲▲ MODERATE",
+        "Buy OKX at 64,123.5 → sell Binance at 64,351.1",
+        "Net 0.250 % after fees (gross 0.355 %)",
+        "Max volume 0.5 BTC (≈ 32,062 USDT) · expected profit 12.50 USDT",
+        "Confidence 88 % · 1.2 s ago",
+    ]
+
+
+def test_a_funding_alert_lists_every_venues_rate_and_names_the_highest_and_lowest() -> None:
+    signal = funding({"binance": 0.01, "bybit": 0.03, "okx": 0.0625}, SignalStrength.MODERATE)
+    assert plain_text(format_alert(signal, T0 + 500)).splitlines() == [
+        "💸 BTCUSDT funding rate divergence · ▲▲ MODERATE",
+        "Funding per 8 h: OKX 0.0625 % · Bybit 0.0300 % · Binance 0.0100 %",
+        "Highest OKX, lowest Binance: 0.0525 points apart",
+        "Idea: short OKX, long Binance",
+        "Next funding: OKX 08:06 UTC · Bybit 08:06 UTC · Binance 08:06 UTC",
+        "Confidence 70 % · 500 ms ago",
+    ]
 
 
 @pytest.mark.parametrize("kind", list(SignalType))

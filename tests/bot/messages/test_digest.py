@@ -11,7 +11,7 @@ from bot.messages import (
 )
 from bot.platforms.discord_embeds import DESCRIPTION_LIMIT, digest_embed
 from detector.signals import SignalStrength, SignalType
-from tests.bot.factories import T0, arbitrage, other
+from tests.bot.factories import T0, arbitrage, funding, momentum, other
 
 START = T0 - T0 % 300_000
 
@@ -29,6 +29,26 @@ def test_a_digest_reads_as_one_line_per_episode() -> None:
         "07:07:10 📊 BTCUSDT volume spike ▲▲ · Binance 16.2x the usual volume",
         "07:08:20 🚀 BTCUSDT momentum breakout ▲ · Binance 0.42 % above the prior high",
         "Alerts as they happen again: /digest off",
+    ]
+
+
+def test_digest_lines_name_the_venues_of_each_episode() -> None:
+    signals = [
+        arbitrage(0.3, timestamp=START + 1_000, direction="buy_okx_sell_bybit"),
+        funding({"binance": 0.01, "bybit": 0.03, "okx": 0.06}, timestamp=START + 2_000),
+        other(SignalType.FUNDING_RATE_DIVERGENCE, timestamp=START + 3_000),  # stored before OKX
+        other(SignalType.SPREAD_ANOMALY, timestamp=START + 4_000, exchange="okx"),
+        momentum("okx", {"binance": 64_480.0}, timestamp=START + 5_000),
+    ]
+    lines = plain_text(format_digest(START, START + 300_000, signals, caught=5)).splitlines()
+    assert lines[1:-1] == [
+        "07:05:01 💱 BTCUSDT arbitrage ▲▲ · net 0.300 % · buy OKX → sell Bybit",
+        "07:05:02 💸 BTCUSDT funding rate divergence ▲ · funding 0.0500 points apart,"
+        " OKX above Binance",
+        "07:05:03 💸 BTCUSDT funding rate divergence ▲ · funding 0.0350 points apart,"
+        " Bybit above Binance",
+        "07:05:04 ↔️ BTCUSDT spread anomaly ▲ · OKX spread 12.4 bps, usually 3.1",
+        "07:05:05 🚀 BTCUSDT momentum breakout ▲ · OKX 0.42 % above the prior high",
     ]
 
 

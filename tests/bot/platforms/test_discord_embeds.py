@@ -21,7 +21,7 @@ from bot.platforms.discord_embeds import (
     fit_embed,
 )
 from detector.signals import SignalStrength, SignalType
-from tests.bot.factories import T0, arbitrage, other
+from tests.bot.factories import T0, arbitrage, funding, momentum, other
 
 
 def test_an_arbitrage_embed_carries_every_figure() -> None:
@@ -43,6 +43,31 @@ def test_an_arbitrage_embed_carries_every_figure() -> None:
     assert fields["Age"] == "1.2 s"
     assert embed.timestamp_ms == T0
     assert embed.size <= TOTAL_LIMIT
+
+
+def test_an_okx_arbitrage_embed_names_both_venues() -> None:
+    embed = alert_embed(arbitrage(0.25, direction="buy_bybit_sell_okx"), T0)
+    fields = {f.name: f.value for f in embed.fields}
+    assert "Buy on Bybit, sell on OKX" in embed.description
+    assert fields["Direction"] == "Bybit → OKX"
+    assert fields["Buy"] == "Bybit `64,123.5`" and fields["Sell"].startswith("OKX `")
+
+
+def test_a_funding_embed_names_the_highest_and_lowest_venue() -> None:
+    embed = alert_embed(funding({"binance": 0.01, "bybit": 0.03, "okx": 0.06}), T0)
+    fields = {f.name: f.value for f in embed.fields}
+    assert (fields["Highest funding"], fields["Lowest funding"]) == ("OKX", "Binance")
+    assert "OKX **0.0600 %** · Bybit **0.0300 %** · Binance **0.0100 %**" in embed.description
+    old = {
+        f.name: f.value for f in alert_embed(other(SignalType.FUNDING_RATE_DIVERGENCE), T0).fields
+    }
+    assert (old["Highest funding"], old["Lowest funding"]) == ("Bybit", "Binance")
+
+
+def test_a_momentum_embed_names_its_venue_and_the_others_mids() -> None:
+    embed = alert_embed(momentum("okx", {"binance": 64_480.0, "bybit": 64_495.5}), T0)
+    assert {f.name: f.value for f in embed.fields}["Exchange"] == "OKX"
+    assert "Binance mid `64,480.0` · Bybit mid `64,495.5`" in embed.description
 
 
 @pytest.mark.parametrize("strength", list(SignalStrength))

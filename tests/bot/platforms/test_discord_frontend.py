@@ -20,6 +20,7 @@ from bot.app import App, now_ms
 from bot.commands import CommandHandler
 from bot.config import Settings
 from bot.errors import FrontendError
+from bot.messages import VENUES
 from bot.platforms.discord_embeds import CLOSED_COLOR, STRENGTH_COLORS
 from bot.platforms.discord_frontend import DiscordFrontend
 from bot.store import Platform, Store
@@ -386,6 +387,43 @@ async def test_types_choices_and_an_admin_broadcast_reach_the_command_layer(
         )
         assert news.channel_id == str(fake.dm_channels[BOB])
         assert "@everyone" not in news.embeds[0]["description"]  # defused
+
+
+async def test_venues_by_slash_choices_keep_okx_alerts_away(
+    tmp_path: Path, fake: FakeDiscord
+) -> None:
+    async with harness(make_settings(tmp_path, fake)) as bot:
+        registered = {c["name"]: c for c in fake.commands}
+        options = {o["name"]: o for o in registered["venues"]["options"]}
+        assert [c["value"] for c in options["venue"]["choices"]] == ["all", *VENUES]
+        assert [c["name"] for c in options["venue2"]["choices"]] == ["Binance", "Bybit", "OKX"]
+        assert not any(o.get("required") for o in options.values())  # alone: shows the choice
+        chart = {o["name"]: o for o in registered["chart"]["options"]}
+        assert [c["value"] for c in chart["venue2"]["choices"]] == list(VENUES)
+
+        ann = bot.add_user(ANN)
+        shown = await fake.slash("venues", user_id=ANN)
+        (answer,) = await shown.wait_messages(1)
+        assert "You trade on: all venues" in (answer.content or "")
+        chosen = await fake.slash("venues", {"venue": "binance", "venue2": "bybit"}, user_id=ANN)
+        (answer,) = await chosen.wait_messages(1)
+        assert "You trade on: Binance and Bybit" in (answer.content or "")
+        assert bot.store.user(ann).venues == {"binance", "bybit"}
+        twice = await fake.slash("venues", {"venue": "okx", "venue2": "okx"}, user_id=ANN)
+        (refused,) = await twice.wait_messages(1)
+        assert refused.ephemeral and "Give each venue once" in (refused.content or "")
+        assert bot.store.user(ann).venues == {"binance", "bybit"}
+
+        assert bot.alert(0.25, direction="buy_okx_sell_binance") == 0  # no OKX alert for Ann
+        assert bot.alert(0.3, direction="buy_bybit_sell_binance") == 1
+        alert = await fake.wait_for(is_alert, WAIT_S)
+        assert fields(alert)["Direction"] == "Bybit → Binance"
+
+        pair = await fake.slash(
+            "chart", {"symbol": "BTCUSDT", "venue": "okx", "venue2": "binance"}, user_id=ANN
+        )
+        (picture,) = await pair.wait_messages(1)
+        assert "BTCUSDT gap Binance - OKX" in (picture.content or "") and picture.files
 
 
 async def test_a_command_that_fails_unexpectedly_still_gets_an_answer(

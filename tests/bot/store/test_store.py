@@ -72,6 +72,30 @@ def test_a_version_1_file_is_migrated_and_keeps_its_data(path: Path) -> None:
         assert store.deliveries.pending_count() == 1
 
 
+def test_users_from_before_venues_trade_on_every_venue(path: Path) -> None:
+    # A file written before /venues: its users' preferences say nothing of venues.
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        for migration in MIGRATIONS:
+            for statement in migration:
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute(
+            "INSERT INTO users (platform, chat_id, user_id, name, created_ms, updated_ms,"
+            " preferences) VALUES ('telegram', '42', '42', 'old', 1, 1, ?)",
+            ('{"types": ["arbitrage"]}',),
+        )
+    with Store(path) as store:
+        old = store.find_user(Platform.TELEGRAM, "42")
+        assert old is not None and old.venues is None and old.types == {SignalType.ARBITRAGE}
+        store.set_venues(old.id, frozenset({"bybit", "okx"}), T0)
+        raw = store.db.scalar("SELECT preferences FROM users WHERE id = ?", (old.id,))
+        assert raw == '{"types":["arbitrage"],"venues":["bybit","okx"]}'
+        store.set_venues(old.id, None, T0)  # back to every venue: the key goes, as if never set
+        raw = store.db.scalar("SELECT preferences FROM users WHERE id = ?", (old.id,))
+        assert raw == '{"types":["arbitrage"]}'
+        assert store.user(old.id).venues is None
+
+
 def test_a_file_from_a_newer_arbwatch_is_refused(path: Path) -> None:
     with closing(sqlite3.connect(path)) as conn:
         conn.execute("PRAGMA user_version = 99")
@@ -183,11 +207,13 @@ def test_subscriptions_and_settings_survive_a_restart(path: Path) -> None:
         store.set_types(user.id, frozenset({SignalType.ARBITRAGE}), T0)
         store.set_subscription_types(user.id, "BTCUSDT", frozenset({SignalType.VOLUME_SPIKE}), T0)
         store.mute(user.id, T0 + DAY_MS, T0, symbol="ETHUSDT")
+        store.set_venues(user.id, frozenset({"okx", "binance"}), T0)
         before = store.subscribers()
     with Store(path) as reopened:
         assert reopened.subscribers() == before
         (subscriber,) = before
         assert subscriber.user.types == {SignalType.ARBITRAGE}
+        assert subscriber.user.venues == {"binance", "okx"}
         assert subscriber.user.muted_symbols == {"ETHUSDT": T0 + DAY_MS}
         assert [s.symbol for s in subscriber.subscriptions] == [ALL_SYMBOLS, "BTCUSDT"]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from detector.models import Exchange
@@ -22,6 +24,7 @@ def test_silent_until_both_sides_seen() -> None:
 
 @pytest.mark.parametrize(
     ("binance", "bybit", "binance_hours", "diff_pct", "strength"),
+    # diff_pct here: Binance minus Bybit per 8 h (its sign says which is higher)
     [
         # 8 h both: 0.01 % vs 0.045 % -> diff -0.035 points, weak (tiers 0.03 / 0.06 / 0.12).
         ((0.0001, None), (0.00045, 8.0), None, -0.035, WEAK),
@@ -49,7 +52,7 @@ def test_normalisation_and_tiers(
     assert [s.strength for s in signals] == ([strength] if strength else [])
     if signals:
         d = signals[0].details
-        assert d["diff_pct"] == pytest.approx(diff_pct)
+        assert d["diff_pct"] == pytest.approx(abs(diff_pct))  # higher minus lower
         assert d["abs_diff_pct"] == pytest.approx(abs(diff_pct))
         assert d["binance_rate"] == binance[0] and d["bybit_rate"] == bybit[0]
         higher = "binance" if diff_pct > 0 else "bybit"
@@ -113,3 +116,35 @@ def test_confidence_expiry_and_schema() -> None:
     assert d["bybit_next_funding_ms"] == 28_800_000
     out = signal.to_dict()
     assert (out["type"], out["strength"]) == ("funding_rate_divergence", "weak")
+
+
+def three_venues() -> FundingDivergenceDetector:
+    venues = (BINANCE, BYBIT, Exchange.OKX)
+    fees = dict.fromkeys(venues, 0.05)
+    return FundingDivergenceDetector(replace(config(), exchanges=venues, taker_fee_pct=fees))
+
+
+def test_three_venues_compare_the_highest_with_the_lowest() -> None:
+    detector = three_venues()
+    okx = Exchange.OKX
+    detector.on_funding("BTCUSDT", funding(BINANCE, 0.0001, 0), 0)
+    detector.on_funding("BTCUSDT", funding(BYBIT, 0.0002, 0), 0)  # 0.01 vs 0.02: below the tier
+    # OKX on 4 h: 0.03 % per 4 h = 0.06 % per 8 h, 0.05 points above Binance: weak.
+    [signal] = detector.on_funding("BTCUSDT", funding(okx, 0.0003, 0, 4.0), 0)
+    d = signal.details
+    assert (d["higher_exchange"], d["lower_exchange"]) == ("okx", "binance")
+    assert d["diff_pct"] == pytest.approx(0.05) and signal.strength is WEAK
+    assert d["direction_hint"] == "short_okx_long_binance"
+    assert d["okx_rate_8h_pct"] == pytest.approx(0.06) and d["okx_interval_hours"] == 4.0
+    assert d["bybit_rate_8h_pct"] == pytest.approx(0.02)  # every venue's rate is named
+    assert signal.key.startswith("funding_rate_divergence:BTCUSDT:okx:")
+    # Bybit becomes the lowest: another pair of venues, so a new episode (not a flip).
+    [moved] = detector.on_funding("BTCUSDT", funding(BYBIT, -0.0001, 10), 10)
+    assert (moved.details["higher_exchange"], moved.details["lower_exchange"]) == ("okx", "bybit")
+    assert moved.details["reason"] == "new" and moved.key != signal.key
+
+
+def test_a_venue_that_is_not_watched_is_ignored() -> None:
+    detector = FundingDivergenceDetector(config())  # Binance and Bybit
+    assert detector.on_funding("BTCUSDT", funding(BINANCE, 0.0001, 0), 0) == []
+    assert detector.on_funding("BTCUSDT", funding(Exchange.OKX, 0.01, 0), 0) == []

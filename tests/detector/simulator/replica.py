@@ -6,6 +6,7 @@ simulator against the wire rules themselves, not against another implementation 
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,17 +133,109 @@ class BybitReplica:
         return bid, self.bids[bid], ask, self.asks[ask]
 
 
+def okx_checksum(bids: list[list[str]], asks: list[list[str]]) -> int:
+    """OKX's documented checksum: ``bid:sz:ask:sz:...`` over the top 25 levels, CRC32, signed."""
+    parts: list[str] = []
+    for i in range(25):
+        if i < len(bids):
+            parts += bids[i][:2]
+        if i < len(asks):
+            parts += asks[i][:2]
+    crc = zlib.crc32(":".join(parts).encode())
+    return crc - 2**32 if crc >= 2**31 else crc
+
+
+@dataclass
+class OkxReplica:
+    """One instrument's ``books``: a snapshot (``prevSeqId`` -1), then updates whose
+    ``prevSeqId`` is the last ``seqId``; sizes are contracts of ``ct_val`` base units."""
+
+    ct_val: float = 1.0
+    bids: dict[float, list[str]] = field(default_factory=dict)  # price -> [px, sz] strings
+    asks: dict[float, list[str]] = field(default_factory=dict)
+    synced: bool = False
+    last_seq: int = 0
+    gaps: list[int] = field(default_factory=list)
+    snapshots: list[int] = field(default_factory=list)
+    resets: list[int] = field(default_factory=list)  # seqId fell below prevSeqId, chain intact
+    keepalives: int = 0
+    checksums_checked: int = 0
+
+    def on_frame(self, frame: dict[str, Any], ts: int) -> None:
+        data = frame["data"][0]
+        try:
+            bids = [(float(level[0]), level) for level in data["bids"]]
+            asks = [(float(level[0]), level) for level in data["asks"]]
+            for _, level in bids + asks:
+                float(level[1])
+        except ValueError:
+            return  # unreadable: as good as lost
+        if frame["action"] == "snapshot":
+            assert data["prevSeqId"] == -1
+            self.bids = {p: level[:2] for p, level in bids}
+            self.asks = {p: level[:2] for p, level in asks}
+            self.synced, self.last_seq = True, data["seqId"]
+            self.snapshots.append(ts)
+            self._check(data["checksum"])
+            return
+        if not self.synced:
+            return
+        if data["prevSeqId"] != self.last_seq:
+            self.gaps.append(ts)
+            self.synced = False
+            return
+        if data["seqId"] == data["prevSeqId"]:
+            assert not bids and not asks  # a keepalive carries no levels
+            self.keepalives += 1
+        elif data["seqId"] < data["prevSeqId"]:
+            self.resets.append(ts)
+        for book, levels in ((self.bids, bids), (self.asks, asks)):
+            for price, level in levels:
+                if float(level[1]) == 0:
+                    assert level[3] == "0"
+                    book.pop(price, None)
+                else:
+                    book[price] = level[:2]
+        self.last_seq = data["seqId"]
+        self._check(data["checksum"])
+
+    def _check(self, checksum: int) -> None:
+        if checksum == 0:
+            return  # OKX sends 0 on some channels: never fail a book on it
+        bids = [self.bids[p] for p in sorted(self.bids, reverse=True)[:25]]
+        asks = [self.asks[p] for p in sorted(self.asks)[:25]]
+        assert okx_checksum(bids, asks) == checksum
+        self.checksums_checked += 1
+
+    def top(self) -> Top | None:
+        if not self.synced or not self.bids or not self.asks:
+            return None
+        bid, ask = max(self.bids), min(self.asks)
+        bid_sz, ask_sz = float(self.bids[bid][1]), float(self.asks[ask][1])
+        return bid, bid_sz * self.ct_val, ask, ask_sz * self.ct_val
+
+
+def okx_symbol(inst_id: str) -> str:
+    """``BTC-USDT-SWAP`` -> ``BTCUSDT``."""
+    base, quote, _ = inst_id.split("-")
+    return base + quote
+
+
 @dataclass
 class Replay:
     """Every book of a recording, plus what the replicas noticed on the way."""
 
     binance: dict[str, BinanceReplica] = field(default_factory=dict)
     bybit: dict[str, BybitReplica] = field(default_factory=dict)
+    okx: dict[str, OkxReplica] = field(default_factory=dict)
+    okx_ct_val: dict[str, float] = field(default_factory=dict)  # from the recorded instruments
     book_tickers_checked: int = 0
 
     def feed(self, record: Record) -> tuple[Exchange, str] | None:
         """Apply one record; the (exchange, symbol) whose book it touched, if any."""
         data = record.data
+        if record.exchange is Exchange.OKX:
+            return self._feed_okx(record)
         if record.exchange is Exchange.BINANCE:
             if record.source is Source.REST:
                 symbol = record.endpoint.split("symbol=")[1].split("&")[0]
@@ -165,6 +258,22 @@ class Replay:
             return Exchange.BYBIT, symbol
         return None
 
+    def _feed_okx(self, record: Record) -> tuple[Exchange, str] | None:
+        data = record.data
+        if record.source is Source.REST:
+            for item in data["data"]:
+                self.okx_ct_val[item["instId"]] = float(item["ctVal"]) * float(item["ctMult"])
+            return None
+        if not isinstance(data, dict) or "action" not in data:
+            return None
+        if data["arg"]["channel"] != "books":
+            return None
+        inst_id = data["arg"]["instId"]
+        symbol = okx_symbol(inst_id)
+        replica = self.okx.setdefault(symbol, OkxReplica(self.okx_ct_val[inst_id]))
+        replica.on_frame(data, record.ts)
+        return Exchange.OKX, symbol
+
     def _check_book_ticker(self, ticker: dict[str, Any]) -> None:
         replica = self.binance.get(ticker["s"])
         if replica is None or replica.state != "synced" or replica.last_u != ticker["u"]:
@@ -175,7 +284,14 @@ class Replay:
         self.book_tickers_checked += 1
 
     def top(self, exchange: Exchange, symbol: str) -> Top | None:
-        books = self.binance if exchange is Exchange.BINANCE else self.bybit
+        """(bid, bid size, ask, ask size) in base units, while the book is synced."""
+        books: dict[str, Any] = (
+            self.binance
+            if exchange is Exchange.BINANCE
+            else self.bybit
+            if exchange is Exchange.BYBIT
+            else self.okx
+        )
         replica = books.get(symbol)
         return replica.top() if replica is not None else None
 

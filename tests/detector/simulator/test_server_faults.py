@@ -35,6 +35,7 @@ from detector.simulator.wire import Malformation
 BINANCE, BYBIT = Exchange.BINANCE, Exchange.BYBIT
 WAIT_S = 5.0
 BOOK = "orderbook.50.BTCUSDT"
+OKX_PATH = "/ws/v5/public"
 
 
 class JumpClock:
@@ -344,7 +345,12 @@ async def test_run_simulator_prints_env_lines_and_the_timeline() -> None:
         "BINANCE_WS_URL": sim.urls.binance_ws,
         "BYBIT_REST_URL": sim.urls.bybit_rest,
         "BYBIT_WS_URL": sim.urls.bybit_ws,
+        "OKX_REST_URL": sim.okx_rest_url,
+        "OKX_WS_URL": sim.okx_ws_url,
     }
     assert sim.urls.bybit_ws.endswith("/v5/public/linear")
+    assert sim.okx_ws_url == sim.urls.okx_ws == sim.okx_rest_url.replace("http", "ws") + OKX_PATH
+    urls = sim.urls.feed_urls()
+    assert (urls.okx_rest, urls.okx_ws) == (sim.okx_rest_url, sim.okx_ws_url)
     timeline = [line for line in lines if "RestFault" in line]
     assert len(timeline) == 2 and "status=429" in timeline[0]

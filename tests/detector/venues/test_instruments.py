@@ -13,8 +13,8 @@ from detector.venues.instruments import (
     Instrument,
     parse_binance_exchange_info,
     parse_bybit_instruments,
-    validate_symbols,
 )
+from detector.venues.listing import find_listed
 from tests.conftest import load_json
 
 
@@ -95,6 +95,11 @@ def binance() -> list[Instrument]:
 @pytest.fixture(scope="module")
 def bybit() -> list[Instrument]:
     return parse_bybit_instruments(BYBIT_PAGES)
+
+
+def names(venue: Exchange, symbol: str) -> str:
+    """A canonical symbol's name on ``venue`` (Bybit's known renames)."""
+    return bybit_name(symbol) if venue is Exchange.BYBIT else symbol
 
 
 def bybit_name(symbol: str) -> str:
@@ -195,7 +200,7 @@ def test_bybit_malformed(page: Any, error: type[Exception]) -> None:
         parse_bybit_instruments([page])
 
 
-# validate_symbols
+# the check of requested symbols (detector.venues.listing) on the real lists
 
 
 @pytest.mark.parametrize(
@@ -203,17 +208,36 @@ def test_bybit_malformed(page: Any, error: type[Exception]) -> None:
     [
         (["btcusdt", "ETHUSDT"], ["BTCUSDT", "ETHUSDT"], []),
         (["1000SHIBUSDT"], ["1000SHIBUSDT"], []),
-        (["SUSHIUSDT"], [], ["SUSHIUSDT: not listed on Bybit"]),
+        (
+            ["SUSHIUSDT"],
+            [],
+            [
+                "SUSHIUSDT: tradable on Binance only, so not watched",
+                "SUSHIUSDT: not listed on Bybit",
+            ],
+        ),
         (
             ["BTCSTUSDT"],
             [],
-            ["BTCSTUSDT: Binance status PENDING_TRADING", "BTCSTUSDT: not listed on Bybit"],
+            [
+                "BTCSTUSDT: not tradable on any watched exchange",
+                "BTCSTUSDT: Binance status PENDING_TRADING",
+                "BTCSTUSDT: not listed on Bybit",
+            ],
         ),
-        (["XRPUSDT"], [], ["XRPUSDT: Bybit status PreLaunch"]),
+        (
+            ["XRPUSDT"],
+            [],
+            [
+                "XRPUSDT: tradable on Binance only, so not watched",
+                "XRPUSDT: Bybit status PreLaunch",
+            ],
+        ),
         (
             ["BTCUSDT_210924"],
             [],
             [
+                "BTCUSDT_210924: not tradable on any watched exchange",
                 "BTCUSDT_210924: Binance contract type CURRENT_QUARTER, not PERPETUAL",
                 "BTCUSDT_210924: not listed on Bybit",
             ],
@@ -221,10 +245,14 @@ def test_bybit_malformed(page: Any, error: type[Exception]) -> None:
         (
             ["BTCBUSD"],
             [],
-            ["BTCBUSD: Binance quote BUSD, not USDT", "BTCBUSD: not listed on Bybit"],
+            [
+                "BTCBUSD: not tradable on any watched exchange",
+                "BTCBUSD: Binance quote BUSD, not USDT",
+                "BTCBUSD: not listed on Bybit",
+            ],
         ),
-        (["BTCUSTD"], [], ["BTCUSTD: listed on neither Binance nor Bybit (did you mean BTCUSDT?)"]),
-        (["QQQQQQ"], [], ["QQQQQQ: listed on neither Binance nor Bybit"]),
+        (["BTCUSTD"], [], ["BTCUSTD: listed on no watched exchange (did you mean BTCUSDT?)"]),
+        (["QQQQQQ"], [], ["QQQQQQ: listed on no watched exchange"]),
         (["ETHUSDT", " ethusdt "], ["ETHUSDT"], []),  # duplicates collapse
     ],
 )
@@ -235,7 +263,7 @@ def test_validate_symbols(
     ok: list[str],
     problems: list[str],
 ) -> None:
-    check = validate_symbols(requested, binance, bybit, bybit_name)
+    check = find_listed(requested, {Exchange.BINANCE: binance, Exchange.BYBIT: bybit}, names)
     assert check.ok == ok
     assert check.problems == problems
 
@@ -244,23 +272,36 @@ def test_validate_symbols_names_the_bybit_listing(binance: list[Instrument]) -> 
     bybit = parse_bybit_instruments(
         [bybit_page([bybit_item("SHIB1000USDT", "SHIB1000", status="Closed")], "")]
     )
-    check = validate_symbols(["1000SHIBUSDT", "1000SATSUSDT"], binance, bybit, bybit_name)
+    check = find_listed(
+        ["1000SHIBUSDT", "1000SATSUSDT"], {Exchange.BINANCE: binance, Exchange.BYBIT: bybit}, names
+    )
     assert check.ok == []
     assert check.problems == [
+        "1000SHIBUSDT: tradable on Binance only, so not watched",
         "1000SHIBUSDT: Bybit SHIB1000USDT status Closed",
-        "1000SATSUSDT: listed on neither Binance nor Bybit",
+        "1000SATSUSDT: listed on no watched exchange",
     ]
 
 
 def test_validate_symbols_without_binance_suggests_bybit_names() -> None:
     bybit = parse_bybit_instruments([bybit_page([bybit_item("ETHUSDT", "ETH")], "")])
-    check = validate_symbols(["ETHUSDTT", "ETHUSDT"], [], bybit)
+    check = find_listed(
+        ["ETHUSDTT", "ETHUSDT"], {Exchange.BINANCE: [], Exchange.BYBIT: bybit}, names
+    )
     assert check.problems == [
-        "ETHUSDTT: listed on neither Binance nor Bybit (did you mean ETHUSDT?)",
+        "ETHUSDTT: listed on no watched exchange (did you mean ETHUSDT?)",
+        "ETHUSDT: tradable on Bybit only, so not watched",
         "ETHUSDT: not listed on Binance",
     ]
 
 
 def test_validate_symbols_names_a_missing_bybit_listing(binance: list[Instrument]) -> None:
-    check = validate_symbols(["ETHUSDT"], binance, [], lambda s: "ETH1000USDT")
-    assert check.problems == ["ETHUSDT: not listed on Bybit as ETH1000USDT"]
+    check = find_listed(
+        ["ETHUSDT"],
+        {Exchange.BINANCE: binance, Exchange.BYBIT: []},
+        lambda venue, s: "ETH1000USDT" if venue is Exchange.BYBIT else s,
+    )
+    assert check.problems == [
+        "ETHUSDT: tradable on Binance only, so not watched",
+        "ETHUSDT: not listed on Bybit as ETH1000USDT",
+    ]
