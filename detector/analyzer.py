@@ -173,6 +173,8 @@ class CrossExchangeAnalyzer:
         self._stale_after_ms = config.stale_after_ms
         self._fees = {exchange: config.fee(exchange) for exchange in config.exchanges}
         self._open: dict[_Key, TrackedOpportunity] = {}
+        # Per symbol, its books (as last passed) and their ordered pairs: (buy, sell, direction).
+        self._pairs: dict[str, tuple[Sequence[SyncedBook], list[tuple[int, int, Direction]]]] = {}
         self._closed: dict[str, _Closed] = {}
         self._last_opened: dict[_Key, tuple[int, int]] = {}  # opened_ms, repeats at that ms
 
@@ -188,16 +190,17 @@ class CrossExchangeAnalyzer:
             for book, fit in zip(books, fitness, strict=True)
         ]
         events: list[OpportunityEvent] = []
-        count = len(books)
-        for i in range(count):
-            for j in range(i + 1, count):
-                self._pair(symbol, books, fitness, tops, i, j, now_ms, events)
-                self._pair(symbol, books, fitness, tops, j, i, now_ms, events)
+        cached = self._pairs.get(symbol)
+        if cached is None or cached[0] is not books:  # the pipeline passes one tuple per symbol
+            cached = self._pairs[symbol] = (books, _pairs_of(books))
+        for buy, sell, direction in cached[1]:
+            self._pair(symbol, direction, books, fitness, tops, buy, sell, now_ms, events)
         return events
 
     def _pair(
         self,
         symbol: str,
+        direction: Direction,
         books: Sequence[SyncedBook],
         fitness: list[CloseReason | None],
         tops: list[tuple[Level | None, Level | None]],
@@ -208,7 +211,6 @@ class CrossExchangeAnalyzer:
     ) -> None:
         """Buy on ``books[buy]``, sell on ``books[sell]``: open, update or close that pair."""
         buy_book, sell_book = books[buy], books[sell]
-        direction = Direction.of(buy_book.exchange, sell_book.exchange)
         key = (symbol, direction)
         tracked = self._open.get(key)
         unfit_buy, unfit_sell = fitness[buy], fitness[sell]
@@ -346,6 +348,16 @@ class CrossExchangeAnalyzer:
         totals.by_direction[closed.direction] += 1
         totals.by_reason[reason] += 1
         return OpportunityEvent(OpportunityEventKind.CLOSED, closed)
+
+
+def _pairs_of(books: Sequence[SyncedBook]) -> list[tuple[int, int, Direction]]:
+    """Every ordered pair of ``books`` by index, with its direction: (0, 1), (1, 0), (0, 2), ..."""
+    pairs = []
+    for i in range(len(books)):
+        for j in range(i + 1, len(books)):
+            a, b = books[i].exchange, books[j].exchange
+            pairs += [(i, j, Direction.of(a, b)), (j, i, Direction.of(b, a))]
+    return pairs
 
 
 def _changed(old: ArbitrageOpportunity, new: ArbitrageOpportunity) -> bool:

@@ -84,7 +84,10 @@ class MomentumBreakoutDetector:
     def __init__(self, config: DetectorConfig) -> None:
         rules = config.rules
         self._config = config
-        self._venues = config.exchanges
+        # Each venue's others, in the order of the watched venues (a venue not watched: all).
+        self._others = {
+            venue: tuple(v for v in config.exchanges if v is not venue) for venue in Exchange
+        }
         self._bar_ms = max(1, round(rules.momentum_bar_s * 1000))
         self._ttl_ms = round(rules.momentum_ttl_s * 1000)
         self._quiet_ms = round(rules.momentum_reopen_quiet_s * 1000)
@@ -220,13 +223,13 @@ class MomentumBreakoutDetector:
         """The other venues' live mids (seen no longer than ``stale_after_s`` ago), in the order
         of the watched venues."""
         stale_ms = self._config.stale_after_ms
-        return {
-            venue: seen[0]
-            for venue in self._venues
-            if venue is not exchange
-            and (seen := state.mids.get(venue)) is not None
-            and now_ms - seen[1] <= stale_ms
-        }
+        mids = state.mids
+        found: dict[Exchange, float] = {}
+        for venue in self._others[exchange]:
+            seen = mids.get(venue)
+            if seen is not None and now_ms - seen[1] <= stale_ms:
+                found[venue] = seen[0]
+        return found
 
 
 def _roll(state: _State, bar: int) -> None:
