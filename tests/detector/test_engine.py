@@ -317,3 +317,25 @@ async def test_an_okx_maintenance_reset_keeps_the_book_and_a_refused_instrument_
         assert not run.detector.pipeline.is_healthy(OKX, "ETHUSDT")
         assert run.detector.pipeline.is_healthy(OKX, "BTCUSDT")
         assert not run.violations
+
+
+async def test_recorded_okx_traffic_replays_to_the_signals_seen_live(tmp_path: Path) -> None:
+    path = tmp_path / "okx.jsonl.gz"
+    events = (
+        SequenceGap(1.5, OKX, "ETHUSDT"),
+        ArbitrageWindow(2.5, 2.0, "ETHUSDT", sell_on=OKX, net_pct=0.25, buy_on=Exchange.BINANCE),
+        ArbitrageWindow(4.5, 2.0, "BTCUSDT", sell_on=Exchange.BYBIT, net_pct=0.2, buy_on=OKX),
+    )
+    with RecordingWriter(path) as writer:
+        async with live(events, recorder=writer, config=THREE_VENUES) as run:
+            await run.until(lambda: {s.symbol for s in run.arbitrage()} == set(SYMBOLS))
+            live_signals = [s.to_dict() for s in run.signals]
+    records = [r for r in read_recording(path) if isinstance(r, Record)]
+    # The instruments answer (with each contract's ctVal) is recorded: the replay converts
+    # contracts to coins exactly as the live run did.
+    assert any(r.exchange is OKX and "instruments" in r.endpoint for r in records)
+    replayed = [s.to_dict() for s in replay_records(records, THREE_VENUES)]
+    assert replayed[: len(live_signals)] == live_signals
+    assert {"buy_binance_sell_okx", "buy_okx_sell_bybit"} <= {
+        s["details"]["direction"] for s in live_signals if s["type"] == "arbitrage"
+    }
