@@ -256,7 +256,7 @@ def test_bybit_malformed(page: Any, error: type[Exception]) -> None:
         (["ETHUSDT", " ethusdt "], ["ETHUSDT"], []),  # duplicates collapse
     ],
 )
-def test_validate_symbols(
+def test_the_check_of_symbols_on_the_real_lists(
     binance: list[Instrument],
     bybit: list[Instrument],
     requested: list[str],
@@ -268,7 +268,7 @@ def test_validate_symbols(
     assert check.problems == problems
 
 
-def test_validate_symbols_names_the_bybit_listing(binance: list[Instrument]) -> None:
+def test_the_check_names_the_bybit_listing(binance: list[Instrument]) -> None:
     bybit = parse_bybit_instruments(
         [bybit_page([bybit_item("SHIB1000USDT", "SHIB1000", status="Closed")], "")]
     )
@@ -283,7 +283,7 @@ def test_validate_symbols_names_the_bybit_listing(binance: list[Instrument]) -> 
     ]
 
 
-def test_validate_symbols_without_binance_suggests_bybit_names() -> None:
+def test_the_check_without_binance_suggests_bybit_names() -> None:
     bybit = parse_bybit_instruments([bybit_page([bybit_item("ETHUSDT", "ETH")], "")])
     check = find_listed(
         ["ETHUSDTT", "ETHUSDT"], {Exchange.BINANCE: [], Exchange.BYBIT: bybit}, names
@@ -295,7 +295,7 @@ def test_validate_symbols_without_binance_suggests_bybit_names() -> None:
     ]
 
 
-def test_validate_symbols_names_a_missing_bybit_listing(binance: list[Instrument]) -> None:
+def test_the_check_names_a_missing_bybit_listing(binance: list[Instrument]) -> None:
     check = find_listed(
         ["ETHUSDT"],
         {Exchange.BINANCE: binance, Exchange.BYBIT: []},
