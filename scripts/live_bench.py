@@ -65,15 +65,22 @@ def serve(port_queue: multiprocessing.Queue[int], seconds: float, rates: FeedRat
     asyncio.run(main())
 
 
-async def measure(port: int, seconds: float) -> None:
+async def measure(port: int, seconds: float, venues: tuple[Exchange, ...]) -> None:
     from detector.config import FeedUrls
 
     base = f"127.0.0.1:{port}"
     urls = FeedUrls(
-        f"http://{base}", f"ws://{base}", f"http://{base}", f"ws://{base}/v5/public/linear"
+        f"http://{base}",
+        f"ws://{base}",
+        f"http://{base}",
+        f"ws://{base}/v5/public/linear",
+        f"http://{base}",
+        f"ws://{base}/ws/v5/public",
     )
     # Every window is a new opportunity for the latency sample: no flicker guard in this bench.
-    config = DetectorConfig(symbols=SYMBOLS, rules=SignalRules(arb_reopen_quiet_s=0))
+    config = DetectorConfig(
+        symbols=SYMBOLS, exchanges=venues, rules=SignalRules(arb_reopen_quiet_s=0)
+    )
     detector = Detector(config, urls)
     latencies: list[int] = []
 
@@ -107,7 +114,8 @@ async def measure(port: int, seconds: float) -> None:
     print(f"arbitrage signals: {len(latencies)}, latency p50 {pct(0.5)}, p99 {pct(0.99)}")
     print(
         f"gaps {sum(h.gaps for h in health.exchanges.values())}, internal errors "
-        f"{health.internal_errors}, books healthy {sum(b.healthy for b in health.books)}/6"
+        f"{health.internal_errors}, books healthy {sum(b.healthy for b in health.books)}"
+        f"/{len(health.books)}"
     )
 
 
@@ -115,7 +123,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--load", choices=sorted(LOADS), default="normal")
+    parser.add_argument(
+        "--venues", default="binance,bybit", help="venues to watch, e.g. binance,bybit,okx"
+    )
     args = parser.parse_args()
+    venues = tuple(Exchange(v.strip()) for v in args.venues.split(",") if v.strip())
     ctx = multiprocessing.get_context("spawn")
     port_queue: multiprocessing.Queue[int] = ctx.Queue()
     server = ctx.Process(target=serve, args=(port_queue, args.seconds + 5, LOADS[args.load]))
@@ -123,7 +135,7 @@ def main() -> None:
     try:
         port = port_queue.get(timeout=30)
         print(f"load {args.load}: simulator on 127.0.0.1:{port}, {args.seconds:.0f} s")
-        asyncio.run(measure(port, args.seconds))
+        asyncio.run(measure(port, args.seconds, venues))
     finally:
         server.terminate()
         server.join()
