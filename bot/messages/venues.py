@@ -23,7 +23,7 @@ from detector.signals import Signal, SignalType
 VENUES: tuple[str, ...] = tuple(e.value for e in Exchange)
 """Every venue arbwatch knows, in its own order (the order venues are listed in)."""
 
-_NAMES = {"okx": "OKX"}  # a venue whose name is not its value capitalised
+_LABELS = {e.value: e.label for e in Exchange}  # OKX, not Okx: the detector names its venues
 _OLD_PAIR = ("binance", "bybit")  # the two venues of signals from before N venues
 _DIRECTION = re.compile(r"^buy_([a-z0-9]+)_sell_([a-z0-9]+)$")
 _RATE_8H = "_rate_8h_pct"
@@ -32,7 +32,7 @@ _RATE_8H = "_rate_8h_pct"
 def venue_name(value: Any) -> str:
     """``Binance`` for ``binance``, ``OKX`` for ``okx``; ``?`` when missing."""
     text = str(value or "?")
-    return _NAMES.get(text, text.capitalize())
+    return _LABELS.get(text, text.capitalize())
 
 
 def venue_key(venue: str) -> tuple[int, str]:
