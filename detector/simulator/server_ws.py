@@ -249,7 +249,39 @@ class BinanceStreams(Streams):
         self.ctx.stats.frames_sent[BINANCE] += sent
 
 
-class BybitStreams(Streams):
+class SnapshotStreams(Streams):
+    """Streams whose subscriptions start with a snapshot (Bybit, OKX): a client's topics held
+    back by a stall (``client.pending``) get theirs when the feed runs again, and get no
+    frames until then."""
+
+    def _send_snapshot(self, client: WsClient, topic: str) -> None:
+        raise NotImplementedError
+
+    def flush(self, now: int) -> None:
+        """Send the snapshots a stall held back once the feed runs again (after the tick's
+        frames, which the snapshot already contains)."""
+        if self.ctx.faults.is_stale(self.exchange, now):
+            return
+        for client in self.clients:
+            if client.pending:
+                pending, client.pending = client.pending, {}
+                for topic in pending:
+                    self._send_snapshot(client, topic)
+
+    def dispatch(self, frame: Frame) -> None:
+        text: str | None = None
+        sent = 0
+        for client in self.clients:
+            if frame.channel in client.streams and frame.channel not in client.pending:
+                if text is None:
+                    data = frame.data
+                    text = data if isinstance(data, str) else wire.dumps(data)
+                client.send(text)
+                sent += 1
+        self.ctx.stats.frames_sent[self.exchange] += sent
+
+
+class BybitStreams(SnapshotStreams):
     """``/v5/public/linear``: ``orderbook.50``, ``tickers`` and ``publicTrade`` topics."""
 
     exchange = BYBIT
@@ -346,26 +378,3 @@ class BybitStreams(Streams):
             client.send_json(model.bybit_orderbook_snapshot(symbol))
         else:
             client.send_json(model.bybit_tickers_snapshot(symbol))
-
-    def flush(self, now: int) -> None:
-        """Send the snapshots a stall held back once the feed runs again (after the tick's
-        frames, which the snapshot already contains)."""
-        if self.ctx.faults.is_stale(BYBIT, now):
-            return
-        for client in self.clients:
-            if client.pending:
-                pending, client.pending = client.pending, {}
-                for topic in pending:
-                    self._send_snapshot(client, topic)
-
-    def dispatch(self, frame: Frame) -> None:
-        text: str | None = None
-        sent = 0
-        for client in self.clients:
-            if frame.channel in client.streams and frame.channel not in client.pending:
-                if text is None:
-                    data = frame.data
-                    text = data if isinstance(data, str) else wire.dumps(data)
-                client.send(text)
-                sent += 1
-        self.ctx.stats.frames_sent[BYBIT] += sent

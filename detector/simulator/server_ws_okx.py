@@ -12,11 +12,10 @@ import orjson
 from aiohttp import web
 
 from detector.models import Exchange
-from detector.simulator import wire, wire_okx
+from detector.simulator import wire_okx
 from detector.simulator.instruments import okx_inst_id
 from detector.simulator.server_state import ServerContext
-from detector.simulator.server_ws import Streams, WsClient
-from detector.simulator.wire import Frame
+from detector.simulator.server_ws import SnapshotStreams, WsClient
 
 OKX = Exchange.OKX
 MAX_REQUESTS_PER_HOUR = 480  # subscribe/unsubscribe/login requests per connection
@@ -24,7 +23,7 @@ MAX_REQUEST_BYTES = 64 * 1024  # all args of one request
 HOUR_MS = 3_600_000
 
 
-class OkxStreams(Streams):
+class OkxStreams(SnapshotStreams):
     """``/ws/v5/public``: ``books``, ``bbo-tbt``, ``tickers``, ``trades``, ``funding-rate``."""
 
     exchange = OKX
@@ -129,25 +128,3 @@ class OkxStreams(Streams):
             client.send_json(model.okx_ticker(symbol))
         elif channel == wire_okx.FUNDING:
             client.send_json(model.okx_funding(symbol))
-
-    def flush(self, now: int) -> None:
-        """Send the snapshots a stall held back once the feed runs again."""
-        if self.ctx.faults.is_stale(OKX, now):
-            return
-        for client in self.clients:
-            if client.pending:
-                pending, client.pending = client.pending, {}
-                for topic in pending:
-                    self._send_snapshot(client, topic)
-
-    def dispatch(self, frame: Frame) -> None:
-        text: str | None = None
-        sent = 0
-        for client in self.clients:
-            if frame.channel in client.streams and frame.channel not in client.pending:
-                if text is None:
-                    data = frame.data
-                    text = data if isinstance(data, str) else wire.dumps(data)
-                client.send(text)
-                sent += 1
-        self.ctx.stats.frames_sent[OKX] += sent
