@@ -415,6 +415,45 @@ def demo(symbols: Sequence[str], okx: bool = False) -> Scenario:
     )
 
 
+def regression(symbols: Sequence[str], okx: bool = False) -> Scenario:
+    """The showcase's signals beside the faults' faults, for the replay's golden output.
+
+    Its recording (``tests/golden``) must replay to the same bytes after every change of the
+    hot path: it has every signal type, a lost update on each venue, a stale feed over an open
+    crossing, malformed frames and dropped connections (and, with ``okx``, an OKX seqId reset).
+    """
+    a, b = _roles(symbols)
+    events: tuple[ScenarioEvent, ...] = (
+        FundingShift(30.0, BYBIT, b, 0.0008),
+        SequenceGap(45.0, BINANCE, a),
+        MalformedFrame(50.0, BINANCE, b, Malformation.TRUNCATED_JSON),
+        ArbitrageWindow(60.0, 15.0, b, sell_on=BYBIT, net_pct=0.15),
+        StaleFeed(68.0, 8.0, BYBIT),
+        MalformedFrame(90.0, BYBIT, a, Malformation.BAD_PRICE),
+        SpreadBlowout(125.0, 8.0, BINANCE, a, spread_bps=5.0),
+        VolumeSpike(150.0, 6.0, BYBIT, b, rate_factor=10.0, size_factor=2.0),
+        ConnectionDrop(165.0, 5.0, BYBIT),
+        PriceMove(185.0, 3.0, a, move_pct=1.0),
+        SequenceGap(200.0, BYBIT, b),
+        ArbitrageWindow(215.0, 10.0, a, sell_on=BINANCE, net_pct=0.17),
+        ConnectionDrop(230.0, 5.0, BINANCE),
+    )
+    if okx:
+        events += (
+            FundingShift(35.0, OKX, a, -0.0003, interval_hours=4),
+            SequenceGap(100.0, OKX, a),
+            SequenceReset(115.0, OKX, b),
+            ArbitrageWindow(240.0, 10.0, b, sell_on=OKX, net_pct=0.18, buy_on=BINANCE),
+            ConnectionDrop(255.0, 4.0, OKX),
+        )
+    return Scenario(
+        "regression",
+        "every signal type and every feed fault in 4.5 minutes: the golden replay's recording",
+        270.0,
+        events,
+    )
+
+
 class ScenarioBuilder(Protocol):
     """Builds a registered scenario for a symbol list (``okx``: with its OKX events)."""
 
@@ -428,6 +467,7 @@ SCENARIOS: dict[str, ScenarioBuilder] = {
     "faults": faults,
     "showcase": showcase,
     "live_faults": live_faults,
+    "regression": regression,
 }
 """Every named scenario, by name."""
 
