@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from detector.book import OrderBook, SyncedBook
+from detector.book import SyncedBook
 from detector.config import DetectorConfig
 from detector.models import Level
 from detector.opportunity import ArbitrageOpportunity, Direction, find_opportunity, net_profit_pct
@@ -162,6 +162,20 @@ class _Closed:
 _Key = tuple[str, Direction]
 
 
+@dataclass(frozen=True, slots=True)
+class _Pair:
+    """One ordered pair of a symbol's books, by index, with what evaluating it needs."""
+
+    buy: int
+    sell: int
+    direction: Direction
+    key: _Key
+    fee_buy: float
+    fee_sell: float
+    cost: float  # 1 + fee_buy
+    keep: float  # 1 - fee_sell
+
+
 class CrossExchangeAnalyzer:
     """Finds and tracks arbitrage between every pair of venues' books of each symbol."""
 
@@ -174,7 +188,7 @@ class CrossExchangeAnalyzer:
         self._fees = {exchange: config.fee(exchange) for exchange in config.exchanges}
         self._open: dict[_Key, TrackedOpportunity] = {}
         # Per symbol, its books (as last passed) and their ordered pairs: (buy, sell, direction).
-        self._pairs: dict[str, tuple[Sequence[SyncedBook], list[tuple[int, int, Direction]]]] = {}
+        self._pairs: dict[str, tuple[Sequence[SyncedBook], list[_Pair]]] = {}
         self._closed: dict[str, _Closed] = {}
         self._last_opened: dict[_Key, tuple[int, int]] = {}  # opened_ms, repeats at that ms
 
@@ -183,49 +197,102 @@ class CrossExchangeAnalyzer:
     ) -> list[OpportunityEvent]:
         """Re-evaluate ``symbol`` after a change of one of its ``books`` (one per venue, in a
         fixed order), or a clock tick for staleness."""
-        # Each book once: why it is unfit (None: fit), and its top of book.
-        fitness = [self._unfit(book, now_ms) for book in books]
-        tops = [
-            (book.levels.best_ask(), book.levels.best_bid()) if fit is None else (None, None)
-            for book, fit in zip(books, fitness, strict=True)
-        ]
-        events: list[OpportunityEvent] = []
         cached = self._pairs.get(symbol)
         if cached is None or cached[0] is not books:  # the pipeline passes one tuple per symbol
-            cached = self._pairs[symbol] = (books, _pairs_of(books))
-        for buy, sell, direction in cached[1]:
-            self._pair(symbol, direction, books, fitness, tops, buy, sell, now_ms, events)
+            cached = self._pairs[symbol] = (books, self._plan(symbol, books))
+        # Each book once: why it is unfit (None: fit), and its top of book.
+        stale_after_ms = self._stale_after_ms
+        fitness: list[CloseReason | None] = []
+        asks: list[Level | None] = []
+        bids: list[Level | None] = []
+        for book in books:
+            levels = book.levels
+            if not book.usable:
+                fitness.append(CloseReason.UNSYNCED)
+                asks.append(None)
+                bids.append(None)
+                continue
+            age = book.age_ms(now_ms)
+            if age is None or age > stale_after_ms:
+                fitness.append(CloseReason.STALE)
+                asks.append(None)
+                bids.append(None)
+                continue
+            fitness.append(None)
+            asks.append(levels.best_ask())
+            bids.append(levels.best_bid())
+        events: list[OpportunityEvent] = []
+        opened = self._open
+        min_profit = self._min_profit
+        for pair in cached[1]:
+            key = pair.key
+            tracked = opened.get(key)
+            unfit_buy, unfit_sell = fitness[pair.buy], fitness[pair.sell]
+            if unfit_buy is not None or unfit_sell is not None:
+                if tracked is not None:
+                    # A book that lost sync outranks one that only went quiet.
+                    unsynced = CloseReason.UNSYNCED in (unfit_buy, unfit_sell)
+                    reason = CloseReason.UNSYNCED if unsynced else CloseReason.STALE
+                    events.append(self._close(key, tracked, now_ms, reason))
+                continue
+            best_ask, best_bid = asks[pair.buy], bids[pair.sell]
+            # Quick reject on the top of book (net_profit_pct, inlined): runs on every book
+            # update for every pair, the walk only on crossings.
+            if (
+                best_ask is None
+                or best_bid is None
+                or (best_bid[0] * pair.keep / (best_ask[0] * pair.cost) - 1.0) * 100.0 < min_profit
+            ):
+                if tracked is not None:
+                    events.append(self._close(key, tracked, now_ms, CloseReason.BELOW_THRESHOLD))
+                continue
+            self._crossing(pair, books, tracked, now_ms, events)
         return events
 
-    def _pair(
+    def _plan(self, symbol: str, books: Sequence[SyncedBook]) -> list[_Pair]:
+        """Every ordered pair of ``books`` by index, with its key and fees: (0, 1), (1, 0), ..."""
+        pairs = []
+        for i in range(len(books)):
+            for j in range(i + 1, len(books)):
+                for buy, sell in ((i, j), (j, i)):
+                    direction = Direction.of(books[buy].exchange, books[sell].exchange)
+                    fee_buy = self._fees[direction.buy_exchange]
+                    fee_sell = self._fees[direction.sell_exchange]
+                    pairs.append(
+                        _Pair(
+                            buy,
+                            sell,
+                            direction,
+                            (symbol, direction),
+                            fee_buy,
+                            fee_sell,
+                            1.0 + fee_buy,
+                            1.0 - fee_sell,
+                        )
+                    )
+        return pairs
+
+    def _crossing(
         self,
-        symbol: str,
-        direction: Direction,
+        pair: _Pair,
         books: Sequence[SyncedBook],
-        fitness: list[CloseReason | None],
-        tops: list[tuple[Level | None, Level | None]],
-        buy: int,
-        sell: int,
+        tracked: TrackedOpportunity | None,
         now_ms: int,
         events: list[OpportunityEvent],
     ) -> None:
-        """Buy on ``books[buy]``, sell on ``books[sell]``: open, update or close that pair."""
-        buy_book, sell_book = books[buy], books[sell]
-        key = (symbol, direction)
-        tracked = self._open.get(key)
-        unfit_buy, unfit_sell = fitness[buy], fitness[sell]
-        if unfit_buy is not None or unfit_sell is not None:
-            if tracked is not None:
-                # A book that lost sync outranks one that only went quiet.
-                unsynced = CloseReason.UNSYNCED in (unfit_buy, unfit_sell)
-                reason = CloseReason.UNSYNCED if unsynced else CloseReason.STALE
-                events.append(self._close(key, tracked, now_ms, reason))
-            return
-        best_ask, best_bid = tops[buy][0], tops[sell][1]
-        found = self._evaluate(
-            symbol, direction, buy_book.levels, sell_book.levels, best_ask, best_bid, now_ms
+        """The tops of ``pair`` cross after fees: walk the depth, then open, update or close."""
+        key = pair.key
+        symbol, direction = key
+        found = find_opportunity(
+            symbol,
+            direction,
+            books[pair.buy].levels,
+            books[pair.sell].levels,
+            pair.fee_buy,
+            pair.fee_sell,
+            now_ms,
         )
-        if found is None:
+        if found is None or found.max_volume <= 0.0 or found.notional < self._min_notional:
             if tracked is not None:
                 events.append(self._close(key, tracked, now_ms, CloseReason.BELOW_THRESHOLD))
         elif tracked is None:
@@ -279,39 +346,6 @@ class CrossExchangeAnalyzer:
             by_close_reason={r.value: sum(c.by_reason[r] for c in closed) for r in CloseReason},
         )
 
-    def _unfit(self, book: SyncedBook, now_ms: int) -> CloseReason | None:
-        """Why the book may not be used now, or None when it is fit."""
-        if not book.usable:
-            return CloseReason.UNSYNCED
-        age = book.age_ms(now_ms)
-        if age is None or age > self._stale_after_ms:
-            return CloseReason.STALE
-        return None
-
-    def _evaluate(
-        self,
-        symbol: str,
-        direction: Direction,
-        buy: OrderBook,
-        sell: OrderBook,
-        best_ask: Level | None,
-        best_bid: Level | None,
-        now_ms: int,
-    ) -> ArbitrageOpportunity | None:
-        """The opportunity if it passes both thresholds, else None (``best_ask`` of the buy book
-        and ``best_bid`` of the sell book are read once per update by the caller)."""
-        fee_buy = self._fees[direction.buy_exchange]
-        fee_sell = self._fees[direction.sell_exchange]
-        if best_ask is None or best_bid is None:
-            return None
-        # Quick reject on the top of book: runs on every book update, the walk only on crossings.
-        if net_profit_pct(best_ask[0], best_bid[0], fee_buy, fee_sell) < self._min_profit:
-            return None
-        found = find_opportunity(symbol, direction, buy, sell, fee_buy, fee_sell, now_ms)
-        if found is None or found.max_volume <= 0.0 or found.notional < self._min_notional:
-            return None
-        return found
-
     def _open_new(self, key: _Key, found: ArbitrageOpportunity) -> OpportunityEvent:
         symbol, direction = key
         opened_ms = found.timestamp
@@ -348,16 +382,6 @@ class CrossExchangeAnalyzer:
         totals.by_direction[closed.direction] += 1
         totals.by_reason[reason] += 1
         return OpportunityEvent(OpportunityEventKind.CLOSED, closed)
-
-
-def _pairs_of(books: Sequence[SyncedBook]) -> list[tuple[int, int, Direction]]:
-    """Every ordered pair of ``books`` by index, with its direction: (0, 1), (1, 0), (0, 2), ..."""
-    pairs = []
-    for i in range(len(books)):
-        for j in range(i + 1, len(books)):
-            a, b = books[i].exchange, books[j].exchange
-            pairs += [(i, j, Direction.of(a, b)), (j, i, Direction.of(b, a))]
-    return pairs
 
 
 def _changed(old: ArbitrageOpportunity, new: ArbitrageOpportunity) -> bool:

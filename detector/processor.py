@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
+
+from msgspec.structs import replace
 
 from detector.book import ApplyResult, BookState, OrderBook, SyncedBook, make_book
 from detector.errors import BookNotSynced, ConfigError, InvalidBook, MalformedFrame

@@ -9,19 +9,18 @@ from __future__ import annotations
 import gzip
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
+import msgspec
 import orjson
 
 from detector.errors import RecordingError
 from detector.models import Exchange, Source
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One received message with its receive time."""
+class Record(msgspec.Struct, frozen=True):
+    """One received message with its receive time (a Struct: one is made per frame)."""
 
     ts: int
     exchange: Exchange
@@ -30,15 +29,31 @@ class Record:
     data: Any
 
     def to_json(self) -> bytes:
+        data = self.data
+        if type(data) is msgspec.Raw:  # a payload read lazily: written back as it was read
+            data = orjson.Fragment(bytes(data))
         return orjson.dumps(
             {
                 "ts": self.ts,
                 "exchange": self.exchange.value,
                 "source": self.source.value,
                 "endpoint": self.endpoint,
-                "data": self.data,
+                "data": data,
             }
         )
+
+
+class _Line(msgspec.Struct):
+    """A recording line as :func:`parse_record` with ``lazy`` reads it: the payload undecoded."""
+
+    ts: int
+    exchange: str
+    source: str
+    endpoint: str
+    data: msgspec.Raw
+
+
+_LINE = msgspec.json.Decoder(_Line)
 
 
 # Lookups by value: calling the enum class per line costs more than the rest of parse_record.
@@ -46,8 +61,22 @@ _EXCHANGES = {e.value: e for e in Exchange}
 _SOURCES = {s.value: s for s in Source}
 
 
-def parse_record(line: bytes | str, line_no: int = 0) -> Record:
-    """Decode one recording line; raises :class:`RecordingError` naming the line and the fault."""
+def parse_record(line: bytes | str, line_no: int = 0, *, lazy: bool = False) -> Record:
+    """Decode one recording line; raises :class:`RecordingError` naming the line and the fault.
+
+    ``lazy``: leave the payload undecoded, as a :class:`msgspec.Raw` of valid JSON, for the
+    pipeline to decode typed (:meth:`detector.pipeline.Pipeline.feed` takes both kinds).
+    """
+    if lazy:
+        try:
+            found = _LINE.decode(line)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            pass  # the eager path names the fault
+        else:
+            exchange = _EXCHANGES.get(found.exchange)
+            source = _SOURCES.get(found.source)
+            if exchange is not None and source is not None:
+                return Record(found.ts, exchange, source, found.endpoint, found.data)
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError as exc:

@@ -43,7 +43,7 @@ def replay_lines(
     for line_no, line in lines:
         result.lines += 1
         try:
-            record = parse_record(line, line_no)
+            record = parse_record(line, line_no, lazy=True)
         except RecordingError as exc:
             result.bad_lines.append(exc)
             if on_bad_line is not None:

@@ -9,9 +9,10 @@ blindly: a pair is only matched through this table or by identical names.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+import msgspec
 
 from detector.models import (
     BookTicker,
@@ -97,7 +98,7 @@ class SymbolMap:
         if factor != 1.0:
             return _rescale(event, canonical, factor)
         if canonical != symbol:
-            return dataclasses.replace(event, symbol=canonical)
+            return msgspec.structs.replace(event, symbol=canonical)
         return event
 
 
@@ -107,14 +108,14 @@ def _scale_levels(levels: list[Level], factor: float) -> list[Level]:
 
 def _rescale(event: SymbolEvent, canonical: str, factor: float) -> SymbolEvent:
     if isinstance(event, DepthSnapshot | DepthDiff):
-        return dataclasses.replace(
+        return msgspec.structs.replace(
             event,
             symbol=canonical,
             bids=_scale_levels(event.bids, factor),
             asks=_scale_levels(event.asks, factor),
         )
     if isinstance(event, BookTicker):
-        return dataclasses.replace(
+        return msgspec.structs.replace(
             event,
             symbol=canonical,
             bid_price=event.bid_price / factor,
@@ -123,15 +124,15 @@ def _rescale(event: SymbolEvent, canonical: str, factor: float) -> SymbolEvent:
             ask_qty=event.ask_qty * factor,
         )
     if isinstance(event, Trade):
-        return dataclasses.replace(
+        return msgspec.structs.replace(
             event, symbol=canonical, price=event.price / factor, qty=event.qty * factor
         )
     if isinstance(event, FundingRate):
         # The rate is a fraction and needs no unit; mark and index prices are per contract.
-        return dataclasses.replace(
+        return msgspec.structs.replace(
             event,
             symbol=canonical,
             mark_price=None if event.mark_price is None else event.mark_price / factor,
             index_price=None if event.index_price is None else event.index_price / factor,
         )
-    return dataclasses.replace(event, symbol=canonical)
+    return msgspec.structs.replace(event, symbol=canonical)

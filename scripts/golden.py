@@ -37,7 +37,11 @@ EMPTY_ENV = GOLDEN / "empty.env"
 
 def _run(command: list[str]) -> bytes:
     """The stdout of ``command``, run with none of the user's settings variables."""
-    env = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG")}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key in ("PATH", "HOME", "LANG", "PYTHONPATH")
+    }
     done = subprocess.run(command, capture_output=True, env=env, cwd=ROOT, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{command} exited {done.returncode}: {done.stderr.decode()[-2000:]}")

@@ -144,8 +144,16 @@ class MomentumBreakoutDetector:
     ) -> Signal | None:
         rules = self._config.rules
         up = direction is Breakout.UP
-        others = self._other_mids(state, exchange, now_ms)
         episode = state.episodes.get(direction)
+        if episode is None:
+            # The common case, on every book update: no episode, and no break of the range.
+            reference = state.prior_high if up else state.prior_low
+            if reference <= 0.0:
+                return None
+            broken = (mid / reference - 1.0) * 100.0 if up else (1.0 - mid / reference) * 100.0
+            if strength_for(broken, rules.momentum_break_pct) is None:
+                return None
+        others = self._other_mids(state, exchange, now_ms)
         if episode is not None and episode.ended_ms is not None:
             if now_ms - episode.ended_ms >= self._quiet_ms:
                 del state.episodes[direction]  # cooled down: the next break is a new episode

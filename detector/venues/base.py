@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+import msgspec
+
 from detector.models import Event
 
 
@@ -16,6 +18,11 @@ class VenueParser(Protocol):
 
     def parse_ws_message(self, data: Any, recv_ms: int) -> list[Event]:
         """A decoded WebSocket frame → events (``[]`` for frames of no interest)."""
+        ...
+
+    def parse_ws_raw(self, payload: bytes | msgspec.Raw, recv_ms: int) -> list[Event]:
+        """A WebSocket frame as received (undecoded JSON) → the events of
+        :meth:`parse_ws_message`; a parser may decode its hot frames typed on the way."""
         ...
 
     def parse_rest(self, endpoint: str, data: Any, recv_ms: int) -> list[Event]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from detector.errors import FrameError, MalformedFrame
 from detector.models import (
     BookTicker,
@@ -18,7 +20,8 @@ from detector.models import (
     SubscriptionAck,
     Trade,
 )
-from detector.venues._fields import Fields, parse_levels, require, split_endpoint
+from detector.venues._fields import Fields, parse_levels, require, split_endpoint, to_price, to_size
+from detector.venues._typed import REFUSED, decode_json, levels
 from detector.venues.base import VenueParser
 
 EXCHANGE = Exchange.BINANCE
@@ -59,6 +62,56 @@ def is_partial_depth_stream(stream: str) -> bool:
     return len(parts) > 1 and parts[1] in _PARTIAL_DEPTH
 
 
+# Typed decoding of the hot frames (see detector.venues._typed): combined-stream frames of the
+# diff or partial depth, bookTicker and aggTrade streams.
+
+
+class _Depth(msgspec.Struct, tag_field="e", tag="depthUpdate"):
+    E: int
+    s: str
+    U: int
+    u: int
+    pu: int
+    b: msgspec.Raw
+    a: msgspec.Raw
+
+
+class _Ticker(msgspec.Struct, tag_field="e", tag="bookTicker"):
+    s: str
+    u: int
+    b: str
+    B: str
+    a: str
+    A: str
+    E: int | msgspec.UnsetType = msgspec.UNSET
+    T: int | msgspec.UnsetType = msgspec.UNSET
+
+
+class _AggTrade(msgspec.Struct, tag_field="e", tag="aggTrade"):
+    s: str
+    p: str
+    q: str
+    m: bool
+    T: int
+
+
+class _Combined(msgspec.Struct):
+    stream: str
+    data: _Depth | _Ticker | _AggTrade
+
+
+_COMBINED = msgspec.json.Decoder(_Combined)
+
+
+def decode_typed(payload: bytes | msgspec.Raw) -> object:
+    """Only the typed decoding of :meth:`BinanceParser.parse_ws_raw` (for ``arbwatch bench``'s
+    floor); raises one of :data:`~detector.venues._typed.REFUSED` for a frame it does not take."""
+    frame = _COMBINED.decode(payload)
+    if isinstance(frame.data, _Depth):
+        return frame, levels(frame.data.b), levels(frame.data.a)
+    return frame
+
+
 class BinanceParser(VenueParser):
     """Turns Binance USDⓈ-M frames into events. Stateless: one instance may serve every stream."""
 
@@ -89,6 +142,24 @@ class BinanceParser(VenueParser):
                 EXCHANGE, f"field 'data' must be an object, got {_kind(payload)}", data
             )
         return self._event(payload, recv_ms, is_partial_depth_stream(stream), data)
+
+    def parse_ws_raw(self, payload: bytes | msgspec.Raw, recv_ms: int) -> list[Event]:
+        """A WebSocket frame as received: its depth, bookTicker and aggTrade frames are decoded
+        typed, every other one as :meth:`parse_ws_message` does, with the same events."""
+        try:
+            frame = _COMBINED.decode(payload)
+            d = frame.data
+            if isinstance(d, _Depth):
+                bids, asks = levels(d.b), levels(d.a)
+                if is_partial_depth_stream(frame.stream):
+                    return [DepthSnapshot(EXCHANGE, d.s, bids, asks, d.u, d.E, recv_ms, Source.WS)]
+                return [DepthDiff(EXCHANGE, d.s, bids, asks, d.U, d.u, d.pu, d.E, recv_ms)]
+            if isinstance(d, _Ticker):
+                return [_typed_ticker(d, recv_ms)]
+            return [_typed_trade(d, recv_ms)]
+        except (*REFUSED, FrameError):
+            # Another message, or one the dict path must name the fault of.
+            return self.parse_ws_message(decode_json(payload, EXCHANGE), recv_ms)
 
     def parse_rest(self, endpoint: str, data: Any, recv_ms: int) -> list[Event]:
         """A decoded REST body of ``endpoint`` (path with query string) → events."""
@@ -272,6 +343,32 @@ class BinanceParser(VenueParser):
             event_time_ms=f.integer("time"),
             recv_ms=recv_ms,
         )
+
+
+def _typed_ticker(d: _Ticker, recv_ms: int) -> BookTicker:
+    """:meth:`BinanceParser._book_ticker` of a typed frame."""
+    event_ms = d.E if isinstance(d.E, int) else d.T
+    if not isinstance(event_ms, int) or not d.s:
+        raise msgspec.ValidationError("bookTicker: no E nor T, or no symbol")
+    return BookTicker(
+        EXCHANGE,
+        d.s,
+        to_price(d.b, "b", EXCHANGE, None),
+        to_size(d.B, "B", EXCHANGE, None),
+        to_price(d.a, "a", EXCHANGE, None),
+        to_size(d.A, "A", EXCHANGE, None),
+        d.u,
+        event_ms,
+        recv_ms,
+    )
+
+
+def _typed_trade(d: _AggTrade, recv_ms: int) -> Trade:
+    """:meth:`BinanceParser._agg_trade` of a typed frame (m: the buyer was the maker)."""
+    if not d.s:
+        raise msgspec.ValidationError("aggTrade: no symbol")
+    price, qty = to_price(d.p, "p", EXCHANGE, None), to_size(d.q, "q", EXCHANGE, None)
+    return Trade(EXCHANGE, d.s, price, qty, Side.SELL if d.m else Side.BUY, d.T, recv_ms)
 
 
 def _ack(d: dict[str, Any], recv_ms: int) -> SubscriptionAck:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+import msgspec
+
 from detector.errors import FrameError, MalformedFrame
 from detector.models import (
     BookTicker,
@@ -24,7 +26,10 @@ from detector.venues._fields import (
     parse_levels,
     require,
     split_endpoint,
+    to_price,
+    to_size,
 )
+from detector.venues._typed import REFUSED, decode_json, levels
 from detector.venues.base import VenueParser
 
 EXCHANGE = Exchange.BYBIT
@@ -58,6 +63,49 @@ def trade_topic(symbol: str) -> str:
     return f"{_PUBLIC_TRADE}.{symbol.upper()}"
 
 
+# Typed decoding of the hot frames (see detector.venues._typed): orderbook and publicTrade.
+
+
+class _Frame(msgspec.Struct):
+    topic: str
+    type: str
+    ts: int
+    data: msgspec.Raw
+
+
+class _Book(msgspec.Struct):
+    s: str
+    b: msgspec.Raw
+    a: msgspec.Raw
+    u: int
+
+
+class _Trade(msgspec.Struct):
+    T: int
+    s: str
+    S: str
+    v: str
+    p: str
+
+
+_FRAME = msgspec.json.Decoder(_Frame)
+_BOOK = msgspec.json.Decoder(_Book)
+_TRADES = msgspec.json.Decoder(list[_Trade])
+
+
+def decode_typed(payload: bytes | msgspec.Raw) -> object:
+    """Only the typed decoding of :meth:`BybitParser.parse_ws_raw` (for ``arbwatch bench``'s
+    floor); raises one of :data:`~detector.venues._typed.REFUSED` for a frame it does not take."""
+    frame = _FRAME.decode(payload)
+    channel = frame.topic.partition(".")[0]
+    if channel == _ORDERBOOK:
+        book = _BOOK.decode(frame.data)
+        return frame, levels(book.b), levels(book.a)
+    if channel == _PUBLIC_TRADE:
+        return frame, _TRADES.decode(frame.data)
+    raise msgspec.ValidationError(f"no typed decoding of {channel}")
+
+
 class BybitParser(VenueParser):
     """Turns Bybit v5 linear frames into events; caches ``tickers`` per symbol to merge deltas."""
 
@@ -85,6 +133,20 @@ class BybitParser(VenueParser):
         if channel == _PUBLIC_TRADE:
             return _trades(data, recv_ms)
         return []  # kline, liquidation, ...: not ours to read
+
+    def parse_ws_raw(self, payload: bytes | msgspec.Raw, recv_ms: int) -> list[Event]:
+        """A WebSocket frame as received: orderbook and publicTrade frames are decoded typed,
+        every other one as :meth:`parse_ws_message` does, with the same events."""
+        try:
+            frame = _FRAME.decode(payload)
+            channel, _, rest = frame.topic.partition(".")
+            if channel == _ORDERBOOK:
+                return [_typed_orderbook(frame, rest, recv_ms)]
+            if channel == _PUBLIC_TRADE:
+                return _typed_trades(frame, recv_ms)
+        except (*REFUSED, FrameError):
+            pass
+        return self.parse_ws_message(decode_json(payload, EXCHANGE), recv_ms)
 
     def parse_rest(self, endpoint: str, data: Any, recv_ms: int) -> list[Event]:
         """A decoded REST body of ``endpoint`` (path with query string) → events."""
@@ -198,6 +260,46 @@ def _orderbook(frame: dict[str, Any], topic: str, recv_ms: int) -> DepthSnapshot
             EXCHANGE, symbol, bids, asks, update_id, update_id, None, event_ms, recv_ms, depth
         )
     raise MalformedFrame(EXCHANGE, f"orderbook: unknown type {kind!r}", frame)
+
+
+def _typed_orderbook(frame: _Frame, rest: str, recv_ms: int) -> DepthSnapshot | DepthDiff:
+    """:func:`_orderbook` of a typed frame; ``rest`` is its topic after ``orderbook.``."""
+    depth_text, dot, tail = rest.partition(".")
+    if not dot or "." in tail or not depth_text.isdigit():
+        raise msgspec.ValidationError("orderbook: bad topic")  # the dict path names it
+    d = _BOOK.decode(frame.data)
+    bids, asks = levels(d.b), levels(d.a)
+    kind, update_id = frame.type, d.u
+    if kind == "snapshot" or (kind == "delta" and update_id == 1):
+        return DepthSnapshot(
+            EXCHANGE, d.s, bids, asks, update_id, frame.ts, recv_ms, Source.WS, int(depth_text)
+        )
+    if kind == "delta":
+        return DepthDiff(
+            EXCHANGE,
+            d.s,
+            bids,
+            asks,
+            update_id,
+            update_id,
+            None,
+            frame.ts,
+            recv_ms,
+            int(depth_text),
+        )
+    raise msgspec.ValidationError("orderbook: unknown type")
+
+
+def _typed_trades(frame: _Frame, recv_ms: int) -> list[Event]:
+    """:func:`_trades` of a typed frame."""
+    events: list[Event] = []
+    for d in _TRADES.decode(frame.data):
+        side = _SIDES.get(d.S)
+        if side is None or not d.s:
+            raise msgspec.ValidationError("publicTrade: bad side or symbol")
+        price, qty = to_price(d.p, "p", EXCHANGE, None), to_size(d.v, "v", EXCHANGE, None)
+        events.append(Trade(EXCHANGE, d.s, price, qty, side, d.T, recv_ms))
+    return events
 
 
 def _trades(frame: dict[str, Any], recv_ms: int) -> list[Event]:

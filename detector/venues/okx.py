@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeGuard
 
+import msgspec
+
 from detector.errors import FrameError, MalformedFrame, UnknownInstrument
 from detector.models import (
     BookTicker,
@@ -44,6 +46,7 @@ from detector.models import (
     Trade,
 )
 from detector.venues._fields import Fields, require, split_endpoint
+from detector.venues._typed import decode_json
 from detector.venues.base import VenueParser
 from detector.venues.instruments import (
     OKX_INSTRUMENTS_PATH,
@@ -260,6 +263,11 @@ class OkxParser(VenueParser):
         """Coins per contract of a learnt instrument, else None."""
         scale = self._scales.get(instrument)
         return None if scale is None else scale.size
+
+    def parse_ws_raw(self, payload: bytes | msgspec.Raw, recv_ms: int) -> list[Event]:
+        """A WebSocket frame as received → :meth:`parse_ws_message`'s events. (Not typed: OKX
+        sizes in contracts are converted from their text, see :class:`_Scale`.)"""
+        return self.parse_ws_message(decode_json(payload, EXCHANGE), recv_ms)
 
     def parse_ws_message(self, data: Any, recv_ms: int) -> list[Event]:
         """A decoded WebSocket frame (channel data, an ``event`` reply, or the text ``pong``)."""

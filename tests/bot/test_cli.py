@@ -190,11 +190,23 @@ def test_a_corrupt_gzip_file_is_a_clear_error(
     assert "cannot read" in err and "Traceback" not in err
 
 
-def test_bench_reports_both_rates_and_their_ratio(capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_reports_the_rates_and_their_ratios(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--frames", "3000"]) == 0
     out = capsys.readouterr().out
     assert "frames:          3000" in out
-    assert "orjson.loads:" in out and "full pipeline:" in out and "ratio:" in out
+    rates = {}
+    for line in out.splitlines():
+        name, sep, rest = line.partition(":")
+        if sep and "frames/s" in rest:
+            fps, per_frame = rest.split("frames/s")
+            rates[name] = (float(fps.replace(",", "")), float(per_frame.split("us/frame")[0]))
+    assert set(rates) == {"orjson.loads", "typed decoding", "full pipeline"}
+    for fps, per_frame in rates.values():
+        assert fps > 0 and abs(fps * per_frame / 1e6 - 1) < 0.01  # frames/s and us/frame agree
+    ratio = re.search(r"ratio: +([\d.]+)x the cost of typed decoding, ([\d.]+)x", out)
+    assert ratio is not None
+    typed = rates["full pipeline"][1] / rates["typed decoding"][1]
+    assert float(ratio.group(1)) == pytest.approx(typed, rel=0.06, abs=0.06)
 
 
 def test_demo_shows_several_signal_types_and_exits_0(
@@ -334,13 +346,14 @@ def _existing_recording(tmp_path: Path) -> None:
         pytest.param(
             ["demo", "--scenario", "nope"], {}, None, 2,
             "arbwatch demo: argument --scenario: invalid choice: 'nope' (choose from 'demo',"
-            " 'calm', 'arbitrage', 'faults', 'showcase', 'live_faults') (see arbwatch demo --help)",
+            " 'calm', 'arbitrage', 'faults', 'showcase', 'live_faults', 'regression')"
+            " (see arbwatch demo --help)",
             id="demo-unknown-scenario",
         ),
         pytest.param(
             ["simulate", "--scenario", "nope"], {}, None, 2,
             "arbwatch simulate: argument --scenario: invalid choice: 'nope' (choose from 'demo',"
-            " 'calm', 'arbitrage', 'faults', 'showcase', 'live_faults')"
+            " 'calm', 'arbitrage', 'faults', 'showcase', 'live_faults', 'regression')"
             " (see arbwatch simulate --help)",
             id="simulate-unknown-scenario",
         ),
