@@ -7,13 +7,16 @@ buy_price) reaches ``min_notional_usd`` and its max_volume is positive. It is tr
 lasts and closed when it falls below a threshold or when either of its two books is unusable or
 stale; while one is, nothing of that pair is opened or updated.
 
-Cost: each book's top is read once per update, and a pair whose top of book cannot clear the
-threshold after fees is rejected with four float operations; the depth walk runs only for pairs
-that cross. Three venues (six pairs) cost little more than two (two pairs) when nothing crosses.
+Cost: each book's top is read once per update. While nothing of the symbol is open, one bound —
+the best bid after fees over the best ask after fees, across its fit books — rejects every pair at
+once when it cannot clear the threshold: the usual update costs the same for six pairs as for
+two. Otherwise a pair whose top cannot clear it is rejected with four float operations, and the
+depth walk runs only for pairs that cross.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import Counter
 from collections.abc import Sequence
@@ -188,7 +191,10 @@ class CrossExchangeAnalyzer:
         self._fees = {exchange: config.fee(exchange) for exchange in config.exchanges}
         self._open: dict[_Key, TrackedOpportunity] = {}
         # Per symbol, its books (as last passed) and their ordered pairs: (buy, sell, direction).
-        self._pairs: dict[str, tuple[Sequence[SyncedBook], list[_Pair]]] = {}
+        self._pairs: dict[
+            str, tuple[Sequence[SyncedBook], list[_Pair], list[float], list[float]]
+        ] = {}
+        self._open_in: Counter[str] = Counter()  # open opportunities per symbol
         self._closed: dict[str, _Closed] = {}
         self._last_opened: dict[_Key, tuple[int, int]] = {}  # opened_ms, repeats at that ms
 
@@ -199,13 +205,17 @@ class CrossExchangeAnalyzer:
         fixed order), or a clock tick for staleness."""
         cached = self._pairs.get(symbol)
         if cached is None or cached[0] is not books:  # the pipeline passes one tuple per symbol
-            cached = self._pairs[symbol] = (books, self._plan(symbol, books))
+            cached = self._pairs[symbol] = (books, *self._plan(symbol, books))
+        _, pairs, keeps, costs = cached
         # Each book once: why it is unfit (None: fit), and its top of book.
         stale_after_ms = self._stale_after_ms
         fitness: list[CloseReason | None] = []
         asks: list[Level | None] = []
         bids: list[Level | None] = []
-        for book in books:
+        # The best a sale can keep and the least a purchase can cost after fees, over the fit
+        # books: no pair can clear the threshold unless this best combination does.
+        best_keep, least_cost = 0.0, math.inf
+        for i, book in enumerate(books):
             levels = book.levels
             if not book.usable:
                 fitness.append(CloseReason.UNSYNCED)
@@ -219,12 +229,23 @@ class CrossExchangeAnalyzer:
                 bids.append(None)
                 continue
             fitness.append(None)
-            asks.append(levels.best_ask())
-            bids.append(levels.best_bid())
+            ask, bid = levels.best_ask(), levels.best_bid()
+            asks.append(ask)
+            bids.append(bid)
+            if ask is not None and ask[0] * costs[i] < least_cost:
+                least_cost = ask[0] * costs[i]
+            if bid is not None and bid[0] * keeps[i] > best_keep:
+                best_keep = bid[0] * keeps[i]
+        min_profit = self._min_profit
+        if not self._open_in.get(symbol) and (
+            least_cost == math.inf or (best_keep / least_cost - 1.0) * 100.0 < min_profit
+        ):
+            # Nothing open to close, and nothing can open: each pair's net % is at most this
+            # bound's (division, subtraction and scaling are monotonic in floats too).
+            return []
         events: list[OpportunityEvent] = []
         opened = self._open
-        min_profit = self._min_profit
-        for pair in cached[1]:
+        for pair in pairs:
             key = pair.key
             tracked = opened.get(key)
             unfit_buy, unfit_sell = fitness[pair.buy], fitness[pair.sell]
@@ -249,8 +270,13 @@ class CrossExchangeAnalyzer:
             self._crossing(pair, books, tracked, now_ms, events)
         return events
 
-    def _plan(self, symbol: str, books: Sequence[SyncedBook]) -> list[_Pair]:
-        """Every ordered pair of ``books`` by index, with its key and fees: (0, 1), (1, 0), ..."""
+    def _plan(
+        self, symbol: str, books: Sequence[SyncedBook]
+    ) -> tuple[list[_Pair], list[float], list[float]]:
+        """Every ordered pair of ``books`` by index, with its key and fees: (0, 1), (1, 0), ...;
+        and per book what a sale there keeps (1 - fee) and what a purchase costs (1 + fee)."""
+        keeps = [1.0 - self._fees[book.exchange] for book in books]
+        costs = [1.0 + self._fees[book.exchange] for book in books]
         pairs = []
         for i in range(len(books)):
             for j in range(i + 1, len(books)):
@@ -270,7 +296,7 @@ class CrossExchangeAnalyzer:
                             1.0 - fee_sell,
                         )
                     )
-        return pairs
+        return pairs, keeps, costs
 
     def _crossing(
         self,
@@ -364,12 +390,14 @@ class CrossExchangeAnalyzer:
             peak=found,
         )
         self._open[key] = tracked
+        self._open_in[symbol] += 1
         return OpportunityEvent(OpportunityEventKind.OPENED, tracked)
 
     def _close(
         self, key: _Key, tracked: TrackedOpportunity, now_ms: int, reason: CloseReason
     ) -> OpportunityEvent:
         del self._open[key]
+        self._open_in[key[0]] -= 1
         closed = replace(
             tracked, closed_ms=max(now_ms, tracked.last.timestamp), close_reason=reason
         )

@@ -6,6 +6,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import detector.analyzer as analyzer_module
 from detector.analyzer import (
@@ -341,3 +343,51 @@ def test_directions_are_named_after_their_venues() -> None:
     assert Direction.of(OKX, BYBIT).reverse is Direction.parse("buy_bybit_sell_okx")
     with pytest.raises(ValueError, match="not a direction"):
         Direction.parse("buy_binance_sell_binance")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tops=st.lists(
+        st.tuples(
+            st.floats(99.0, 101.0), st.floats(0.0001, 0.5), st.floats(0.001, 5.0)
+        ),  # mid, half spread, size
+        min_size=3,
+        max_size=3,
+    ),
+    fees=st.tuples(st.floats(0.0, 0.1), st.floats(0.0, 0.1), st.floats(0.0, 0.1)),
+    min_profit=st.floats(0.0, 0.5),
+)
+def test_the_one_bound_rejects_only_what_every_pair_rejects(
+    tops: list[tuple[float, float, float]], fees: tuple[float, float, float], min_profit: float
+) -> None:
+    """With nothing open, the analyzer opens exactly the pairs that clear both thresholds, as a
+    pair-by-pair evaluation does, whichever venue's fee or top makes the difference."""
+    venues = (BINANCE, BYBIT, OKX)
+    cfg = replace(
+        config(min_profit_pct=min_profit, min_notional_usd=0.0),
+        exchanges=venues,
+        taker_fee_pct=dict(zip(venues, fees, strict=True)),
+    )
+    books = tuple(
+        book(venue, [(mid - half, size)], [(mid + half, size)], recv_ms=0)
+        for venue, (mid, half, size) in zip(venues, tops, strict=True)
+    )
+    events = CrossExchangeAnalyzer(cfg).update("BTCUSDT", books, 1)
+    expected = set()
+    for buy in books:
+        for sell in books:
+            if buy is sell:
+                continue
+            direction = Direction.of(buy.exchange, sell.exchange)
+            fee_buy, fee_sell = cfg.fee(buy.exchange), cfg.fee(sell.exchange)
+            found = find_opportunity(
+                "BTCUSDT", direction, buy.levels, sell.levels, fee_buy, fee_sell, 1
+            )
+            if (
+                found is not None
+                and found.net_profit_percentage >= min_profit
+                and found.max_volume > 0.0
+            ):
+                expected.add(direction)
+    assert {event.tracked.direction for event in events} == expected
+    assert all(event.kind is OPENED for event in events)
