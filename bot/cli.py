@@ -18,13 +18,12 @@ import time
 from collections.abc import Iterable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import orjson
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from bot.app import App, run_app
 from bot.config import LOG_LEVELS, Settings, configure_logging, find_unknown_settings, load_settings
 from bot.console import SignalPrinter, console_zone, format_opportunity_stats
 from bot.demo import (
@@ -46,10 +45,12 @@ from detector.signals import Signal
 from detector.simulator.scenarios import SCENARIOS, Scenario, build_scenario
 from detector.simulator.server import SimulatorServer, run_simulator
 
+if TYPE_CHECKING:  # the bots are imported by run and demo only: the rest start 3x sooner
+    from bot.app import App
+
 EXIT_RUNTIME, EXIT_USAGE = 1, 2
 """Exit codes: it ran and failed (a port in use, an unreadable file); it cannot run as given."""
-# Files above this size get a progress bar when stderr is a terminal.
-PROGRESS_MIN_BYTES = 5_000_000
+PROGRESS_MIN_BYTES = 5_000_000  # files above it get a progress bar when stderr is a terminal
 BAD_LINES_SHOWN = 10  # unreadable lines of a replay reported one by one, then only counted
 MOSTLY_BAD = 0.5  # a "recording" with more unreadable lines than this share is not one
 
@@ -200,10 +201,8 @@ def _add_console_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
-    """Options every command takes, before or after its name (``arbwatch -v run``, ``run -v``).
-
-    SUPPRESS: a subcommand's own default must not undo what was given before its name.
-    """
+    """Options every command takes, before or after its name (``arbwatch -v run``, ``run -v``);
+    SUPPRESS: a subcommand's own default must not undo what was given before its name."""
     hidden = argparse.SUPPRESS
     env_help = "settings file (default: .env, if there is one)"
     parser.add_argument("--env-file", default=hidden, metavar="FILE", help=env_help)
@@ -343,6 +342,8 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """``run``, and ``record`` (which is ``run`` with ``--out``)."""
     if getattr(args, "out", None) is not None:
         _check_out(args.out, args.force)
+    from bot.app import run_app
+
     print(f"arbwatch: {format_warmup(settings.detector_config().rules)}", file=sys.stderr)
     started = time.monotonic()
     app = asyncio.run(
@@ -402,6 +403,8 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 async def _run_demo(
     args: argparse.Namespace, settings: Settings, config: DetectorConfig, scenario: Scenario
 ) -> App:
+    from bot.app import run_app
+
     symbols = list(config.symbols)
     async with SimulatorServer(scenario, symbols=symbols) as server:
         print(f"arbwatch demo: simulated exchanges at {server.urls.binance_rest}", file=sys.stderr)
