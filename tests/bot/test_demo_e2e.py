@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 
-from bot import cli
 from bot.app import now_ms
 from bot.store import Platform, Store
 from detector.signals import SignalStrength
@@ -77,8 +76,11 @@ def write_env(tmp_path: Path, telegram: FakeTelegram, discord_fake: FakeDiscord)
 
 
 @contextlib.asynccontextmanager
-async def demo_process(env: Path, database: Path) -> AsyncIterator[asyncio.subprocess.Process]:
-    """``arbwatch demo`` as a process of its own (stderr piped); killed if it outlives the test."""
+async def demo_process(
+    env: Path, database: Path, *options: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``arbwatch demo`` as a process of its own (stderr piped); killed if it outlives the test,
+    so that a failed wait never leaves a demo running behind it."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -88,6 +90,7 @@ async def demo_process(env: Path, database: Path) -> AsyncIterator[asyncio.subpr
         str(env),
         "--database",
         str(database),
+        *options,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -116,12 +119,12 @@ async def test_demo_delivers_the_same_signal_on_telegram_and_discord(
     database = tmp_path / "arbwatch.db"
     env = write_env(tmp_path, telegram, discord_fake)
     add_subscribers(database)
-    argv = ["demo", "--duration", str(DEMO_S), "--env-file", str(env), "--database", str(database)]
-    demo = asyncio.create_task(asyncio.to_thread(cli.main, argv))
-    on_telegram = await telegram.wait_for(telegram_alert, WAIT_S)
-    on_discord = await discord_fake.wait_for(discord_alert, WAIT_S)
-    async with asyncio.timeout(WAIT_S):
-        assert await demo == 0  # ran its duration, then shut down cleanly
+    async with demo_process(env, database, "--duration", str(DEMO_S)) as demo:
+        on_telegram = await telegram.wait_for(telegram_alert, WAIT_S)
+        on_discord = await discord_fake.wait_for(discord_alert, WAIT_S)
+        async with asyncio.timeout(WAIT_S):
+            _, err = await demo.communicate()
+        assert demo.returncode == 0, err.decode()[-3000:]  # ran its duration, shut down cleanly
 
     assert on_telegram.chat_id == TELEGRAM_CHAT
     assert on_discord.channel_id == str(discord_fake.dm_channels[DISCORD_USER])
