@@ -14,7 +14,7 @@ from pydantic import Field, HttpUrl, SecretStr, ValidationError, WebsocketUrl, f
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import SettingsError
-from detector.config import DetectorConfig, FeedUrls
+from detector.config import DetectorConfig, FeedUrls, WsCompression
 from detector.models import Exchange
 
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,30}USDT$")
@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     bybit_ws_url: WebsocketUrl = WebsocketUrl("wss://stream.bybit.com/v5/public/linear")
     okx_rest_url: HttpUrl = HttpUrl("https://www.okx.com")
     okx_ws_url: WebsocketUrl = WebsocketUrl("wss://ws.okx.com:8443/ws/v5/public")
+    # permessage-deflate offered to the exchanges' WebSockets: it costs CPU on every message.
+    ws_compression: WsCompression = "none"
     database_path: Path = Path("arbwatch.db")
     # "platform:id" entries, or bare ids that match on every platform; normalised to lower case.
     admin_user_ids: Annotated[tuple[str, ...], NoDecode] = ()
@@ -82,6 +84,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("ws_compression", mode="before")
+    @classmethod
+    def _lower_compression(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("telegram_bot_token", mode="before")
     @classmethod
@@ -192,6 +199,7 @@ class Settings(BaseSettings):
             },
             stale_after_s=self.stale_after_s,
             min_notional_usd=self.min_notional_usd,
+            ws_compression=self.ws_compression,
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 from detector.errors import ConfigError
 from detector.models import Exchange
@@ -86,6 +87,11 @@ class SignalRules:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
 
 
+WsCompression = Literal["none", "deflate"]
+WS_COMPRESSIONS: tuple[str, ...] = get_args(WsCompression)
+"""What the WebSocket clients offer the exchanges: nothing, or permessage-deflate (RFC 7692)."""
+
+
 @dataclass(frozen=True, slots=True)
 class FeedUrls:
     """Where the exchanges are; the defaults are the real endpoints."""
@@ -114,6 +120,9 @@ class DetectorConfig:
     bybit_book_depth: int = 50
     binance_funding_interval_hours: float = 8.0  # until /fapi/v1/fundingInfo says otherwise
     rules: SignalRules = field(default_factory=SignalRules)
+    # For the feeds, not the pipeline: decompressing costs CPU on every message, and on
+    # loopback or a fast link more than the bytes it saves.
+    ws_compression: WsCompression = "none"
 
     def __post_init__(self) -> None:
         if not self.symbols:
@@ -133,6 +142,11 @@ class DetectorConfig:
             raise ConfigError(f"stale_after_s must be > 0, got {self.stale_after_s}")
         if self.min_notional_usd < 0:
             raise ConfigError(f"min_notional_usd must be >= 0, got {self.min_notional_usd}")
+        if self.ws_compression not in WS_COMPRESSIONS:
+            choices = ", ".join(WS_COMPRESSIONS)
+            raise ConfigError(
+                f"ws_compression must be one of {choices}, got {self.ws_compression!r}"
+            )
 
     @property
     def stale_after_ms(self) -> int:

@@ -16,11 +16,14 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+import msgspec
+
 from detector.analyzer import TrackedOpportunity
+from detector.clients.connection import ReconnectingWebSocket
 from detector.clients.rest import BinanceClient, BybitClient, OkxClient, RestResult
 from detector.config import DetectorConfig, FeedUrls
 from detector.errors import ConfigError, ExchangeError
-from detector.feeds import BinanceFeed, BybitFeed, Feed, FeedHealth, OkxFeed
+from detector.feeds import BinanceFeed, BybitFeed, Feed, FeedHealth, OkxFeed, decode
 from detector.models import Exchange, Source
 from detector.pipeline import Pipeline
 from detector.recording import Record
@@ -126,6 +129,10 @@ class Detector:
         self._frames = dict.fromkeys(config.exchanges, 0)
         # (time, frames of each watched venue in config.exchanges' order), every tick
         self._rates: deque[tuple[int, tuple[int, ...]]] = deque(maxlen=RATE_WINDOW)
+        # perf_counter_ns() when the message behind the signals being delivered reached arbwatch
+        # (its connection's receive loop; a REST answer: when it was handed on): callbacks read
+        # it for the in-process latency. Set only when a message caused signals.
+        self.received_ns = 0
         self._callbacks: list[Callable[[Signal], None]] = []
         self._queues: list[asyncio.Queue[Signal]] = []
         self._tick_task: asyncio.Task[None] | None = None
@@ -206,6 +213,10 @@ class Detector:
 
     def ingest(self, exchange: Exchange, source: Source, endpoint: str, data: Any, ts: int) -> None:
         """One received message: record it, feed it, deliver what it caused."""
+        if self._recorder is not None and type(data) is msgspec.Raw:
+            # A recording keeps the payload as JSON values (its text if it is none): a frame
+            # that is not JSON must not break its line.
+            data = decode(bytes(data))
         record = Record(ts, exchange, source, endpoint, data)
         self._frames[exchange] += 1
         if self._recorder is not None:
@@ -217,6 +228,8 @@ class Detector:
             log.exception("internal error on a %s message from %s", exchange, endpoint)
             return
         if signals:
+            received = ReconnectingWebSocket.received_ns
+            self.received_ns = received if source is Source.WS else time.perf_counter_ns()
             started = self.pipeline.last_exchange_ms
             if started is not None:
                 self.latencies.append(int(self._clock() * 1000) - started)
@@ -257,7 +270,7 @@ class Detector:
 
     def _make_feed(self, exchange: Exchange, names: list[str]) -> Feed:
         """The feed of ``exchange`` for its ``names`` of the watched symbols."""
-        ws = self._ws_options
+        ws = {"compression": self.config.ws_compression, **self._ws_options}
         if exchange is Exchange.BINANCE:
             return BinanceFeed(
                 names, self.ingest, self.binance_rest, self.urls.binance_ws, self._clock, **ws
@@ -265,8 +278,8 @@ class Detector:
         if exchange is Exchange.BYBIT:
             depth = self.config.bybit_book_depth
             return BybitFeed(names, self.ingest, self.urls.bybit_ws, self._clock, depth, **ws)
-        # OKX's WebSocket takes the common options only (backoff), not Bybit's ping interval.
-        okx_options = {k: v for k, v in ws.items() if k == "backoff"}
+        # OKX's WebSocket takes the common options only, not Bybit's ping interval.
+        okx_options = {k: v for k, v in ws.items() if k in ("backoff", "compression")}
         return OkxFeed(
             names, self.ingest, self.okx_rest, self.urls.okx_ws, self._clock, **okx_options
         )

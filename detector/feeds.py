@@ -1,9 +1,10 @@
 """Live feeds: each exchange's WebSocket connections and REST client, driving the book sync (I/O).
 
-A feed moves bytes only. Every message it receives is handed to ``ingest`` with its receive time;
-the pure pipeline decides what it means. The feed then looks at what the books need, as the
-pipeline reports it (:class:`~detector.pipeline.BookNeed`) — a REST snapshot for a Binance book, a
-resubscription for a Bybit topic — and does it. Stream and topic names come from the venue modules.
+A feed moves bytes only. Every message it receives is handed to ``ingest`` with its receive time
+(Binance's and Bybit's undecoded, as a :class:`msgspec.Raw`); the pure pipeline decides what it
+means. The feed then looks at what the books need, as the pipeline reports it
+(:class:`~detector.pipeline.BookNeed`) — a REST snapshot for a Binance book, a resubscription for
+a Bybit topic — and does it. Stream and topic names come from the venue modules.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import msgspec
 import orjson
 
 from detector.clients.backoff import Backoff
@@ -103,6 +105,9 @@ class Feed:
 
     exchange: Exchange
     min_repair_interval_ms = MIN_REPAIR_INTERVAL_MS
+    # The venue's parser decodes its hot frames typed from their bytes (Pipeline.feed takes a
+    # msgspec.Raw): no dict is built for them. OKX's is not typed and reads its text "pong".
+    raw_frames = True
 
     def __init__(self, ingest: Ingest, clock: Callable[[], float]) -> None:
         self._ingest = ingest
@@ -118,9 +123,20 @@ class Feed:
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    def on_text(self, endpoint: str) -> Callable[[str, int], None]:
-        def receive(text: str, recv_ms: int) -> None:
-            self._ingest(self.exchange, Source.WS, endpoint, decode(text), recv_ms)
+    def receiver(self, endpoint: str) -> Callable[[bytes, int], None]:
+        """The ``on_bytes`` of a connection to ``endpoint``: hand each message on (the hot path),
+        as received (a :class:`msgspec.Raw`, which the pipeline decodes typed) when
+        :attr:`raw_frames`, else decoded."""
+        ingest, exchange, source = self._ingest, self.exchange, Source.WS
+        if self.raw_frames:
+
+            def receive(data: bytes, recv_ms: int) -> None:
+                ingest(exchange, source, endpoint, msgspec.Raw(data), recv_ms)
+
+        else:
+
+            def receive(data: bytes, recv_ms: int) -> None:
+                ingest(exchange, source, endpoint, decode(data), recv_ms)
 
         return receive
 
@@ -205,10 +221,20 @@ class BinanceFeed(Feed):
         market = [mark_price_stream(s, every_second=True) for s in symbols]
         market += [agg_trade_stream(s) for s in symbols]
         self.public = BinanceWebSocket(
-            ws_url, "public", public, self.on_text("/public/stream"), clock=clock, **ws_options
+            ws_url,
+            "public",
+            public,
+            on_bytes=self.receiver("/public/stream"),
+            clock=clock,
+            **ws_options,
         )
         self.market = BinanceWebSocket(
-            ws_url, "market", market, self.on_text("/market/stream"), clock=clock, **ws_options
+            ws_url,
+            "market",
+            market,
+            on_bytes=self.receiver("/market/stream"),
+            clock=clock,
+            **ws_options,
         )
         self.connections = [self.public, self.market]
         self._in_flight: set[str] = set()
@@ -261,7 +287,7 @@ class BybitFeed(Feed):
         self.ws = BybitWebSocket(
             ws_url,
             topics,
-            self.on_text("/v5/public/linear"),
+            on_bytes=self.receiver("/v5/public/linear"),
             clock=clock,
             on_connect=self._on_connect,
             **ws_options,
@@ -306,6 +332,7 @@ class OkxFeed(Feed):
 
     exchange = Exchange.OKX
     min_repair_interval_ms = OKX_MIN_REPAIR_INTERVAL_MS
+    raw_frames = False
 
     def __init__(
         self,
@@ -342,7 +369,7 @@ class OkxFeed(Feed):
             conn = OkxWebSocket(
                 ws_url,
                 args,
-                self.on_text(OKX_ENDPOINT),
+                on_bytes=self.receiver(OKX_ENDPOINT),
                 clock=clock,
                 connects=connects,
                 backoff=backoff,

@@ -1,9 +1,9 @@
 """OkxWebSocket: channels of OKX's public v5 WebSocket on one connection, kept alive (I/O).
 
-Every text message goes to ``on_message(text, recv_ms)`` as received, the ``pong`` text included;
-the pure :class:`~detector.venues.okx.OkxParser` reads them. This class only subscribes, keeps
-the connection alive and reconnects, under OKX's rules (docs-v5 "Connect", "Subscribe",
-"Notification"):
+Every message goes to ``on_message(text, recv_ms)`` (or ``on_bytes``) as received, the ``pong``
+text included; the pure :class:`~detector.venues.okx.OkxParser` reads them. This class only
+subscribes, keeps the connection alive and reconnects, under OKX's rules (docs-v5 "Connect",
+"Subscribe", "Notification"):
 
 * "Connection limit: 3 requests per second (based on IP)": connection attempts go through a
   limiter (2 per second by default), shared by every connection of a feed.
@@ -38,6 +38,7 @@ from websockets.asyncio.client import ClientConnection
 
 from detector.clients.backoff import Backoff
 from detector.clients.connection import (
+    OnBytes,
     OnConnect,
     OnMessage,
     ReconnectingWebSocket,
@@ -92,6 +93,8 @@ class OkxWebSocket(ReconnectingWebSocket):
         on_connect: OnConnect | None = None,
         on_refused: OnRefused | None = None,
         open_timeout: float = 10.0,
+        on_bytes: OnBytes | None = None,
+        compression: str = "none",
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"okx: batch_size must be >= 1, got {batch_size}")
@@ -106,6 +109,8 @@ class OkxWebSocket(ReconnectingWebSocket):
             backoff=backoff,
             open_timeout=open_timeout,
             on_connect=on_connect,
+            on_bytes=on_bytes,
+            compression=compression,
         )
         self.keys: tuple[str, ...] = tuple(dict.fromkeys(arg_key(a) for a in args))
         self._key_set = frozenset(self.keys)
@@ -181,16 +186,16 @@ class OkxWebSocket(ReconnectingWebSocket):
             ("notice", self._watch_notice()),
         ]
 
-    def _on_text(self, text: str, recv_ms: int) -> None:
+    def _on_data(self, raw: bytes, recv_ms: int) -> None:
         self._heard.set()
         # Channel data starts with {"arg": ...}; replies carry "event"; "pong" is plain text.
-        if text == "pong" or text.startswith('{"arg"') or '"event"' not in text:
+        if raw == b"pong" or raw.startswith(b'{"arg"') or b'"event"' not in raw:
             return
         try:
-            data = orjson.loads(text)
+            data = orjson.loads(raw)
             events = self._parser.parse_ws_message(data, recv_ms)
         except (orjson.JSONDecodeError, FrameError) as exc:
-            log.warning("okx: unreadable reply %r: %s", text[:200], exc)
+            log.warning("okx: unreadable reply %r: %s", raw[:200], exc)
             return
         if data.get("event") == "notice" and data.get("code") == _NOTICE_RECONNECT:
             log.warning("okx: %s", data.get("msg") or "server restart announced")

@@ -1,9 +1,9 @@
 """The exchanges' WebSocket clients: Binance combined streams and Bybit v5 public linear topics.
 
 Both keep one connection open with :class:`~detector.clients.connection.ReconnectingWebSocket`
-and hand every text message, as received, to ``on_message(text, recv_ms)``. The names of
-streams and topics come from the pure venue modules (``detector.venues.binance.depth_stream``,
-``detector.venues.bybit.orderbook_topic``, ...).
+and hand every message, as received, to ``on_message(text, recv_ms)`` (or ``on_bytes``). The
+names of streams and topics come from the pure venue modules
+(``detector.venues.binance.depth_stream``, ``detector.venues.bybit.orderbook_topic``, ...).
 
 **Binance.** Since 2026-04-23 streams are routed by path and one connection serves one path:
 ``public`` (``@depth``, ``@bookTicker``, ``@trade``) or ``market`` (``@aggTrade``, ``@markPrice``,
@@ -35,6 +35,7 @@ from websockets.asyncio.client import ClientConnection
 
 from detector.clients.backoff import Backoff
 from detector.clients.connection import (
+    OnBytes,
     OnConnect,
     OnMessage,
     ReconnectingWebSocket,
@@ -121,6 +122,8 @@ class BinanceWebSocket(ReconnectingWebSocket):
         backoff: Backoff | None = None,
         open_timeout: float = 10.0,
         on_connect: OnConnect | None = None,
+        on_bytes: OnBytes | None = None,
+        compression: str = "none",
     ) -> None:
         self.path: Path = path
         self.streams: tuple[str, ...] = tuple(dict.fromkeys(streams))
@@ -134,6 +137,8 @@ class BinanceWebSocket(ReconnectingWebSocket):
             open_timeout=open_timeout,
             max_age_s=max_age_s,
             on_connect=on_connect,
+            on_bytes=on_bytes,
+            compression=compression,
         )
 
 
@@ -182,6 +187,8 @@ class BybitWebSocket(ReconnectingWebSocket):
         on_connect: OnConnect | None = None,
         on_refused: OnRefused | None = None,
         open_timeout: float = 10.0,
+        on_bytes: OnBytes | None = None,
+        compression: str = "none",
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"bybit: batch_size must be >= 1, got {batch_size}")
@@ -194,6 +201,8 @@ class BybitWebSocket(ReconnectingWebSocket):
             backoff=backoff,
             open_timeout=open_timeout,
             on_connect=on_connect,
+            on_bytes=on_bytes,
+            compression=compression,
         )
         self.topics: tuple[str, ...] = tuple(dict.fromkeys(topics))
         self.on_refused = on_refused
@@ -231,14 +240,15 @@ class BybitWebSocket(ReconnectingWebSocket):
         assert self._outbox is not None  # set by _on_open, which runs first
         return [("send", self._sender(ws, self._outbox)), ("ping", self._pinger())]
 
-    def _on_text(self, text: str, recv_ms: int) -> None:
-        # Data frames start with {"topic": ...}; only op replies carry an "op" key.
-        if '"op"' not in text:
+    def _on_data(self, data: bytes, recv_ms: int) -> None:
+        # Data frames start with {"topic": ...}; only op replies carry an "op" key. The prefix
+        # test spares the search through every data frame.
+        if data.startswith(b'{"topic"') or b'"op"' not in data:
             return
         try:
-            events = self._parser.parse_ws_message(orjson.loads(text), recv_ms)
+            events = self._parser.parse_ws_message(orjson.loads(data), recv_ms)
         except (orjson.JSONDecodeError, FrameError) as exc:
-            log.warning("bybit: unreadable reply %r: %s", text[:200], exc)
+            log.warning("bybit: unreadable reply %r: %s", data[:200], exc)
             return
         for event in events:
             if isinstance(event, SubscriptionAck):
