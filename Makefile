@@ -4,21 +4,27 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo run test lint bench live-bench delivery-bench sample chaos clean
+.PHONY: build demo run test lint bench live-bench delivery-bench sample chaos clean
 
-$(STAMP): pyproject.toml
+# The install builds the compiled detector core too (setup.py), or says why it uses pure Python.
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# Rebuild the compiled core when a compiled module's source changed since it was built.
+build: $(STAMP)
+	@$(BIN)/python -c "import detector, sys; sys.exit(bool(detector.stale_core_modules()))" \
+		|| $(BIN)/python setup.py --quiet build_ext --inplace
+
+demo: build
 	$(BIN)/arbwatch demo --duration 30
 
-run: $(STAMP)
+run: build
 	$(BIN)/arbwatch run
 
-test: $(STAMP)
+test: build
 	$(BIN)/ruff check detector bot tests scripts
 	$(BIN)/ruff format --check detector bot tests scripts
 	$(BIN)/mypy
@@ -28,24 +34,25 @@ lint: $(STAMP)
 	$(BIN)/ruff check --fix detector bot tests scripts
 	$(BIN)/ruff format detector bot tests scripts
 
-bench: $(STAMP)
+bench: build
 	$(BIN)/arbwatch bench
 
 # The scripts need the venv's Python: `make live-bench LOAD=high`, `make delivery-bench USERS=10000`.
 LOAD ?= normal
 USERS ?= 2000
 
-live-bench: $(STAMP)
+live-bench: build
 	$(BIN)/python scripts/live_bench.py --load $(LOAD)
 
-delivery-bench: $(STAMP)
+delivery-bench: build
 	$(BIN)/python scripts/delivery_bench.py --users $(USERS)
 
-chaos: $(STAMP)
+chaos: build
 	$(BIN)/python scripts/chaos.py --kills 20
 
-sample: $(STAMP)
+sample: build
 	$(BIN)/python scripts/make_sample.py samples/sample.jsonl.gz
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info build
+	find detector -name "*.so" -delete

@@ -34,6 +34,7 @@ from bot.demo import (
     format_warmup,
 )
 from bot.errors import BotError, SettingsError
+from detector import core_build
 from detector.bench import run_benchmark
 from detector.config import DetectorConfig
 from detector.errors import DetectorError, RecordingError
@@ -106,8 +107,8 @@ def _fail(message: str, code: int) -> int:
 
 def _version() -> str:
     with contextlib.suppress(PackageNotFoundError):  # a source tree never installed has none
-        return version("arbwatch")
-    return "unknown"
+        return f"{version('arbwatch')} (detector core: {core_build()})"
+    return f"unknown (detector core: {core_build()})"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -385,8 +386,8 @@ def _check_simulated(symbols: Sequence[str]) -> None:
 def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     _check_simulated(settings.symbols)
     config = demo_config(settings.detector_config(), args.scenario)
-    symbols = list(config.symbols)
-    scenario = build_scenario(args.scenario, symbols, okx=Exchange.OKX in config.exchanges)
+    okx = Exchange.OKX in config.exchanges
+    scenario = build_scenario(args.scenario, list(config.symbols), okx=okx)
     # Never DATABASE_PATH: simulated signals stay out of the real bot's /stats and subscribers.
     with tempfile.TemporaryDirectory(prefix="arbwatch-demo-") as folder:
         database = args.database or Path(folder) / "demo.db"
@@ -405,8 +406,7 @@ async def _run_demo(
 ) -> App:
     from bot.app import run_app
 
-    symbols = list(config.symbols)
-    async with SimulatorServer(scenario, symbols=symbols) as server:
+    async with SimulatorServer(scenario, symbols=list(config.symbols)) as server:
         print(f"arbwatch demo: simulated exchanges at {server.urls.binance_rest}", file=sys.stderr)
         print(f"arbwatch demo: scenario {scenario.name}: {scenario.description}", file=sys.stderr)
         for line in scenario.timeline():

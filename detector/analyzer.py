@@ -197,6 +197,9 @@ class CrossExchangeAnalyzer:
         self._open_in: Counter[str] = Counter()  # open opportunities per symbol
         self._closed: dict[str, _Closed] = {}
         self._last_opened: dict[_Key, tuple[int, int]] = {}  # opened_ms, repeats at that ms
+        # Depth walks per direction: how often two tops crossed after fees (the rest of the
+        # updates were rejected from the tops alone).
+        self.walks: Counter[Direction] = Counter()
 
     def update(
         self, symbol: str, books: Sequence[SyncedBook], now_ms: int
@@ -309,6 +312,7 @@ class CrossExchangeAnalyzer:
         """The tops of ``pair`` cross after fees: walk the depth, then open, update or close."""
         key = pair.key
         symbol, direction = key
+        self.walks[direction] += 1
         found = find_opportunity(
             symbol,
             direction,
@@ -343,12 +347,12 @@ class CrossExchangeAnalyzer:
             closed = [self._closed[symbol]] if symbol in self._closed else []
         live = [t for t in self.open_opportunities() if symbol is None or t.symbol == symbol]
         opened = sum(c.count for c in closed) + len(live)
-        net_sum = sum(c.peak_net_sum for c in closed) + sum(
-            t.peak.net_profit_percentage for t in live
+        net_sum = sum((c.peak_net_sum for c in closed), 0.0) + sum(
+            (t.peak.net_profit_percentage for t in live), 0.0
         )
         net_maxes = [c.peak_net_max for c in closed] + [t.peak.net_profit_percentage for t in live]
         profit = sum((c.peak_profit_sum for c in closed), 0.0) + sum(
-            t.peak.expected_profit for t in live
+            (t.peak.expected_profit for t in live), 0.0
         )
         durations = [d for c in closed for d in c.durations]
         by_direction = {d.value: sum(c.by_direction[d] for c in closed) for d in self._directions}

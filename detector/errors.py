@@ -24,6 +24,20 @@ one bad frame never stops a feed or resets another symbol's book. The I/O client
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+_E = TypeVar("_E", bound=BaseException)
+
+
+def caused_by(error: _E, cause: BaseException) -> _E:
+    """``error`` with ``cause`` as its ``__cause__``: write ``raise caused_by(e, exc) from exc``.
+
+    The compiled core (mypyc) drops the ``from`` of a ``raise``; the cause set here stays, so a
+    frame's fault keeps its underlying error in either build.
+    """
+    error.__cause__ = cause
+    return error
+
 
 class DetectorError(Exception):
     """Root of every error the detector raises on purpose."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from detector.book import OrderBook
 from detector.models import Exchange
@@ -34,11 +34,6 @@ class Direction:
     sell_exchange: Exchange
     value: str = field(init=False)
 
-    BUY_BINANCE_SELL_BYBIT: ClassVar[Direction]
-    BUY_BYBIT_SELL_BINANCE: ClassVar[Direction]
-    _ALL: ClassVar[dict[tuple[Exchange, Exchange], Direction]] = {}
-    _BY_VALUE: ClassVar[dict[str, Direction]] = {}
-
     def __post_init__(self) -> None:
         if self.buy_exchange is self.sell_exchange:
             raise ValueError(f"a direction needs two venues, not {self.buy_exchange} twice")
@@ -48,12 +43,12 @@ class Direction:
     @classmethod
     def of(cls, buy: Exchange, sell: Exchange) -> Direction:
         """The direction buying on ``buy`` and selling on ``sell``."""
-        return cls._ALL[(buy, sell)]
+        return _ALL[(buy, sell)]
 
     @classmethod
     def parse(cls, value: str) -> Direction:
         """``buy_okx_sell_binance`` → its direction; ValueError for anything else."""
-        found = cls._BY_VALUE.get(value)
+        found = _BY_VALUE.get(value)
         if found is None:
             raise ValueError(f"not a direction: {value!r}")
         return found
@@ -65,12 +60,12 @@ class Direction:
         pairs: list[Direction] = []
         for i, a in enumerate(venues):
             for b in venues[i + 1 :]:
-                pairs += [cls._ALL[(a, b)], cls._ALL[(b, a)]]
+                pairs += [_ALL[(a, b)], _ALL[(b, a)]]
         return tuple(pairs)
 
     @property
     def reverse(self) -> Direction:
-        return Direction._ALL[(self.sell_exchange, self.buy_exchange)]
+        return _ALL[(self.sell_exchange, self.buy_exchange)]
 
     def __str__(self) -> str:
         return self.value
@@ -82,13 +77,14 @@ class Direction:
         return (Direction.parse, (self.value,))
 
 
+# One instance per ordered pair of venues, by pair and by value.
+_ALL: dict[tuple[Exchange, Exchange], Direction] = {}
+_BY_VALUE: dict[str, Direction] = {}
 for _buy in Exchange:
     for _sell in Exchange:
         if _buy is not _sell:
             _made = Direction(_buy, _sell)
-            Direction._ALL[(_buy, _sell)] = Direction._BY_VALUE[_made.value] = _made
-Direction.BUY_BINANCE_SELL_BYBIT = Direction.of(Exchange.BINANCE, Exchange.BYBIT)
-Direction.BUY_BYBIT_SELL_BINANCE = Direction.of(Exchange.BYBIT, Exchange.BINANCE)
+            _ALL[(_buy, _sell)] = _BY_VALUE[_made.value] = _made
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import IO, Any, cast
 import msgspec
 import orjson
 
-from detector.errors import RecordingError
+from detector.errors import RecordingError, caused_by
 from detector.models import Exchange, Source
 
 
@@ -80,7 +80,7 @@ def parse_record(line: bytes | str, line_no: int = 0, *, lazy: bool = False) -> 
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
-        raise RecordingError(line_no, f"not JSON ({exc})") from exc
+        raise caused_by(RecordingError(line_no, f"not JSON ({exc})"), exc) from exc
     if not isinstance(obj, dict):
         raise RecordingError(line_no, "not a JSON object")
     try:
@@ -90,9 +90,11 @@ def parse_record(line: bytes | str, line_no: int = 0, *, lazy: bool = False) -> 
         endpoint = obj["endpoint"]
         data = obj["data"]
     except KeyError as exc:
-        raise RecordingError(line_no, f"missing field {exc.args[0]!r}") from exc
+        raise caused_by(RecordingError(line_no, f"missing field {exc.args[0]!r}"), exc) from exc
     except TypeError as exc:  # an unhashable exchange or source, e.g. a list
-        raise RecordingError(line_no, f"exchange and source must be strings ({exc})") from exc
+        raise caused_by(
+            RecordingError(line_no, f"exchange and source must be strings ({exc})"), exc
+        ) from exc
     if exchange is None:
         raise RecordingError(line_no, f"{obj['exchange']!r} is not a valid Exchange")
     if source is None:
@@ -158,7 +160,9 @@ class RecordingWriter:
         self._fh.write(record.to_json() + b"\n")
         self.count += 1
 
-    __call__ = write
+    def __call__(self, record: Record) -> None:
+        """The writer is the live feeds' record callback."""
+        self.write(record)
 
     def close(self) -> None:
         """Flush and close; the file is complete and readable afterwards."""

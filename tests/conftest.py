@@ -6,6 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
+
+import detector
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -27,3 +30,17 @@ def load_jsonl(name: str) -> list[Any]:
     """A JSON Lines fixture, one decoded value per non-empty line."""
     lines = fixture_path(name).read_bytes().splitlines()
     return [orjson.loads(line) for line in lines if line.strip()]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse to test an outdated compiled core: Python would run it instead of the sources."""
+    stale = detector.stale_core_modules()
+    if stale:
+        raise pytest.UsageError(
+            f"{', '.join(stale)} changed since the compiled core was built: "
+            "run `make build` (or `make test`, which rebuilds it)"
+        )
+
+
+def pytest_report_header() -> str:
+    return f"arbwatch detector core: {detector.core_build()}"

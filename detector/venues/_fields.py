@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from detector.errors import MalformedFrame
+from detector.errors import MalformedFrame, caused_by
 from detector.models import Exchange, Level
 
 _INF = math.inf
@@ -33,7 +33,7 @@ def parse_levels(raw: Any, exchange: Exchange, field: str, frame: Any) -> list[L
             if 0.0 < (fp := float(p)) < _INF and 0.0 <= (fq := float(q)) < _INF
         ]
     except (TypeError, ValueError) as exc:
-        raise MalformedFrame(exchange, _bad_level(raw, field), frame) from exc
+        raise caused_by(MalformedFrame(exchange, _bad_level(raw, field), frame), exc) from exc
     if len(out) != len(raw):
         raise MalformedFrame(exchange, _bad_level(raw, field), frame)
     return out

@@ -30,7 +30,7 @@ from typing import Any, TypeGuard
 
 import msgspec
 
-from detector.errors import FrameError, MalformedFrame, UnknownInstrument
+from detector.errors import FrameError, MalformedFrame, UnknownInstrument, caused_by
 from detector.models import (
     BookTicker,
     DepthDiff,
@@ -218,7 +218,9 @@ def _levels_slow(raw: list[Any], scale: _Scale, field: str, frame: Any) -> list[
                 raise ValueError(f"price {price}")
             out.append((price, _coins(lv[1], scale, field, frame)))
     except (TypeError, ValueError, LookupError, FrameError) as exc:
-        raise MalformedFrame(EXCHANGE, _bad_level(raw, scale, field), frame) from exc
+        raise caused_by(
+            MalformedFrame(EXCHANGE, _bad_level(raw, scale, field), frame), exc
+        ) from exc
     return out
 
 

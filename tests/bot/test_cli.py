@@ -261,7 +261,10 @@ def test_other_scenarios_keep_the_default_windows_and_a_given_database(
 
 def test_help_version_and_no_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["--version"]) == 0
-    assert re.fullmatch(r"arbwatch \d+\.\d+\.\d+\S*\n", capsys.readouterr().out)
+    assert re.fullmatch(
+        r"arbwatch \d+\.\d+\.\d+\S* \(detector core: (compiled \(mypyc\)|pure Python)\)\n",
+        capsys.readouterr().out,
+    )
     assert run([]) == 0  # arbwatch alone: the help, not an error
     out = capsys.readouterr().out
     assert out.startswith("usage: arbwatch") and "demo" in out and "replay" in out

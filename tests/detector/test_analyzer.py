@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import detector.analyzer as analyzer_module
 from detector.analyzer import (
     CloseReason,
     CrossExchangeAnalyzer,
@@ -22,8 +21,8 @@ from detector.models import Exchange, Level
 from tests.detector.signals.helpers import book, config, diff
 
 BINANCE, BYBIT, OKX = Exchange.BINANCE, Exchange.BYBIT, Exchange.OKX
-B2Y = Direction.BUY_BINANCE_SELL_BYBIT
-Y2B = Direction.BUY_BYBIT_SELL_BINANCE
+B2Y = Direction.of(Exchange.BINANCE, Exchange.BYBIT)
+Y2B = Direction.of(Exchange.BYBIT, Exchange.BINANCE)
 OPENED, UPDATED, CLOSED = (
     OpportunityEventKind.OPENED,
     OpportunityEventKind.UPDATED,
@@ -157,20 +156,12 @@ def test_min_notional(ask_qty: float, opens: bool) -> None:
     assert bool(events) is opens  # 0.9 x 100 = 90 < 100 <= 1.0 x 100
 
 
-def test_quick_reject_skips_the_walk(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[Direction] = []
-    real = analyzer_module.find_opportunity
-
-    def counting(*args: Any) -> Any:
-        calls.append(args[1])
-        return real(*args)
-
-    monkeypatch.setattr(analyzer_module, "find_opportunity", counting)
+def test_quick_reject_skips_the_walk() -> None:
     analyzer = CrossExchangeAnalyzer(config())
     analyzer.update("BTCUSDT", binance_cheap(bid=100.1), now_ms=1000)
-    assert calls == []
+    assert analyzer.walks == {}
     analyzer.update("BTCUSDT", binance_cheap(bid=100.5), now_ms=1000)
-    assert calls == [B2Y]
+    assert analyzer.walks == {B2Y: 1}
 
 
 def test_lifecycle_open_update_peak_close() -> None:
@@ -339,7 +330,9 @@ def test_directions_are_named_after_their_venues() -> None:
         "buy_binance_sell_okx",
         "buy_okx_sell_binance",
     ]
-    assert Direction.parse("buy_bybit_sell_binance") is Direction.BUY_BYBIT_SELL_BINANCE
+    assert Direction.parse("buy_bybit_sell_binance") is Direction.of(
+        Exchange.BYBIT, Exchange.BINANCE
+    )
     assert Direction.of(OKX, BYBIT).reverse is Direction.parse("buy_bybit_sell_okx")
     with pytest.raises(ValueError, match="not a direction"):
         Direction.parse("buy_binance_sell_binance")

@@ -391,7 +391,7 @@ def _tracked(opened: int, duration: int, peak_net: float, profit: float) -> Trac
     def observation(ts: int, net: float) -> ArbitrageOpportunity:
         return ArbitrageOpportunity(
             symbol="ETHUSDT",
-            direction=Direction.BUY_BYBIT_SELL_BINANCE,
+            direction=Direction.of(Exchange.BYBIT, Exchange.BINANCE),
             profit_percentage=net + 0.1,
             profit_absolute=3.0,
             buy_price=3000.0,
@@ -407,7 +407,7 @@ def _tracked(opened: int, duration: int, peak_net: float, profit: float) -> Trac
     return TrackedOpportunity(
         id=f"ETHUSDT:buy_bybit_sell_binance:{opened}",
         symbol="ETHUSDT",
-        direction=Direction.BUY_BYBIT_SELL_BINANCE,
+        direction=Direction.of(Exchange.BYBIT, Exchange.BINANCE),
         opened_ms=opened,
         last=observation(opened + duration, 0.11),
         peak=observation(opened + 1, peak_net),

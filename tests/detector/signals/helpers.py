@@ -141,7 +141,7 @@ def opportunity(net_pct: float, ts: int, max_volume: float = 1.0) -> ArbitrageOp
     """An opportunity at buy price 100 whose only meaningful field is its net %."""
     return ArbitrageOpportunity(
         symbol=SYMBOL,
-        direction=Direction.BUY_BINANCE_SELL_BYBIT,
+        direction=Direction.of(Exchange.BINANCE, Exchange.BYBIT),
         profit_percentage=net_pct + 0.105,
         profit_absolute=net_pct + 0.105,
         buy_price=100.0,
@@ -165,9 +165,9 @@ def event(
     """An analyzer event about the opportunity opened at ``opened_ms``."""
     opp = opportunity(net_pct, ts, max_volume)
     tracked = TrackedOpportunity(
-        id=f"{SYMBOL}:{Direction.BUY_BINANCE_SELL_BYBIT.value}:{opened_ms}",
+        id=f"{SYMBOL}:{Direction.of(Exchange.BINANCE, Exchange.BYBIT).value}:{opened_ms}",
         symbol=SYMBOL,
-        direction=Direction.BUY_BINANCE_SELL_BYBIT,
+        direction=Direction.of(Exchange.BINANCE, Exchange.BYBIT),
         opened_ms=opened_ms,
         last=opp,
         peak=opp,
