@@ -24,6 +24,7 @@ from pathlib import Path
 import msgspec
 import orjson
 
+from detector import core_build
 from detector.config import DetectorConfig
 from detector.models import Exchange, Source
 from detector.pipeline import Pipeline
@@ -83,6 +84,7 @@ class BenchReport:
         return "\n".join(
             [
                 f"frames:          {self.frames} ({self.source})",
+                f"detector core:   {core_build()}",
                 line("orjson.loads:", self.parse_s),
                 line("typed decoding:", self.typed_s),
                 line("full pipeline:", self.pipeline_s),

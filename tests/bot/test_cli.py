@@ -194,6 +194,7 @@ def test_bench_reports_the_rates_and_their_ratios(capsys: pytest.CaptureFixture[
     assert main(["bench", "--frames", "3000"]) == 0
     out = capsys.readouterr().out
     assert "frames:          3000" in out
+    assert re.search(r"^detector core:   (compiled \(mypyc\)|pure Python)$", out, re.M)
     rates = {}
     for line in out.splitlines():
         name, sep, rest = line.partition(":")
