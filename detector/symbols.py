@@ -9,7 +9,7 @@ blindly: a pair is only matched through this table or by identical names.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import msgspec
@@ -67,13 +67,24 @@ class SymbolMap:
         self,
         symbols: Iterable[str],
         bybit_listings: dict[str, Listing] | None = None,
+        listings: Mapping[str, Mapping[Exchange, Listing]] | None = None,
     ) -> None:
+        """``listings``: per canonical symbol, each venue's listing as the instrument lists
+        mapped it (``detector.universe``); a venue or symbol it lacks gets the name rules."""
         known = KNOWN_BYBIT_LISTINGS if bybit_listings is None else bybit_listings
+        mapped = listings or {}
         self.symbols: tuple[str, ...] = tuple(dict.fromkeys(s.upper() for s in symbols))
+        defaults: dict[Exchange, Callable[[str], Listing]] = {
+            Exchange.BINANCE: Listing,
+            Exchange.BYBIT: lambda s: known.get(s, Listing(s)),
+            Exchange.OKX: okx_listing,
+        }
         self._listings: dict[Exchange, dict[str, Listing]] = {
-            Exchange.BINANCE: {s: Listing(s) for s in self.symbols},
-            Exchange.BYBIT: {s: known.get(s, Listing(s)) for s in self.symbols},
-            Exchange.OKX: {s: okx_listing(s) for s in self.symbols},
+            exchange: {
+                s: found if (found := mapped.get(s, {}).get(exchange)) else default(s)
+                for s in self.symbols
+            }
+            for exchange, default in defaults.items()
         }
         # venue symbol -> (canonical, factor), per exchange: the lookup done for every frame
         self._reverse: dict[Exchange, dict[str, tuple[str, float]]] = {

@@ -8,6 +8,7 @@ facts").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -33,6 +34,8 @@ class Instrument:
     # Base-coin quantity of one contract: OKX sizes are contracts (ctVal * ctMult); 1.0 where
     # the exchange writes quantities in the coin (Binance, Bybit).
     contract_size: float = 1.0
+    # Why a contract otherwise open for trading is not usable (its filters do not parse).
+    problem: str = ""
 
 
 # Binance
@@ -59,28 +62,42 @@ def _binance_instrument(item: Any, frame: Any) -> Instrument:
     status = str(f.value("status"))
     contract_type = str(f.value("contractType"))
     quote = f.symbol("quoteAsset")
+    tick, step, problem = _sizes(
+        lambda: Fields(filters.get("PRICE_FILTER") or {}, ex, symbol, frame).price("tickSize"),
+        lambda: Fields(filters.get("LOT_SIZE") or {}, ex, symbol, frame).price("stepSize"),
+    )
     return Instrument(
         exchange=ex,
         symbol=symbol,
         base=f.symbol("baseAsset"),
         quote=quote,
-        tick_size=Fields(filters["PRICE_FILTER"], ex, symbol, frame).price("tickSize"),
-        step_size=Fields(filters["LOT_SIZE"], ex, symbol, frame).price("stepSize"),
-        tradable=status == "TRADING" and contract_type == "PERPETUAL" and quote == "USDT",
+        tick_size=tick,
+        step_size=step,
+        tradable=status == "TRADING"
+        and contract_type == "PERPETUAL"
+        and quote == "USDT"
+        and not problem,
         status=status,
         contract_type=contract_type,
+        problem=problem,
     )
+
+
+def _sizes(tick: Callable[[], float], step: Callable[[], float]) -> tuple[float, float, str]:
+    """(tick size, step size, "") — or zeros and why, for a contract whose filters do not
+    parse: listed as not tradable rather than failing the whole list (a real Binance list holds
+    a PENDING_TRADING contract with tickSize "0")."""
+    try:
+        return tick(), step(), ""
+    except FrameError as exc:
+        return 0.0, 0.0, f"unusable filters: {exc}"
 
 
 def _binance_filters(raw: Any, symbol: str, frame: Any) -> dict[str, dict[str, Any]]:
     ex = Exchange.BINANCE
     if type(raw) is not list:
         raise MalformedFrame(ex, f"exchangeInfo {symbol}: 'filters' must be a list", frame)
-    filters = {f["filterType"]: f for f in raw if type(f) is dict and "filterType" in f}
-    for needed in ("PRICE_FILTER", "LOT_SIZE"):
-        if needed not in filters:
-            raise MalformedFrame(ex, f"exchangeInfo {symbol}: no {needed} filter", frame)
-    return filters
+    return {f["filterType"]: f for f in raw if type(f) is dict and "filterType" in f}
 
 
 # Bybit
@@ -121,16 +138,24 @@ def _bybit_instrument(item: Any, frame: Any) -> Instrument:
     status = str(f.value("status"))
     contract_type = str(f.value("contractType"))
     quote = f.symbol("quoteCoin")
+    tick, step, problem = _sizes(
+        lambda: Fields(price_filter, ex, symbol, frame).price("tickSize"),
+        lambda: Fields(lot_filter, ex, symbol, frame).price("qtyStep"),
+    )
     return Instrument(
         exchange=ex,
         symbol=symbol,
         base=f.symbol("baseCoin"),
         quote=quote,
-        tick_size=Fields(price_filter, ex, symbol, frame).price("tickSize"),
-        step_size=Fields(lot_filter, ex, symbol, frame).price("qtyStep"),
-        tradable=status == "Trading" and contract_type == "LinearPerpetual" and quote == "USDT",
+        tick_size=tick,
+        step_size=step,
+        tradable=status == "Trading"
+        and contract_type == "LinearPerpetual"
+        and quote == "USDT"
+        and not problem,
         status=status,
         contract_type=contract_type,
+        problem=problem,
     )
 
 

@@ -82,6 +82,8 @@ TRADING: dict[Exchange, tuple[str, str]] = {
 def _why_not(instrument: Instrument, label: str) -> str:
     """Why an instrument is not tradable, naming the first rule it breaks."""
     trading, perpetual = TRADING[instrument.exchange]
+    if instrument.problem:
+        return f"{label} {instrument.problem}"
     if instrument.status != trading:
         return f"{label} status {instrument.status or '(none)'}"
     if instrument.contract_type != perpetual:

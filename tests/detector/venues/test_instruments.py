@@ -164,26 +164,41 @@ def test_bybit_pages_are_joined(bybit: list[Instrument]) -> None:
         ([], MalformedFrame),
         ({"symbols": "x"}, MalformedFrame),
         ({"symbols": [{"symbol": "BTCUSDT"}]}, MalformedFrame),
-        (
-            {
-                "symbols": [
-                    {
-                        "symbol": "BTCUSDT",
-                        "status": "TRADING",
-                        "contractType": "PERPETUAL",
-                        "baseAsset": "BTC",
-                        "quoteAsset": "USDT",
-                        "filters": [{"filterType": "PRICE_FILTER", "tickSize": "0.01"}],
-                    }
-                ]
-            },
-            MalformedFrame,  # no LOT_SIZE filter
-        ),
     ],
 )
 def test_binance_malformed(data: Any, error: type[Exception]) -> None:
     with pytest.raises(error):
         parse_binance_exchange_info(data)
+
+
+def test_unusable_filters_leave_one_contract_untradable_not_the_list() -> None:
+    item = {
+        "symbol": "BTCUSDT",
+        "status": "TRADING",
+        "contractType": "PERPETUAL",
+        "baseAsset": "BTC",
+        "quoteAsset": "USDT",
+        "filters": [{"filterType": "PRICE_FILTER", "tickSize": "0.01"}],  # no LOT_SIZE
+    }
+    eth = {**item, "symbol": "ETHUSDT", "baseAsset": "ETH"}
+    eth["filters"] = [*item["filters"], {"filterType": "LOT_SIZE", "stepSize": "0.001"}]
+    btc, ok = parse_binance_exchange_info({"symbols": [item, eth]})
+    assert not btc.tradable and "stepSize" in btc.problem and ok.tradable
+    (bad,) = parse_bybit_instruments([bybit_page([bybit_item("BTCUSDT", "BTC", tick="0")], "")])
+    assert not bad.tradable and bad.problem.startswith("unusable filters: bybit: field 'tickSize'")
+    check = find_listed(["BTCUSDT"], {Exchange.BINANCE: [btc], Exchange.BYBIT: [bad]}, names)
+    assert check.problems[0] == "BTCUSDT: not tradable on any watched exchange"
+    assert check.problems[1] == (
+        "BTCUSDT: Binance unusable filters: binance: BTCUSDT: missing field 'stepSize'"
+    )
+
+
+def test_a_real_list_with_a_zero_tick_parses() -> None:
+    # Binance 2025-12-24: OPENUSDT, PENDING_TRADING, has tickSize "0".
+    data = load_json("binance_usdm_rest_exchangeInfo_2025-12-24.json")
+    listed = {i.symbol: i for i in parse_binance_exchange_info(data)}
+    assert len(listed) == 660 and not listed["OPENUSDT"].tradable
+    assert listed["1000PEPEUSDT"].tradable and listed["1MBABYDOGEUSDT"].tradable
 
 
 @pytest.mark.parametrize(
@@ -192,7 +207,6 @@ def test_binance_malformed(data: Any, error: type[Exception]) -> None:
         ({"retCode": 10001, "retMsg": "params error", "result": {}}, FrameError),
         ({"retCode": 0, "result": {"list": None}}, MalformedFrame),
         ({"retCode": 0, "result": {"list": [{"symbol": "BTCUSDT"}]}}, MalformedFrame),
-        (bybit_page([bybit_item("BTCUSDT", "BTC", tick="0")], ""), MalformedFrame),
     ],
 )
 def test_bybit_malformed(page: Any, error: type[Exception]) -> None:
