@@ -160,6 +160,7 @@ class App:
             await self._claim_database()
             await asyncio.to_thread(self.store.prune, now_ms())
             await self.detector.start()
+            self.handler.watch(self.detector.config.symbols)  # SYMBOLS=ALL: found now
             self._snapshot()
             self._router_task = asyncio.create_task(self._route_loop(), name="router")
             self._snapshot_task = asyncio.create_task(self._snapshot_loop(), name="snapshots")
@@ -168,7 +169,8 @@ class App:
         except BaseException:
             await self.stop()
             raise
-        self.err.write(f"arbwatch: watching {', '.join(self.detector.config.symbols)}\n")
+        watched = self.detector.universe_summary or ", ".join(self.detector.config.symbols)
+        self.err.write(f"arbwatch: watching {watched}\n")
         for problem in self.detector.symbol_problems:
             self.err.write(f"arbwatch: {problem}\n")
 

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     )
 
     symbols: Annotated[tuple[str, ...], NoDecode] = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    symbols_exclude: Annotated[tuple[str, ...], NoDecode] = ()  # with SYMBOLS=ALL
+    max_price_ratio_pct: float = Field(10.0, ge=0, le=1000)
     # The venues watched: every ordered pair of them is evaluated for arbitrage.
     exchanges: Annotated[tuple[Exchange, ...], NoDecode] = tuple(Exchange)
     min_profit_pct: float = Field(0.1, ge=0, le=100)
@@ -119,12 +121,21 @@ class Settings(BaseSettings):
         if isinstance(value, list | tuple):
             if not value:
                 raise ValueError("give at least one symbol, e.g. BTCUSDT,ETHUSDT")
+            if "ALL" in value and len(value) > 1:
+                raise ValueError("ALL stands alone (leave symbols out with SYMBOLS_EXCLUDE)")
             bad = [s for s in value if not isinstance(s, str) or not _SYMBOL.match(s)]
-            if bad:
+            if bad and list(value) != ["ALL"]:
                 raise ValueError(
                     f"not a USDT perpetual symbol: {', '.join(map(str, bad))} (e.g. BTCUSDT)"
                 )
             return tuple(dict.fromkeys(value))
+        return value
+
+    @field_validator("symbols_exclude", mode="before")
+    @classmethod
+    def _split_excluded(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip().upper() for part in value.split(",") if part.strip())
         return value
 
     @field_validator("exchanges", mode="before")
@@ -198,6 +209,8 @@ class Settings(BaseSettings):
                 Exchange.OKX: self.okx_taker_fee_pct,
             },
             stale_after_s=self.stale_after_s,
+            max_price_ratio_pct=self.max_price_ratio_pct,
+            symbols_exclude=self.symbols_exclude,
             min_notional_usd=self.min_notional_usd,
             ws_compression=self.ws_compression,
         )

@@ -108,7 +108,9 @@ class FeedUrls:
 class DetectorConfig:
     """Everything the pure pipeline needs to know; no I/O, no environment."""
 
+    # ("ALL",): every coin tradable on two or more watched venues, discovered at start.
     symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    symbols_exclude: tuple[str, ...] = ()  # with ALL: names (any venue's) left out
     # The venues watched; every ordered pair of them is evaluated for arbitrage.
     exchanges: tuple[Exchange, ...] = (Exchange.BINANCE, Exchange.BYBIT)
     min_profit_pct: float = 0.1
@@ -119,6 +121,10 @@ class DetectorConfig:
     min_notional_usd: float = 100.0
     bybit_book_depth: int = 50
     binance_funding_interval_hours: float = 8.0  # until /fapi/v1/fundingInfo says otherwise
+    # Identity check: a book whose mid differs from every other venue's book of its symbol by
+    # more than this (in %, on first sync) is another coin behind the same name: quarantined,
+    # never signalled. 0 turns the check off.
+    max_price_ratio_pct: float = 10.0
     rules: SignalRules = field(default_factory=SignalRules)
     # For the feeds, not the pipeline: decompressing costs CPU on every message, and on
     # loopback or a fast link more than the bytes it saves.
@@ -142,6 +148,8 @@ class DetectorConfig:
             raise ConfigError(f"stale_after_s must be > 0, got {self.stale_after_s}")
         if self.min_notional_usd < 0:
             raise ConfigError(f"min_notional_usd must be >= 0, got {self.min_notional_usd}")
+        if self.max_price_ratio_pct < 0:
+            raise ConfigError(f"max_price_ratio_pct must be >= 0, got {self.max_price_ratio_pct}")
         if self.ws_compression not in WS_COMPRESSIONS:
             choices = ", ".join(WS_COMPRESSIONS)
             raise ConfigError(

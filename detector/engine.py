@@ -28,6 +28,8 @@ from detector.models import Exchange, Source
 from detector.pipeline import Pipeline
 from detector.recording import Record
 from detector.signals import Signal
+from detector.symbols import Listing, SymbolMap
+from detector.universe import ALL, build_universe
 from detector.venues.instruments import (
     Instrument,
     parse_binance_exchange_info,
@@ -120,6 +122,8 @@ class Detector:
         }
         self._opportunity_callbacks: list[Callable[[TrackedOpportunity], None]] = []
         self._venues: dict[str, tuple[Exchange, ...]] | None = None  # from the symbol check
+        self._listings: dict[str, dict[Exchange, Listing]] | None = None  # SYMBOLS=ALL's map
+        self.universe_summary = ""  # SYMBOLS=ALL: what discovery found, one line
         self.pipeline = self._new_pipeline(config)
         self.feeds: dict[Exchange, Feed] = {}
         self.symbol_problems: list[str] = []
@@ -148,7 +152,10 @@ class Detector:
         self._opportunity_callbacks.append(fn)
 
     def _new_pipeline(self, config: DetectorConfig) -> Pipeline:
-        pipeline = Pipeline(config, venues=self._venues)
+        mapping = (
+            None if self._listings is None else SymbolMap(config.symbols, listings=self._listings)
+        )
+        pipeline = Pipeline(config, symbol_map=mapping, venues=self._venues)
         pipeline.on_opportunity_closed = self._opportunity_closed
         return pipeline
 
@@ -174,7 +181,12 @@ class Detector:
 
     async def start(self) -> None:
         """Validate the symbols, open the feeds and start the clock."""
-        symbols = await self._checked_symbols() if self._validate else list(self.config.symbols)
+        if self.config.symbols == (ALL,):
+            symbols = await self._discovered_symbols()
+        elif self._validate:
+            symbols = await self._checked_symbols()
+        else:
+            symbols = list(self.config.symbols)
         if tuple(symbols) != self.config.symbols:
             self.config = replace(self.config, symbols=tuple(symbols))
             self.pipeline = self._new_pipeline(self.config)
@@ -295,17 +307,41 @@ class Detector:
             return
         self.ingest(Exchange.BINANCE, Source.REST, result.endpoint, result.data, result.recv_ms)
 
+    async def _instruments(self) -> dict[Exchange, list[Instrument]]:
+        """Every watched venue's instrument list (Bybit: every page)."""
+        instruments: dict[Exchange, list[Instrument]] = {}
+        for exchange in self.config.exchanges:
+            answers = await self.rest[exchange].get_instruments_info()
+            pages = answers if isinstance(answers, list) else [answers]
+            instruments[exchange] = INSTRUMENTS[exchange](pages)
+        return instruments
+
+    async def _discovered_symbols(self) -> list[str]:
+        """``SYMBOLS=ALL``: every coin tradable on two or more watched venues, mapped by coin
+        and multiplier (``detector.universe``), minus ``symbols_exclude``."""
+        try:
+            instruments = await self._instruments()
+        except ExchangeError as exc:
+            raise ConfigError(f"SYMBOLS=ALL: the instrument lists are needed: {exc}") from exc
+        universe = build_universe(instruments, self.config.symbols_exclude)
+        if not universe.markets:
+            raise ConfigError(
+                f"SYMBOLS=ALL: no coin trades on two watched venues ({universe.summary()})"
+            )
+        self.universe_summary = universe.summary()
+        self.symbol_problems = list(universe.problems)
+        log.info("symbols: %s", self.universe_summary)
+        self._venues = universe.venues()
+        self._listings = universe.listings()
+        return universe.symbols
+
     async def _checked_symbols(self) -> list[str]:
         """The configured symbols that trade on two or more watched venues (each watched on the
         venues that list it); the others are reported."""
         requested = list(self.config.symbols)
         mapping = self.pipeline.symbols
-        instruments: dict[Exchange, list[Instrument]] = {}
         try:
-            for exchange in self.config.exchanges:
-                answers = await self.rest[exchange].get_instruments_info()
-                pages = answers if isinstance(answers, list) else [answers]
-                instruments[exchange] = INSTRUMENTS[exchange](pages)
+            instruments = await self._instruments()
         except ExchangeError as exc:
             self.symbol_problems = [f"symbols not validated: {exc}"]
             log.warning("could not validate symbols (%s); watching %s", exc, ", ".join(requested))
@@ -361,7 +397,13 @@ class Detector:
             latency_p99_ms=_percentile(latencies, 0.99),
             signals=self.signal_count,
             internal_errors=self.internal_errors,
-            symbol_problems=list(self.symbol_problems),
+            symbol_problems=[
+                *self.symbol_problems,
+                *(
+                    f"{exchange.label} {symbol} quarantined: {why}"
+                    for (exchange, symbol), why in self.pipeline.quarantined.items()
+                ),
+            ],
         )
 
     def _rate(self, exchange: Exchange) -> float:

@@ -69,6 +69,9 @@ class PipelineStats:
     refused_topics: list[str] = field(default_factory=list)
     signals: Counter[str] = field(default_factory=Counter)  # per signal type
     clock_regressions: int = 0  # records older than the clock (kept, clock not moved back)
+    # "exchange:symbol" -> why: books whose prices say another coin (see Pipeline._verify)
+    quarantined: dict[str, str] = field(default_factory=dict)
+    quarantined_events: int = 0  # events of quarantined books, dropped
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +88,9 @@ class PipelineStats:
             "refused_topics": list(self.refused_topics),
             "signals": dict(sorted(self.signals.items())),
             "clock_regressions": self.clock_regressions,
+            # Only when something was quarantined: the outputs of sound runs stay as they were.
+            **({"quarantined": dict(sorted(self.quarantined.items()))} if self.quarantined else {}),
+            **({"quarantined_events": self.quarantined_events} if self.quarantined_events else {}),
         }
 
 
@@ -139,6 +145,15 @@ class Pipeline:
         # Per symbol, one book per watched venue, in the order of config.exchanges.
         self._books: dict[str, tuple[SyncedBook, ...]] = {}
         self._pending_tickers: dict[str, deque[BookTicker]] = {}
+        # Identity: books not yet compared with another venue's book of their symbol (all, at
+        # first), and the quarantined ones (canonical key -> why). See _verify.
+        ratio = config.max_price_ratio_pct
+        self._max_ratio = 1.0 + ratio / 100.0 if ratio > 0 else 0.0
+        self._unverified: set[tuple[Exchange, str]] = set()
+        self.quarantined: dict[tuple[Exchange, str], str] = {}
+        # The newest funding rate of each unverified book, held back: a rate compared across
+        # venues must be the same coin's (released when the book is verified, dropped if not).
+        self._held_funding: dict[tuple[Exchange, str], FundingRate] = {}
         for symbol in self.symbols.symbols:
             listed = self.exchanges if venues is None else venues.get(symbol, ())
             books = tuple(
@@ -149,6 +164,8 @@ class Pipeline:
             self._books[symbol] = books
             for book in books:
                 self._healthy[(book.exchange, symbol)] = False
+                if self._max_ratio:
+                    self._unverified.add((book.exchange, symbol))
 
     # -- input ------------------------------------------------------------------------------
 
@@ -248,12 +265,18 @@ class Pipeline:
         if event is None:
             self.stats.unmonitored += 1
             return
+        if self.quarantined and (event.exchange, event.symbol) in self.quarantined:
+            self.stats.quarantined_events += 1
+            return
         now = self.now_ms
         if isinstance(event, DepthSnapshot | DepthDiff):
             self._on_depth(event, signals)
         elif isinstance(event, Trade):
             signals.extend(self._emit(self.aggregator.on_trade(event.symbol, event, now)))
         elif isinstance(event, FundingRate):
+            if self._unverified and (event.exchange, event.symbol) in self._unverified:
+                self._held_funding[(event.exchange, event.symbol)] = event
+                return
             signals.extend(self._emit(self.aggregator.on_funding(event.symbol, event, now)))
         elif isinstance(event, BookTicker):
             self._on_book_ticker(event, signals)
@@ -348,11 +371,60 @@ class Pipeline:
 
     def _book_changed(self, book: SyncedBook, symbol: str, signals: list[Signal]) -> None:
         healthy = self._check_health(book, symbol)
+        if healthy and self._unverified and (book.exchange, symbol) in self._unverified:
+            self._verify(symbol, signals)
+            if (book.exchange, symbol) in self.quarantined:
+                self._analyze(symbol, signals)
+                return
         if healthy:
             signals.extend(
                 self._emit(self.aggregator.on_book(book.exchange, symbol, book, self.now_ms))
             )
         self._analyze(symbol, signals)
+
+    def _verify(self, symbol: str, signals: list[Signal]) -> None:
+        """Compare the mids of the symbol's healthy books, once per book: one that differs from
+        every other by more than ``max_price_ratio_pct`` is another coin behind the same name
+        (or a multiplier read wrong), quarantined before it is ever compared for arbitrage. Two
+        books that disagree are both quarantined: which one is right cannot be told."""
+        mids: dict[Exchange, float] = {}
+        for book in self._books[symbol]:
+            bid, ask = book.levels.best_bid(), book.levels.best_ask()
+            if self._healthy[(book.exchange, symbol)] and bid is not None and ask is not None:
+                mids[book.exchange] = (bid[0] + ask[0]) / 2
+        if len(mids) < 2:
+            return
+        odd: list[tuple[SyncedBook, str]] = []
+        for book in self._books[symbol]:
+            key = (book.exchange, symbol)
+            mid = mids.get(book.exchange)
+            if key not in self._unverified or mid is None:
+                continue
+            others = {e: m for e, m in mids.items() if e is not book.exchange}
+            if any(max(mid, m) / min(mid, m) <= self._max_ratio for m in others.values()):
+                self._unverified.discard(key)
+                held = self._held_funding.pop(key, None)
+                if held is not None:
+                    on_funding = self.aggregator.on_funding(symbol, held, self.now_ms)
+                    signals.extend(self._emit(on_funding))
+                continue
+            seen = ", ".join(f"{e.label} {m:.8g}" for e, m in others.items())
+            odd.append((book, f"mid {mid:.8g} against {seen}: not the same coin"))
+        for book, why in odd:
+            self._quarantine(book, symbol, why)
+
+    def _quarantine(self, book: SyncedBook, symbol: str, why: str) -> None:
+        key = (book.exchange, symbol)
+        self.quarantined[key] = why
+        self.stats.quarantined[f"{book.exchange.value}:{symbol}"] = why
+        self._unverified.discard(key)
+        self._held_funding.pop(key, None)
+        del self._healthy[key]  # its frames now count as quarantined events
+        self._books[symbol] = tuple(b for b in self._books[symbol] if b is not book)
+        if book.exchange is Exchange.BINANCE:
+            self._pending_tickers.pop(symbol, None)
+        self.aggregator.on_book_unusable(book.exchange, symbol, self.now_ms)
+        log.warning("%s %s quarantined: %s", book.exchange, symbol, why)
 
     def _analyze(self, symbol: str, signals: list[Signal]) -> None:
         books = self._books[symbol]

@@ -226,6 +226,11 @@ class CommandHandler:
         except BadInput as bad:
             return Reply(bad.lines, ephemeral=True, rejected=True)
 
+    def watch(self, symbols: Sequence[str]) -> None:
+        """The symbols the detector watches now (``SYMBOLS=ALL``: known once it started)."""
+        self.symbols = tuple(dict.fromkeys(s.upper() for s in symbols))
+        self.subscriptions.symbols = self.symbols
+
     # -- everyone -------------------------------------------------------------------------------
 
     def _start(self, ctx: CommandContext, args: list[str], rest: str) -> Reply:
@@ -237,7 +242,7 @@ class CommandHandler:
                     f"I watch {venue_list(self.venues)} USDT perpetuals and alert you to "
                     "arbitrage (net of fees) and market signals."
                 ),
-                line("Watching: ", code(", ".join(self.symbols))),
+                line("Watching: ", code(watching(self.symbols))),
                 line(
                     "Start with ",
                     code("/subscribe ALL 0.2"),
@@ -343,3 +348,15 @@ class CommandHandler:
             ephemeral=True,
             rejected=True,
         )
+
+
+SHOWN_SYMBOLS = 12
+"""Symbols named in a reply; beyond that (the whole market), the count and the first few."""
+
+
+def watching(symbols: Sequence[str]) -> str:
+    """``"BTCUSDT, ETHUSDT"``, or ``"412 symbols: 1000PEPEUSDT, ... (+400 more)"``."""
+    if len(symbols) <= SHOWN_SYMBOLS:
+        return ", ".join(symbols)
+    rest = len(symbols) - SHOWN_SYMBOLS
+    return f"{len(symbols)} symbols: {', '.join(symbols[:SHOWN_SYMBOLS])} (+{rest} more)"

@@ -85,6 +85,8 @@ def test_env_example_lists_every_setting() -> None:
     [
         ("SYMBOLS", "", "at least one symbol"),
         ("SYMBOLS", "BTCUSDT,BTC-PERP", "BTC-PERP"),
+        ("SYMBOLS", "ALL,BTCUSDT", "ALL stands alone"),
+        ("MAX_PRICE_RATIO_PCT", "-1", "greater than or equal to 0"),
         ("MIN_PROFIT_PCT", "lots", "MIN_PROFIT_PCT"),
         ("MIN_PROFIT_PCT", "-1", "greater than or equal to 0"),
         ("BINANCE_TAKER_FEE_PCT", "5", "less than 1"),
@@ -233,3 +235,13 @@ def test_exchanges_are_a_list_of_venues(monkeypatch: pytest.MonkeyPatch) -> None
     config = load_settings(env_file=None).detector_config()
     assert config.exchanges == (Exchange.OKX, Exchange.BINANCE)
     assert config.fee(Exchange.OKX) == pytest.approx(0.0005)
+
+
+def test_symbols_all_with_exclusions_reach_the_detector(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYMBOLS", " all ")
+    monkeypatch.setenv("SYMBOLS_EXCLUDE", "shib1000usdt, BTCUSDT,")
+    monkeypatch.setenv("MAX_PRICE_RATIO_PCT", "25")
+    config = load_settings(env_file=None).detector_config()
+    assert config.symbols == ("ALL",)
+    assert config.symbols_exclude == ("SHIB1000USDT", "BTCUSDT")
+    assert config.max_price_ratio_pct == 25.0

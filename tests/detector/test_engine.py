@@ -339,3 +339,25 @@ async def test_recorded_okx_traffic_replays_to_the_signals_seen_live(tmp_path: P
     assert {"buy_binance_sell_okx", "buy_okx_sell_bybit"} <= {
         s["details"]["direction"] for s in live_signals if s["type"] == "arbitrage"
     }
+
+
+@pytest.mark.parametrize(
+    ("exclude", "watched"),
+    [((), ("BTCUSDT", "ETHUSDT")), (("ETHUSDT",), ("BTCUSDT",))],
+    ids=["all", "all-but-eth"],
+)
+async def test_symbols_all_discovers_the_common_market(
+    exclude: tuple[str, ...], watched: tuple[str, ...]
+) -> None:
+    # The loopback venues list BTCUSDT and ETHUSDT, a quarterly and a pending listing: ALL
+    # watches the perpetuals trading on both, minus the exclusions, and finds their windows.
+    config = replace(CONFIG, symbols=("ALL",), symbols_exclude=exclude)
+    window = ArbitrageWindow(2.0, 3.0, "BTCUSDT", sell_on=Exchange.BYBIT, net_pct=0.2)
+    async with live((window,), config=config) as run:
+        assert run.detector.config.symbols == watched
+        summary = run.detector.universe_summary
+        assert summary.startswith(f"{len(watched)} symbols on two or more venues (Binance ")
+        assert ("1 excluded" in summary) is bool(exclude)
+        assert run.detector.pipeline.symbols.venue_symbol(Exchange.BYBIT, "BTCUSDT") == "BTCUSDT"
+        await run.until(lambda: bool(run.arbitrage()))
+        assert {s.symbol for s in run.signals} <= set(watched)

@@ -179,6 +179,21 @@ def test_start_registers_and_greets_with_help(handler: CommandHandler, store: St
     assert reply.buttons[0][0].data == "/subscribe ALL 0.2"
 
 
+def test_the_whole_market_found_at_start_is_watched_and_summarised(
+    handler: CommandHandler, store: Store
+) -> None:
+    market = [f"COIN{i:03d}USDT" for i in range(400)]
+    handler.watch(market)  # what SYMBOLS=ALL discovered once the detector started
+    start = send(handler, "/start").text
+    assert "Watching: 400 symbols: COIN000USDT, COIN001USDT," in start
+    assert "COIN011USDT (+388 more)" in start and "COIN012USDT" not in start
+    assert send(handler, "/subscribe COIN399USDT 0.2").text.startswith("✅")
+    assert "COIN399USDT" in subscriptions(store)
+    assert send(handler, "/subscribe BTCUSDT 0.2").text.startswith(
+        "I don't watch BTCUSDT.\nWatched (400): "
+    )
+
+
 def test_help_lists_admin_commands_to_admins_only(handler: CommandHandler) -> None:
     everyone = send(handler, "/help").text
     admin = send(handler, "/help", user="1").text

@@ -1,0 +1,129 @@
+"""Identity on prices: two coins behind one name are quarantined on first sync, never signalled."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from detector.config import DetectorConfig
+from detector.models import Exchange, Source
+from detector.pipeline import Pipeline
+from detector.recording import Record
+from detector.signals import Signal, SignalType
+from detector.simulator import wire
+
+SYMBOL = "XUSDT"
+
+
+def levels(bid: float, ask: float) -> tuple[list[list[str]], list[list[str]]]:
+    return [[f"{bid}", "50"]], [[f"{ask}", "50"]]
+
+
+def binance_book(ts: int, bid: float, ask: float) -> list[Record]:
+    """A diff buffered, then the snapshot it continues: a synced Binance book."""
+    diff = wire.binance_depth(SYMBOL, ts, ts, 1, 10, 0, *levels(bid, ask))
+    body = wire.binance_rest_depth(5, ts, ts, *levels(bid, ask))
+    return [
+        Record(ts, Exchange.BINANCE, Source.WS, "/public/stream", diff),
+        Record(ts, Exchange.BINANCE, Source.REST, wire.binance_depth_path(SYMBOL), body),
+    ]
+
+
+def bybit_book(ts: int, bid: float, ask: float, update_id: int = 100) -> Record:
+    kind = "snapshot" if update_id == 100 else "delta"
+    frame = wire.bybit_orderbook(SYMBOL, kind, ts, *levels(bid, ask), update_id, update_id, ts)
+    return Record(ts, Exchange.BYBIT, Source.WS, "/v5/public/linear", frame)
+
+
+def binance_funding(ts: int, rate: str) -> Record:
+    frame = wire.binance_mark_price(SYMBOL, ts, "100", "100", "100", rate, ts + 3_600_000)
+    return Record(ts, Exchange.BINANCE, Source.WS, "/public/stream", frame)
+
+
+def bybit_funding(ts: int, rate: str) -> Record:
+    fields = {
+        "symbol": SYMBOL,
+        "fundingRate": rate,
+        "nextFundingTime": str(ts + 3_600_000),
+        "markPrice": "100",
+        "indexPrice": "100",
+        "bid1Price": "100",
+        "bid1Size": "1",
+        "ask1Price": "101",
+        "ask1Size": "1",
+    }
+    frame = wire.bybit_tickers(SYMBOL, "snapshot", fields, ts, ts)
+    return Record(ts, Exchange.BYBIT, Source.WS, "/v5/public/linear", frame)
+
+
+def run(records: list[Record], **config: float) -> tuple[Pipeline, list[Signal]]:
+    pipeline = Pipeline(DetectorConfig(symbols=(SYMBOL,), **config))  # type: ignore[arg-type]
+    signals = [s for record in records for s in pipeline.feed(record)]
+    return pipeline, signals
+
+
+def test_two_coins_behind_one_name_are_quarantined_and_never_signal() -> None:
+    # Bybit's XUSDT is another coin at 10x the price: a 900 % "arbitrage" if compared.
+    records = [
+        binance_funding(1_000, "0.0001"),
+        bybit_funding(1_000, "0.0030"),  # 0.29 points apart: a divergence if compared
+        *binance_book(1_100, 100.0, 100.1),
+        bybit_book(1_200, 1000.0, 1001.0),
+        bybit_book(1_300, 1000.5, 1001.5, update_id=101),
+        binance_funding(1_400, "0.0001"),
+    ]
+    pipeline, signals = run(records)
+    assert signals == []
+    assert set(pipeline.quarantined) == {(Exchange.BINANCE, SYMBOL), (Exchange.BYBIT, SYMBOL)}
+    why = pipeline.quarantined[(Exchange.BYBIT, SYMBOL)]
+    assert why == "mid 1000.5 against Binance 100.05: not the same coin"
+    assert pipeline.books(SYMBOL) == ()
+    assert pipeline.needs() == []  # no snapshot or resubscription is asked for them any more
+    stats = pipeline.stats.to_dict()
+    assert stats["quarantined"] == {
+        "binance:XUSDT": "mid 100.05 against Bybit 1000.5: not the same coin",
+        "bybit:XUSDT": why,
+    }
+    assert stats["quarantined_events"] == 2  # Bybit's delta and Binance's last funding rate
+
+
+def test_the_same_coin_within_the_ratio_is_verified_and_its_funding_released() -> None:
+    records = [
+        binance_funding(1_000, "0.0001"),
+        bybit_funding(1_000, "0.0030"),
+        *binance_book(1_100, 100.0, 100.1),
+        bybit_book(1_200, 108.0, 108.1),  # 8 % apart: within the 10 % default
+    ]
+    pipeline, signals = run(records)
+    assert pipeline.quarantined == {}
+    assert "quarantined" not in pipeline.stats.to_dict()
+    assert [s.type for s in signals][:1] == [SignalType.FUNDING_RATE_DIVERGENCE]
+    assert signals[0].timestamp == 1_200  # held until both books agreed, then compared
+    assert any(s.type is SignalType.ARBITRAGE for s in signals)  # 8 % is a real window here
+
+
+@pytest.mark.parametrize(("ratio", "quarantined"), [(5.0, True), (0.0, False)])
+def test_the_ratio_is_a_setting_and_0_turns_the_check_off(ratio: float, quarantined: bool) -> None:
+    records = [*binance_book(1_100, 100.0, 100.1), bybit_book(1_200, 108.0, 108.1)]
+    pipeline, _ = run(records, max_price_ratio_pct=ratio)
+    assert bool(pipeline.quarantined) is quarantined
+
+
+def test_a_book_that_resyncs_later_is_not_checked_again() -> None:
+    records = [
+        *binance_book(1_100, 100.0, 100.1),
+        bybit_book(1_200, 100.0, 100.1),
+        bybit_book(1_300, 100.0, 100.1, update_id=103),  # a gap: the Bybit book breaks
+        bybit_book(1_400, 130.0, 130.1),  # its new snapshot, after a 30 % move (a real crash)
+    ]
+    pipeline, _ = run(records)
+    assert pipeline.quarantined == {}
+    assert [b.exchange for b in pipeline.books(SYMBOL)] == [Exchange.BINANCE, Exchange.BYBIT]
+
+
+def test_the_limit_is_validated() -> None:
+    from detector.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="max_price_ratio_pct must be >= 0, got -1"):
+        dataclasses.replace(DetectorConfig(), max_price_ratio_pct=-1.0)
