@@ -22,8 +22,15 @@ import orjson
 from detector.clients.backoff import Backoff
 from detector.clients.okx_ws import OkxWebSocket, connect_limiter
 from detector.clients.rest import BinanceClient, OkxClient, RestResult
-from detector.clients.ws import BinanceWebSocket, BybitWebSocket
-from detector.errors import ExchangeError, FrameError
+from detector.clients.ws import (
+    BYBIT_MAX_TOPIC_CHARS,
+    BYBIT_MAX_TOPICS,
+    MAX_STREAMS_PER_CONNECTION,
+    BinanceWebSocket,
+    BybitWebSocket,
+    shard,
+)
+from detector.errors import ConfigError, ExchangeError, FrameError
 from detector.models import Exchange, Need, Source
 from detector.pipeline import BookNeed
 from detector.venues.binance import (
@@ -200,6 +207,15 @@ class Feed:
         )
 
 
+def _symbols_per_connection(ws_options: dict[str, Any], most: int) -> int:
+    """``symbols_per_connection`` from a feed's options (taken out of them), at most ``most``:
+    the venue's limit by default; fewer to shard a few symbols, as tests do."""
+    per = int(ws_options.pop("symbols_per_connection", most))
+    if not 1 <= per <= most:
+        raise ConfigError(f"symbols_per_connection must be in 1..{most}, got {per}")
+    return per
+
+
 class BinanceFeed(Feed):
     """``/public`` (diff depth, bookTicker) and ``/market`` (markPrice, aggTrade) connections,
     plus REST depth snapshots whenever a book needs one."""
@@ -217,26 +233,29 @@ class BinanceFeed(Feed):
     ) -> None:
         super().__init__(ingest, clock)
         self.rest = rest
-        public = [depth_stream(s) for s in symbols] + [book_ticker_stream(s) for s in symbols]
-        market = [mark_price_stream(s, every_second=True) for s in symbols]
-        market += [agg_trade_stream(s) for s in symbols]
-        self.public = BinanceWebSocket(
-            ws_url,
-            "public",
-            public,
-            on_bytes=self.receiver("/public/stream"),
-            clock=clock,
-            **ws_options,
+        per = _symbols_per_connection(ws_options, MAX_STREAMS_PER_CONNECTION // 2)
+        # A symbol's depth and bookTicker share a connection (the ticker proves the book's feed
+        # alive); at most MAX_STREAMS_PER_CONNECTION streams a connection, so 100 symbols.
+        public = shard(symbols, lambda s: (depth_stream(s), book_ticker_stream(s)), 2 * per)
+        market = shard(
+            symbols,
+            lambda s: (mark_price_stream(s, every_second=True), agg_trade_stream(s)),
+            2 * per,
         )
-        self.market = BinanceWebSocket(
-            ws_url,
-            "market",
-            market,
-            on_bytes=self.receiver("/market/stream"),
-            clock=clock,
-            **ws_options,
-        )
-        self.connections = [self.public, self.market]
+        on_public, on_market = self.receiver("/public/stream"), self.receiver("/market/stream")
+        self.public = [
+            BinanceWebSocket(
+                ws_url, "public", streams, on_bytes=on_public, clock=clock, **ws_options
+            )
+            for streams in public
+        ]
+        self.market = [
+            BinanceWebSocket(
+                ws_url, "market", streams, on_bytes=on_market, clock=clock, **ws_options
+            )
+            for streams in market
+        ]
+        self.connections = [*self.public, *self.market]
         self._in_flight: set[str] = set()
 
     def repair(self, needs: Sequence[BookNeed]) -> None:
@@ -267,7 +286,8 @@ class BinanceFeed(Feed):
 
 
 class BybitFeed(Feed):
-    """One ``/v5/public/linear`` connection: orderbook.50, tickers and publicTrade per symbol."""
+    """``/v5/public/linear`` connections (as many as the topics need, each symbol's on one):
+    orderbook.50, tickers and publicTrade per symbol."""
 
     exchange = Exchange.BYBIT
 
@@ -282,40 +302,51 @@ class BybitFeed(Feed):
     ) -> None:
         super().__init__(ingest, clock)
         self.depth = depth
-        topics = [topic for s in symbols for topic in (orderbook_topic(s, depth), tickers_topic(s))]
-        topics += [trade_topic(s) for s in symbols]
-        self.ws = BybitWebSocket(
-            ws_url,
-            topics,
-            on_bytes=self.receiver("/v5/public/linear"),
-            clock=clock,
-            on_connect=self._on_connect,
-            **ws_options,
+        per = _symbols_per_connection(ws_options, BYBIT_MAX_TOPICS // 3)
+        groups = shard(
+            symbols,
+            lambda s: (orderbook_topic(s, depth), tickers_topic(s), trade_topic(s)),
+            3 * per,
+            BYBIT_MAX_TOPIC_CHARS,
         )
-        self.connections = [self.ws]
-        self._subscribed_ms = self._now_ms()
+        receive = self.receiver("/v5/public/linear")
+        self.ws: list[BybitWebSocket] = []
+        self._conn_of: dict[str, BybitWebSocket] = {}  # book topic -> the connection carrying it
+        self._subscribed_ms: dict[int, int] = {}  # id(connection) -> when it (re)subscribed
+        for topics in groups:
+            conn = BybitWebSocket(ws_url, topics, on_bytes=receive, clock=clock, **ws_options)
+            conn.on_connect = self._connected(conn)
+            self.ws.append(conn)
+            self._conn_of.update((t, conn) for t in topics if t.startswith("orderbook."))
+            self._subscribed_ms[id(conn)] = self._now_ms()
+        self.connections = list(self.ws)
 
-    def _on_connect(self) -> None:
-        self._subscribed_ms = self._now_ms()
+    def _connected(self, conn: BybitWebSocket) -> Callable[[], None]:
+        def on_connect() -> None:
+            self._subscribed_ms[id(conn)] = self._now_ms()
+
+        return on_connect
 
     def repair(self, needs: Sequence[BookNeed]) -> None:
         now = self._now_ms()
         for book in needs:
-            if book.need is not Need.RESUBSCRIBE or not self.ws.connected:
-                continue
             topic = orderbook_topic(book.venue_symbol, self.depth)
-            if topic in self.ws.refused:
+            conn = self._conn_of.get(topic)
+            if book.need is not Need.RESUBSCRIBE or conn is None or not conn.connected:
+                continue
+            if topic in conn.refused:
                 continue
             # A book that never had a snapshot waits for the subscription in flight; after a gap
-            # (or if the snapshot never came) the topic is asked again.
-            if not book.broken and now - self._subscribed_ms < BYBIT_SNAPSHOT_WAIT_MS:
+            # (or if the snapshot never came) the topic is asked again, on its own connection.
+            waited = now - self._subscribed_ms[id(conn)]
+            if not book.broken and waited < BYBIT_SNAPSHOT_WAIT_MS:
                 continue
             if self._may_repair(topic):
-                self._spawn(self.ws.resubscribe(topic), f"bybit resubscribe {topic}")
+                self._spawn(conn.resubscribe(topic), f"bybit resubscribe {topic}")
 
     def health(self) -> FeedHealth:
         health = super().health()
-        health.refused_topics = sorted(self.ws.refused)
+        health.refused_topics = sorted(t for conn in self.ws for t in conn.refused)
         return health
 
 

@@ -10,15 +10,17 @@ names of streams and topics come from the pure venue modules
 ``@kline_*``, ``@ticker``, ``@miniTicker``). A stream on the wrong path delivers nothing, silently,
 so the constructor refuses it. Streams are named in the URL (``/public/stream?streams=a/b``):
 nothing is sent, so the limit of 10 incoming messages per second never applies. A connection
-carries at most 200 streams: more raise :class:`ConfigError`; split them with
-:func:`split_streams`, one client per chunk.
+carries at most 200 streams (the house limit; Binance's USDⓈ-M docs allow 1,024): more raise
+:class:`ConfigError`; split them with :func:`split_streams` or :func:`shard`, one client per chunk.
 
 **Bybit.** Bybit refuses a whole subscribe request when one of its topics is bad, so topics go
 out in small batches; a refused batch is retried topic by topic to name the culprit
 (``on_refused``, the ``refused`` set) while the good topics get subscribed. Every new connection
 subscribes every topic again, except the refused ones. ``{"op": "ping"}`` goes out every
 ``ping_interval_s`` (Bybit cuts silent connections). Acks and pongs reach ``on_message`` too; data
-may come before its ack.
+may come before its ack. Bybit's v5 docs (``/docs/v5/ws/connect``) cap the topics of one public
+connection at 21,000 characters of ``args`` in all: feeds cut them with :func:`shard` well under
+that (:data:`BYBIT_MAX_TOPIC_CHARS`, :data:`BYBIT_MAX_TOPICS`).
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ log = logging.getLogger(__name__)
 Path = Literal["public", "market"]
 
 MAX_STREAMS_PER_CONNECTION = 200
+# Bybit: topics' characters per connection (the documented limit is 21,000) and topics per
+# connection (a bound on the data rate one connection carries: 100 symbols of 3 topics).
+BYBIT_MAX_TOPIC_CHARS = 20_000
+BYBIT_MAX_TOPICS = 300
 # Binance closes every connection after 24 h; leave an hour earlier.
 DEFAULT_MAX_AGE_S = 23 * 3600.0
 
@@ -98,6 +104,39 @@ def split_streams(
         for group in by_path.values()
         for i in range(0, len(group), per_connection)
     ]
+
+
+def shard(
+    symbols: Sequence[str],
+    names: Callable[[str], Sequence[str]],
+    max_names: int,
+    max_chars: int | None = None,
+) -> list[list[str]]:
+    """The streams or topics of ``symbols`` (``names(symbol)`` each), cut into connections of
+    at most ``max_names`` names and, if given, ``max_chars`` characters of names in all.
+
+    A symbol's names are never split across connections: a book and the stream that proves it
+    alive (Binance bookTicker) share one, and a dropped connection breaks whole symbols only.
+    """
+    chunks: list[list[str]] = []
+    chunk: list[str] = []
+    chars = 0
+    for symbol in dict.fromkeys(symbols):
+        own = list(dict.fromkeys(names(symbol)))
+        size = sum(len(n) for n in own)
+        if len(own) > max_names or (max_chars is not None and size > max_chars):
+            raise ConfigError(f"{symbol}: {len(own)} names do not fit on one connection")
+        if chunk and (
+            len(chunk) + len(own) > max_names
+            or (max_chars is not None and chars + size > max_chars)
+        ):
+            chunks.append(chunk)
+            chunk, chars = [], 0
+        chunk.extend(own)
+        chars += size
+    if chunk:
+        chunks.append(chunk)
+    return chunks
 
 
 class BinanceWebSocket(ReconnectingWebSocket):

@@ -11,12 +11,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import msgspec
+import orjson
 import pytest
 
 from detector.clients.backoff import Backoff
 from detector.config import DetectorConfig
 from detector.engine import Detector
-from detector.models import Exchange
+from detector.models import Exchange, Source
 from detector.recording import Record, RecordingWriter, read_recording
 from detector.replay import replay_records
 from detector.signals import Signal, SignalType
@@ -68,6 +70,7 @@ async def live(
     events: tuple[ScenarioEvent, ...],
     recorder: Callable[[Record], None] | None = None,
     config: DetectorConfig = CONFIG,
+    **ws_options: object,
 ) -> AsyncIterator[Run]:
     scenario = Scenario("test", "a short live test", 60.0, events)
     async with SimulatorServer(scenario, symbols=SYMBOLS, seed=5) as server:
@@ -75,7 +78,7 @@ async def live(
             config,
             server.urls.feed_urls(),
             recorder=recorder,
-            ws_options={"backoff": FAST_BACKOFF},
+            ws_options={"backoff": FAST_BACKOFF, **ws_options},
         )
         run = Run(server, detector)
 
@@ -361,3 +364,44 @@ async def test_symbols_all_discovers_the_common_market(
         assert run.detector.pipeline.symbols.venue_symbol(Exchange.BYBIT, "BTCUSDT") == "BTCUSDT"
         await run.until(lambda: bool(run.arbitrage()))
         assert {s.symbol for s in run.signals} <= set(watched)
+
+
+async def test_sharded_connections_carry_their_own_symbols_and_reconnect_alone() -> None:
+    # One symbol a connection: what the whole market does with 100 (Binance, Bybit) a connection.
+    windows = tuple(
+        ArbitrageWindow(2.0, 2.5, symbol, sell_on=Exchange.BYBIT, net_pct=0.2) for symbol in SYMBOLS
+    )
+    records: list[Record] = []
+    async with live(windows, records.append, symbols_per_connection=1) as run:
+        binance, bybit = run.detector.feeds[Exchange.BINANCE], run.detector.feeds[Exchange.BYBIT]
+        assert (len(binance.connections), len(bybit.connections)) == (4, 2)
+        assert [c.topics for c in bybit.ws] == [
+            ("orderbook.50.BTCUSDT", "tickers.BTCUSDT", "publicTrade.BTCUSDT"),
+            ("orderbook.50.ETHUSDT", "tickers.ETHUSDT", "publicTrade.ETHUSDT"),
+        ]
+        await run.until(lambda: {s.symbol for s in run.arbitrage()} == set(SYMBOLS))
+
+        def snapshots(symbol: str, since: int) -> int:
+            frames = [
+                orjson.loads(bytes(r.data)) if isinstance(r.data, msgspec.Raw) else r.data
+                for r in records[since:]
+                if r.exchange is Exchange.BYBIT and r.source is Source.WS
+            ]
+            return sum(
+                type(f) is dict
+                and f.get("topic") == f"orderbook.50.{symbol}"
+                and f.get("type") == "snapshot"
+                for f in frames
+            )
+
+        mark = len(records)
+        first, second = bybit.ws
+        await first.reconnect("test: one connection only")
+        # The dropped connection subscribes its own topics again, so a fresh BTCUSDT snapshot
+        # comes; ETHUSDT, on the other connection, never noticed.
+        await run.until(lambda: snapshots("BTCUSDT", mark) > 0)
+        await run.until(lambda: run.detector.pipeline.is_healthy(Exchange.BYBIT, "BTCUSDT"))
+        assert (first.connects, second.connects, second.reconnects) == (2, 1, 0)
+        assert snapshots("ETHUSDT", mark) == 0
+        assert run.detector.pipeline.is_healthy(Exchange.BYBIT, "ETHUSDT")
+        assert not run.violations
