@@ -13,7 +13,7 @@ import statistics
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import msgspec
@@ -89,6 +89,8 @@ class Health:
     signals: int
     internal_errors: int
     symbol_problems: list[str]
+    # "binance XUSDT" of each quarantined book (two coins behind one name), never signalled
+    quarantined: list[str] = field(default_factory=list)
 
 
 class Detector:
@@ -404,6 +406,7 @@ class Detector:
                     for (exchange, symbol), why in self.pipeline.quarantined.items()
                 ),
             ],
+            quarantined=[f"{e.value} {s}" for e, s in self.pipeline.quarantined],
         )
 
     def _rate(self, exchange: Exchange) -> float:

@@ -21,7 +21,7 @@ import orjson
 
 from detector.clients.backoff import Backoff
 from detector.clients.okx_ws import OkxWebSocket, connect_limiter
-from detector.clients.rest import BinanceClient, OkxClient, RestResult
+from detector.clients.rest import BinanceClient, OkxClient, RestResult, depth_weight
 from detector.clients.ws import (
     BYBIT_MAX_TOPIC_CHARS,
     BYBIT_MAX_TOPICS,
@@ -207,6 +207,21 @@ class Feed:
         )
 
 
+SNAPSHOTS_IN_FLIGHT = 4
+"""Binance depth snapshots requested at once; the rest wait their turn in the feed."""
+
+
+def snapshot_limit(books: int, budget: float) -> int:
+    """The deepest Binance snapshot (``/fapi/v1/depth`` ``limit``) whose weight for the first
+    sync of all ``books`` fits in one window of ``budget``: 1000 (weight 20) up to 96 books at
+    the default budget of 1,920, 500 (10) up to 192, 100 (5) up to 384, else 50 (2). Deeper
+    levels than the snapshot's come with the diffs; the detector reads the top of each book."""
+    for limit in (1000, 500, 100):
+        if books * depth_weight(limit) <= budget:
+            return limit
+    return 50
+
+
 def _symbols_per_connection(ws_options: dict[str, Any], most: int) -> int:
     """``symbols_per_connection`` from a feed's options (taken out of them), at most ``most``:
     the venue's limit by default; fewer to shard a few symbols, as tests do."""
@@ -256,7 +271,14 @@ class BinanceFeed(Feed):
             for streams in market
         ]
         self.connections = [*self.public, *self.market]
+        # Snapshots: as deep as every book's first sync fits one window of the weight budget;
+        # waiting ones (symbol -> a resync of a broken book?) go out a few at a time, resyncs
+        # first, each paced by the client's weight limiter.
+        self.snapshot_limit = snapshot_limit(len(dict.fromkeys(symbols)), rest.limiter.budget)
+        self._wanted: dict[str, bool] = {}
         self._in_flight: set[str] = set()
+        self.snapshots = 0  # fetched
+        self.resyncs_ahead = 0  # resyncs sent ahead of first syncs that waited longer
 
     def repair(self, needs: Sequence[BookNeed]) -> None:
         for book in needs:
@@ -267,14 +289,31 @@ class BinanceFeed(Feed):
                 book.need is Need.SNAPSHOT
                 and book.buffered > 0
                 and symbol not in self._in_flight
+                and symbol not in self._wanted
                 and self._may_repair(symbol)
             ):
-                self._in_flight.add(symbol)
-                self._spawn(self._fetch(symbol), f"binance snapshot {symbol}")
+                self._wanted[symbol] = book.broken
+        self._send_snapshots()
+
+    def _send_snapshots(self) -> None:
+        while self._wanted and len(self._in_flight) < SNAPSHOTS_IN_FLIGHT:
+            # A broken book (its symbol was live and lost its sync) before any first sync.
+            symbol = next((s for s, broken in self._wanted.items() if broken), None)
+            if symbol is None:
+                symbol = next(iter(self._wanted))
+            elif not next(iter(self._wanted.values())):
+                self.resyncs_ahead += 1
+            del self._wanted[symbol]
+            self._in_flight.add(symbol)
+            self._spawn(self._fetch(symbol), f"binance snapshot {symbol}")
+
+    @property
+    def snapshots_waiting(self) -> int:
+        return len(self._wanted) + len(self._in_flight)
 
     async def _fetch(self, symbol: str) -> None:
         try:
-            result: RestResult = await self.rest.get_order_book(symbol, 1000)
+            result: RestResult = await self.rest.get_order_book(symbol, self.snapshot_limit)
         except ExchangeError as exc:
             self.rest_errors += 1
             self.last_error = str(exc)
@@ -282,6 +321,8 @@ class BinanceFeed(Feed):
             return
         finally:
             self._in_flight.discard(symbol)
+            self._send_snapshots()
+        self.snapshots += 1
         self._ingest(self.exchange, Source.REST, result.endpoint, result.data, result.recv_ms)
 
 

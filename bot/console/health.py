@@ -67,6 +67,8 @@ def format_health(health: Health, *, tz: tzinfo | None = None) -> str:
     parts.extend(_feed_state(exchange, ex) for exchange, ex in health.exchanges.items())
     live = sum(b.healthy for b in health.books)
     parts.append(f"books {live}/{len(health.books)}")
+    if health.quarantined:
+        parts.append(f"quarantined {len(health.quarantined)}")
     if health.latency_p99_ms is not None:
         parts.append(f"p99 {health.latency_p99_ms:.0f} ms")
     parts.append(_count(health.signals, "signal"))

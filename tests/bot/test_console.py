@@ -520,3 +520,6 @@ def test_the_periodic_line_is_short() -> None:
         "health 07:06:40 UTC · binance up 412 f/s · bybit DOWN · books 5/6 · p99 3 ms"
         " · 4 signals · 1 internal error"
     )
+    # The whole market: counts, never lists; quarantined books (two coins, one name) apart.
+    collided = replace(health(), quarantined=["binance XUSDT", "bybit XUSDT"])
+    assert " · books 6/6 · quarantined 2 · p99 3 ms" in format_health(collided, tz=UTC)

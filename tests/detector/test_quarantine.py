@@ -7,6 +7,8 @@ import dataclasses
 import pytest
 
 from detector.config import DetectorConfig
+from detector.engine import Detector
+from detector.errors import ConfigError
 from detector.models import Exchange, Source
 from detector.pipeline import Pipeline
 from detector.recording import Record
@@ -123,7 +125,18 @@ def test_a_book_that_resyncs_later_is_not_checked_again() -> None:
 
 
 def test_the_limit_is_validated() -> None:
-    from detector.errors import ConfigError
-
     with pytest.raises(ConfigError, match="max_price_ratio_pct must be >= 0, got -1"):
         dataclasses.replace(DetectorConfig(), max_price_ratio_pct=-1.0)
+
+
+async def test_the_detectors_health_reports_the_quarantine() -> None:
+    detector = Detector(DetectorConfig(symbols=(SYMBOL,)), validate_symbols=False)
+    for record in [*binance_book(1_100, 100.0, 100.1), bybit_book(1_200, 1000.0, 1001.0)]:
+        detector.pipeline.feed(record)
+    health = detector.health()
+    assert health.quarantined == ["binance XUSDT", "bybit XUSDT"]
+    assert "Bybit XUSDT quarantined: mid 1000.5 against Binance 100.05: not the same coin" in (
+        health.symbol_problems
+    )
+    assert health.books == []  # no book of theirs is counted as watched
+    await detector.stop()
