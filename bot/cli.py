@@ -24,6 +24,7 @@ import orjson
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from bot import symbols_cli
 from bot.config import LOG_LEVELS, Settings, configure_logging, find_unknown_settings, load_settings
 from bot.console import SignalPrinter, console_zone, format_opportunity_stats
 from bot.demo import (
@@ -153,12 +154,8 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_console_options(demo)
     demo.add_argument("--duration", type=_seconds, help="stop after this many seconds")
     _add_scenario_option(demo, "demo")
-    demo.add_argument(
-        "--database",
-        type=Path,
-        metavar="PATH",
-        help="database file (default: a temporary one, removed at exit; never DATABASE_PATH)",
-    )
+    database_help = "database file (default: a temporary one, removed at exit; never DATABASE_PATH)"
+    demo.add_argument("--database", type=Path, metavar="PATH", help=database_help)
     demo.set_defaults(func=_cmd_demo)
 
     record = sub.add_parser("record", help="record the live feeds for arbwatch replay")
@@ -180,6 +177,7 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--file", type=Path, help="benchmark this recording instead")
     bench.add_argument("--seed", type=int, default=7)
     bench.set_defaults(func=_cmd_bench)
+    symbols_cli.add_parser(sub)
     _add_common_options(parser)
     for command in sub.choices.values():
         _add_common_options(command)

@@ -29,7 +29,7 @@ from detector.pipeline import Pipeline
 from detector.recording import Record
 from detector.signals import Signal
 from detector.symbols import Listing, SymbolMap
-from detector.universe import ALL, build_universe
+from detector.universe import ALL, Universe, build_universe
 from detector.venues.instruments import (
     Instrument,
     parse_binance_exchange_info,
@@ -318,14 +318,21 @@ class Detector:
             instruments[exchange] = INSTRUMENTS[exchange](pages)
         return instruments
 
-    async def _discovered_symbols(self) -> list[str]:
-        """``SYMBOLS=ALL``: every coin tradable on two or more watched venues, mapped by coin
-        and multiplier (``detector.universe``), minus ``symbols_exclude``."""
+    async def discover(self) -> Universe:
+        """The mapped market of the watched venues, from their instrument lists now (every coin
+        tradable on two or more of them, by coin and multiplier), minus ``symbols_exclude``."""
         try:
             instruments = await self._instruments()
         except ExchangeError as exc:
-            raise ConfigError(f"SYMBOLS=ALL: the instrument lists are needed: {exc}") from exc
-        universe = build_universe(instruments, self.config.symbols_exclude)
+            raise ConfigError(f"the instrument lists are needed: {exc}") from exc
+        return build_universe(instruments, self.config.symbols_exclude)
+
+    async def _discovered_symbols(self) -> list[str]:
+        """``SYMBOLS=ALL``: what :meth:`discover` finds, watched on the venues that trade it."""
+        try:
+            universe = await self.discover()
+        except ConfigError as exc:
+            raise ConfigError(f"SYMBOLS=ALL: {exc}") from exc
         if not universe.markets:
             raise ConfigError(
                 f"SYMBOLS=ALL: no coin trades on two watched venues ({universe.summary()})"

@@ -42,6 +42,7 @@ ALLOWED: dict[str, set[str]] = {
     # The console says what the chat alerts say, in the same number formats.
     "bot.console": {"bot.messages"},
     "bot.demo": set(),
+    "bot.symbols_cli": {"bot.config"},  # `arbwatch symbols`: settings in, the market out
     "bot.app": {"*"},
     "bot.cli": {"*"},
 }

@@ -30,6 +30,7 @@ from detector.models import Exchange, Source
 from detector.recording import Record, iter_lines, write_recording
 from detector.replay import iter_lines_tracked
 from detector.simulator.session import generate_records
+from tests.detector.clients.conftest import closed_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "sample.jsonl.gz"
@@ -514,6 +515,43 @@ def test_simulate_serves_the_demo_scenario_and_record_overwrites_with_force(
     assert process.returncode == 0, stderr
     assert "arbwatch simulate: demo is timed for the demo's short signal windows" in stderr
     assert "Traceback" not in stderr
+
+
+def test_symbols_lists_the_mapped_market_as_a_table_and_as_json(
+    simulator: tuple[dict[str, str], subprocess.Popen[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    urls, _ = simulator
+    for name, value in urls.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SYMBOLS_EXCLUDE", "ETHUSDT")
+    monkeypatch.setenv("EXCHANGES", "binance,bybit")  # the simulator serves these two here
+    assert main(["symbols"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["symbol", "binance", "bybit", "status"]
+    assert lines[1].split() == ["BTCUSDT", "BTCUSDT", "BTCUSDT", "watched"]
+    assert lines[2].split() == ["ETHUSDT", "-", "-", "excluded"]
+    assert lines[3] == (
+        "1 symbols on two or more venues (Binance 1, Bybit 1); "
+        "0 with different multipliers; 0 on one venue only; 1 excluded"
+    )
+    assert main(["symbols", "--json"]) == 0
+    rows = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows[0] == {
+        "symbol": "BTCUSDT",
+        "coin": "BTC",
+        "status": "watched",
+        "venues": {
+            "binance": {"symbol": "BTCUSDT", "multiplier": 1.0},
+            "bybit": {"symbol": "BTCUSDT", "multiplier": 1.0},
+        },
+    }
+    monkeypatch.setenv("BINANCE_REST_URL", f"http://127.0.0.1:{closed_port()}")
+    assert main(["symbols"]) == 1
+    # The retries are logged as warnings; the failure itself is one line.
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("arbwatch: the instrument lists are needed: binance: unavailable: ")
 
 
 def test_bench_shows_progress_with_totals_on_a_terminal(
