@@ -1,4 +1,5 @@
-"""Figures for the bot's heavier steps: chart rendering, and finding due closing edits.
+"""Figures for the bot's heavier steps: chart rendering, finding due closing edits, and a day
+of the whole market (``/stats``, ``/chart`` and routing over 50,000 signals on 400 symbols).
 
 Run from the repository root: ``.venv/bin/python scripts/bot_bench.py [--users N]``.
 It builds a scratch database (real Store, real Router) and prints one line per figure.
@@ -16,10 +17,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.commands import CommandHandler
 from bot.commands.reports import gap_chart, stats_chart
+from bot.config import Settings
 from bot.routing import Router
-from bot.store import Store
-from tests.bot.factories import T0, arbitrage, closed
+from bot.store import Platform, Store
+from detector.signals import SignalType
+from tests.bot.factories import T0, arbitrage, closed, other
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
@@ -93,16 +97,77 @@ def edits(store: Store, users: int, episodes: int) -> None:
     print(f"edits.due: {len(due)} due, {ms:.2f} ms (nothing closed)")
 
 
+def market_day(store: Store, signals: int, symbols: int, users: int) -> None:
+    """A generated day of the whole market: ``signals`` over 24 h on ``symbols`` symbols (one in
+    three an arbitrage with its closed opportunity), then the bot's reads over it and a burst of
+    200 signals routed to ``users`` subscribers of ALL."""
+    names = [f"COIN{i:03d}USDT" for i in range(symbols)]
+    kinds = (SignalType.SPREAD_ANOMALY, SignalType.VOLUME_SPIKE, SignalType.MOMENTUM_BREAKOUT)
+    step = 24 * HOUR_MS // signals
+    start = time.perf_counter()
+    for n in range(signals):  # one transaction each, as the live bot stores them
+        at, symbol = T0 + n * step, names[n % symbols]
+        if n % 3 == 0:
+            signal = arbitrage(0.2 + (n % 7) / 20, symbol=symbol, opened_ms=at, timestamp=at)
+            store.history.record_signal(signal, at)
+            store.history.record_opportunity(closed(signal))
+        else:
+            store.history.record_signal(other(kinds[n % 3], symbol=symbol, timestamp=at), at)
+    print(
+        f"market day: {signals:,} signals on {symbols} symbols stored in "
+        f"{time.perf_counter() - start:.1f} s"
+    )
+    now = T0 + 24 * HOUR_MS
+    handler = CommandHandler(store, Settings(_env_file=None), names)  # type: ignore[call-arg]
+
+    def ask(text: str) -> str:
+        return handler.handle(text, handler.context(Platform.TELEGRAM, "7", "7", "Ann", now)).text
+
+    for text in ("/stats", "/stats 24h", f"/stats {names[7]} 24h", "/chart", f"/chart {names[7]}"):
+        reply, ms = timed(lambda text=text: ask(text), 5)  # type: ignore[misc]
+        print(f"{text}: {ms:.0f} ms ({len(reply)} characters)")
+    with store.db.tx() as conn:
+        for n in range(users):
+            conn.execute(
+                "INSERT INTO users (platform, chat_id, user_id, name, created_ms, updated_ms)"
+                " VALUES ('telegram', ?, ?, 'u', ?, ?)",
+                (f"8{n}", f"8{n}", now, now),
+            )
+            conn.execute(
+                "INSERT INTO subscriptions (user, symbol, threshold_pct, min_strength,"
+                " created_ms, updated_ms) VALUES (last_insert_rowid(), 'ALL', 0.1, 'weak', ?, ?)",
+                (now, now),
+            )
+    router = Router(store, now)
+    burst = [
+        arbitrage(0.3, symbol=names[n % symbols], opened_ms=now + n * 5, timestamp=now + n * 5)
+        for n in range(200)
+    ]
+    start = time.perf_counter()
+    for signal in burst:
+        router.dispatch(signal, signal.timestamp)
+    ms = (time.perf_counter() - start) * 1000
+    queued = store.db.scalar("SELECT count(*) FROM deliveries")
+    print(
+        f"routing: 200 signals to {users:,} subscribers of ALL in {ms:.0f} ms "
+        f"({ms / 200:.1f} ms a signal, {queued:,} deliveries queued)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--episodes", type=int, default=20, help="one a minute, all closed")
+    parser.add_argument("--signals", type=int, default=50_000, help="in the generated market day")
+    parser.add_argument("--symbols", type=int, default=400, help="in the generated market day")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         with Store(Path(tmp) / "charts.db") as store:
             charts(store)
         with Store(Path(tmp) / "edits.db") as store:
             edits(store, args.users, args.episodes)
+        with Store(Path(tmp) / "market.db") as store:
+            market_day(store, args.signals, args.symbols, args.users)
 
 
 if __name__ == "__main__":
