@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# pytest-xdist workers for `make test` (TEST_WORKERS=0: one process, as `.venv/bin/pytest` runs).
+TEST_WORKERS ?= 2
 
 .PHONY: build demo run test lint bench live-bench delivery-bench sample chaos clean
 
@@ -28,7 +30,7 @@ test: build
 	$(BIN)/ruff check detector bot tests scripts
 	$(BIN)/ruff format --check detector bot tests scripts
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix detector bot tests scripts
