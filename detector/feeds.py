@@ -307,6 +307,10 @@ class BinanceFeed(Feed):
             self._in_flight.add(symbol)
             self._spawn(self._fetch(symbol), f"binance snapshot {symbol}")
 
+    async def stop(self) -> None:
+        self._wanted.clear()  # a fetch cancelled by stop() must not start the next one
+        await super().stop()
+
     @property
     def snapshots_waiting(self) -> int:
         return len(self._wanted) + len(self._in_flight)

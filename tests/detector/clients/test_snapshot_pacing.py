@@ -123,3 +123,18 @@ async def test_a_broken_book_goes_before_first_syncs_that_wait(depth: WeightedDe
     assert feed.resyncs_ahead == 1 and feed.snapshots == 13
     await feed.stop()
     await feed.rest.aclose()
+
+
+async def test_stop_leaves_no_snapshot_behind(depth: WeightedDepth) -> None:
+    symbols = [f"C{i}USDT" for i in range(12)]
+    got: list[Any] = []
+    feed = feed_for(depth, symbols, got)
+    depth.hold.clear()  # four requests hang, eight wait in the feed
+    feed.repair([need(s) for s in symbols])
+    await asyncio.sleep(0.05)
+    await within(feed.stop())
+    depth.hold.set()
+    await asyncio.sleep(0.05)
+    assert feed.snapshots_waiting == 0 and len(depth.requests) <= SNAPSHOTS_IN_FLIGHT
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("binance snapshot")]
+    await feed.rest.aclose()
