@@ -25,6 +25,7 @@ from bot.commands.arguments import (
     BadInput,
     parse_chart_arguments,
     parse_symbol_and_duration,
+    resolve_symbol,
     usage,
 )
 from bot.commands.reply import CommandContext, Reply, is_admin, refuse, reply
@@ -74,7 +75,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
         "SYMBOL [PERIOD] [VENUE VENUE]: chart of the price gap between two venues, e.g."
         " 7d okx binance (default 24h, binance bybit)",
     ),
-    ("status", "Live health of the exchange feeds"),
+    ("status", "[SYMBOL]: live health of the exchange feeds, or of one symbol's books"),
 )
 """Commands everyone may use, with descriptions (for Telegram's setMyCommands)."""
 
@@ -96,6 +97,7 @@ TELEGRAM_COMMANDS: tuple[tuple[str, str], ...] = (
 PLATFORM_COMMANDS = {Platform.DISCORD: DISCORD_COMMANDS, Platform.TELEGRAM: TELEGRAM_COMMANDS}
 
 _STATS = usage("/stats", "/stats BTCUSDT", "/stats 7d", "/stats ETHUSDT 1h")
+_STATUS = usage("/status", "/status BTCUSDT")
 _CHART = usage("/chart BTCUSDT", "/chart ETHUSDT 7d", "/chart BTCUSDT 24h okx binance")
 
 
@@ -306,11 +308,12 @@ class CommandHandler:
         return chart_reply(self.store, symbol, period, ctx.now_ms, pair)
 
     def _status(self, ctx: CommandContext, args: list[str], rest: str) -> Reply:
-        if args:
-            raise BadInput(line(bold("/status takes no arguments.")), usage("/status"))
+        if len(args) > 1:
+            raise BadInput(line(bold("/status takes one symbol at most.")), _STATUS)
+        symbol = resolve_symbol(args[0], self.symbols, allow_all=False) if args else None
         chats = self._chats()
         return reply(
-            *format_status(self._health(), ctx.now_ms),
+            *format_status(self._health(), ctx.now_ms, symbol),
             *([line(bold("Chat platforms"), f": {chats}")] if chats else []),
         )
 

@@ -201,8 +201,13 @@ def _feeds_summary(health: Health) -> str:
     return " · ".join(parts)
 
 
-def format_status(health: Health | None, now_ms: int) -> list[Line]:
-    """Live feed health per exchange and book."""
+LISTED = 10
+"""Unhealthy books and problems named one by one in /status; beyond that, counted."""
+
+
+def format_status(health: Health | None, now_ms: int, symbol: str | None = None) -> list[Line]:
+    """Live feed health per exchange, and the books: the unhealthy ones (the first
+    :data:`LISTED`), or with ``symbol`` every book of that symbol."""
     if health is None:
         return [
             line(bold("Feed health is not available right now.")),
@@ -223,19 +228,48 @@ def format_status(health: Health | None, now_ms: int) -> list[Line]:
         if ex.feed.last_error:
             lines.append(line("• last error: ", code(ex.feed.last_error[:200])))
     healthy = [b for b in health.books if b.healthy]
-    lines.append(line(bold("Books"), f": {len(healthy)}/{len(health.books)} healthy"))
-    for book in health.books:
-        if not book.healthy:
-            age = "" if book.age_ms is None else f", {format_duration(book.age_ms)} old"
-            lines.append(line(f"• {book.exchange.value} {book.symbol}: {book.state}{age}"))
+    counts = f": {len(healthy)}/{len(health.books)} healthy"
+    if health.quarantined:
+        counts += f" · {len(health.quarantined)} quarantined"
+    lines.append(line(bold("Books"), counts))
+    if symbol is not None:
+        return [*lines, *_symbol_status(health, symbol)]
+    unhealthy = [b for b in health.books if not b.healthy]
+    for book in unhealthy[:LISTED]:
+        age = "" if book.age_ms is None else f", {format_duration(book.age_ms)} old"
+        lines.append(line(f"• {book.exchange.value} {book.symbol}: {book.state}{age}"))
+    if len(unhealthy) > LISTED:
+        more = len(unhealthy) - LISTED
+        lines.append(line(f"• … and {more} more (", code("/status SYMBOL"), " shows one)"))
     if health.latency_p50_ms is not None:
         p99 = health.latency_p99_ms if health.latency_p99_ms is not None else health.latency_p50_ms
         lines.append(
             line(bold("Latency"), f": p50 {health.latency_p50_ms:.0f} ms · p99 {p99:.0f} ms")
         )
     lines.append(line(bold("Signals"), f": {health.signals} since start"))
-    for problem in health.symbol_problems:
+    for problem in health.symbol_problems[:LISTED]:
         lines.append(line("⚠️ ", problem))
+    if len(health.symbol_problems) > LISTED:
+        lines.append(line(f"⚠️ … and {len(health.symbol_problems) - LISTED} more"))
+    return lines
+
+
+def _symbol_status(health: Health, symbol: str) -> list[Line]:
+    """Every book of ``symbol``, and its problems (a quarantine among them)."""
+    lines = [line(bold(symbol), ":")]
+    for book in (b for b in health.books if b.symbol == symbol):
+        age = "no frame yet" if book.age_ms is None else f"{format_duration(book.age_ms)} old"
+        state = "🟢 healthy" if book.healthy else f"🔴 {book.state}"
+        lines.append(
+            line(
+                f"• {venue_name(book.exchange.value)}: {state}, {age} · gaps {book.gaps}"
+                f" · resyncs {book.resyncs} · stale {book.stale}"
+            )
+        )
+    mentions = [p for p in health.symbol_problems if symbol in p.replace(":", " ").split()]
+    lines.extend(line("⚠️ ", problem) for problem in mentions)
+    if len(lines) == 1:
+        lines.append(line("• no book: not watched on two venues here"))
     return lines
 
 

@@ -174,8 +174,9 @@ def define_commands(tree: app_commands.CommandTree[discord.Client], host: SlashH
         await run(interaction, " ".join(p for p in ("/chart", symbol, period, venue, venue2) if p))
 
     @tree.command(name="status", description="Live health of the exchange feeds")
-    async def status(interaction: Interaction) -> None:
-        await run(interaction, "/status")
+    @app_commands.describe(symbol="One symbol's books (default: the summary)")
+    async def status(interaction: Interaction, symbol: str | None = None) -> None:
+        await run(interaction, f"/status {symbol}" if symbol else "/status")
 
     @tree.command(name="alerts", description="Where your alerts go: DMs, or this channel")
     @app_commands.describe(to="Direct messages, or this channel (server admins only)")
@@ -203,6 +204,7 @@ def define_commands(tree: app_commands.CommandTree[discord.Client], host: SlashH
         (unmute, "symbol"),
         (stats, "symbol"),
         (chart, "symbol"),
+        (status, "symbol"),
     ):
         command.autocomplete(param)(complete_symbol)
     unsubscribe.autocomplete("symbol")(complete_subscription)

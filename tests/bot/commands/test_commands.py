@@ -6,6 +6,7 @@ import io
 import re
 import sqlite3
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,8 @@ def subscriptions(store: Store, user: str = "7") -> dict[str, tuple[float, Signa
         ("/venues binance bybit okx okx", ["Too many arguments (4; at most 3)"]),
         ("/venues okx all", ["Give 'all' alone, or a list of venues."]),
         ("/venues ,", ["Which venues?", "Usage: /venues binance okx"]),
-        ("/status now", ["/status takes no arguments"]),
+        ("/status BTCUSDT now", ["/status takes one symbol at most"]),
+        ("/status BTCUSTD", ["I don't watch BTCUSTD", "BTCUSDT"]),
         ("/users", ["Sorry, /users is for arbwatch admins only."]),
         ("/broadcast hello everyone", ["Sorry, /broadcast is for arbwatch admins only."]),
         ("/subscrib BTCUSDT 0.1", ["I don't know /subscrib", "Did you mean /subscribe?"]),
@@ -536,6 +538,34 @@ def test_status_and_stats_use_the_health_provider(store: Store) -> None:
     assert "Feeds: Binance up · Bybit DOWN · OKX up · books 1/2 healthy" in stats
     assert "17 repeats suppressed since start" in stats
     assert "Chat platforms" not in text
+
+
+def test_status_of_one_symbol_and_of_the_whole_market(store: Store) -> None:
+    market = [f"COIN{i:03d}USDT" for i in range(400)]
+    base = _health()
+    books = [
+        BookHealth(venue, symbol, "awaiting_snapshot", False, None, 0, 0)
+        for symbol in market
+        for venue in (Exchange.BINANCE, Exchange.BYBIT)
+    ]
+    books[0] = BookHealth(Exchange.BINANCE, "COIN000USDT", "synced", True, 250, 1, 2, 3)
+    problems = ["Bybit COIN001USDT quarantined: mid 10 against Binance 1: not the same coin"]
+    problems += [f"COIN{i:03d}USDT: tradable on Binance only, so not watched" for i in range(20)]
+    health = replace(base, books=books, symbol_problems=problems, quarantined=["bybit COIN001USDT"])
+    handler = CommandHandler(store, make_settings(), market, lambda: health)
+    text = send(handler, "/status").text
+    assert "Books: 1/800 healthy · 1 quarantined" in text
+    assert "binance COIN000USDT" not in text  # healthy books are not listed
+    assert text.count("awaiting_snapshot") == 10
+    assert "… and 789 more (/status SYMBOL shows one)" in text
+    assert "⚠️ … and 11 more" in text
+    one = send(handler, "/status coin000usdt").text
+    assert "COIN000USDT:" in one
+    assert "• Binance: 🟢 healthy, 250 ms old · gaps 1 · resyncs 2 · stale 3" in one
+    assert "• Bybit: 🔴 awaiting_snapshot, no frame yet · gaps 0 · resyncs 0 · stale 0" in one
+    assert "COIN001USDT" not in one and "awaiting_snapshot" not in one.split("COIN000USDT:")[0]
+    quarantined = send(handler, "/status COIN001USDT").text
+    assert "Bybit COIN001USDT quarantined: mid 10 against Binance 1" in quarantined
 
 
 def test_status_shows_the_chat_platforms(store: Store) -> None:
