@@ -232,6 +232,7 @@ def _seconds(raw: str) -> float:
 
 
 def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    symbols_cli.require_named(settings, "replay")
     path: Path = args.file
     if not path.is_file():
         raise CommandError(f"no such recording: {path} (arbwatch record --out FILE makes one)")
@@ -305,6 +306,7 @@ def _print_summary(pipeline: Pipeline, headline: str) -> None:
 
 
 def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    symbols_cli.require_named(settings, "bench")
     if args.frames < 1:
         raise CommandError(f"--frames {args.frames}: give a number of frames above 0")
     if args.file is not None and not args.file.is_file():

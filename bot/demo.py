@@ -61,6 +61,11 @@ def format_warmup(rules: SignalRules) -> str:
 
 def find_unsimulated(symbols: Sequence[str]) -> str | None:
     """What is wrong with ``symbols`` for the simulator (which models only a few), or None."""
+    if list(symbols) == ["ALL"]:  # SYMBOLS=ALL: the live venues' market, not the simulator's
+        return (
+            f"the simulator lists {', '.join(SUPPORTED_SYMBOLS)} only, not the whole market:"
+            " set SYMBOLS to some of them (ALL is for arbwatch run)"
+        )
     unknown = [s for s in symbols if s not in SUPPORTED_SYMBOLS]
     if not unknown:
         return None

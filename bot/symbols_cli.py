@@ -16,9 +16,10 @@ from typing import Any
 import orjson
 
 from bot.config import Settings
+from bot.errors import SettingsError
 from detector.engine import Detector
 from detector.models import Exchange
-from detector.universe import Universe
+from detector.universe import ALL, Universe
 
 
 def add_parser(sub: Any) -> None:
@@ -28,6 +29,17 @@ def add_parser(sub: Any) -> None:
     one_help = "also list the coins that trade on one watched exchange only"
     symbols.add_argument("--all", action="store_true", help=one_help)
     symbols.set_defaults(func=cmd_symbols)
+
+
+def require_named(settings: Settings, command: str) -> None:
+    """``replay`` and ``bench`` read no instrument list: ``SYMBOLS=ALL`` means nothing there."""
+    if settings.symbols == (ALL,):
+        raise SettingsError(
+            [
+                f"SYMBOLS: {command} needs the symbols named (ALL is found from the live venues'"
+                " instrument lists at start; `arbwatch symbols` lists them) (got 'ALL')"
+            ]
+        )
 
 
 def cmd_symbols(args: argparse.Namespace, settings: Settings) -> int:

@@ -42,7 +42,8 @@ ALLOWED: dict[str, set[str]] = {
     # The console says what the chat alerts say, in the same number formats.
     "bot.console": {"bot.messages"},
     "bot.demo": set(),
-    "bot.symbols_cli": {"bot.config"},  # `arbwatch symbols`: settings in, the market out
+    # `arbwatch symbols`: settings in, the mapped market out
+    "bot.symbols_cli": {"bot.config", "bot.errors"},
     "bot.app": {"*"},
     "bot.cli": {"*"},
 }

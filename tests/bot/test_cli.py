@@ -419,6 +419,19 @@ def _existing_recording(tmp_path: Path) -> None:
             id="bench-no-frames",
         ),
         pytest.param(
+            ["replay", "missing.jsonl"], {"SYMBOLS": "ALL"}, None, 2,
+            "arbwatch: invalid setting SYMBOLS: replay needs the symbols named (ALL is found from"
+            " the live venues' instrument lists at start; `arbwatch symbols` lists them)"
+            " (got 'ALL'); fix it in .env or the environment",
+            id="replay-symbols-all",
+        ),
+        pytest.param(
+            ["demo"], {"SYMBOLS": "ALL"}, None, 2,
+            "arbwatch: the simulator lists BTCUSDT, ETHUSDT, SOLUSDT only, not the whole market:"
+            " set SYMBOLS to some of them (ALL is for arbwatch run)",
+            id="demo-symbols-all",
+        ),
+        pytest.param(
             ["run", "--duration", "soon"], {}, None, 2,
             "arbwatch run: argument --duration: not a number of seconds: 'soon'"
             " (see arbwatch run --help)",
