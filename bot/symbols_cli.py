@@ -17,7 +17,6 @@ import orjson
 
 from bot.config import Settings
 from bot.errors import SettingsError
-from detector.engine import Detector
 from detector.models import Exchange
 from detector.universe import ALL, Universe
 
@@ -58,6 +57,10 @@ def cmd_symbols(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _discover(settings: Settings) -> Universe:
+    # Imported here: the engine pulls in the network clients, which the other commands that
+    # load this module (every one, through the CLI) do not need at start-up.
+    from detector.engine import Detector
+
     detector = Detector(settings.detector_config(), settings.feed_urls())
     try:
         return await detector.discover()
