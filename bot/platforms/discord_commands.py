@@ -222,5 +222,7 @@ def _matching(options: Sequence[str], current: str) -> list[Choice[str]]:
     """Autocomplete: options containing what was typed, prefix matches first, at most 25."""
     typed = current.strip().upper()
     hits = [o for o in options if typed in o.upper()]
-    hits.sort(key=lambda o: (not o.upper().startswith(typed), options.index(o)))
+    # A stable sort keeps the options' order within each group: one pass, even over the whole
+    # market (options.index() in the key was quadratic: 400 symbols, 160,000 steps a keystroke).
+    hits.sort(key=lambda o: not o.upper().startswith(typed))
     return [Choice(name=o, value=o) for o in hits[:AUTOCOMPLETE_LIMIT]]

@@ -27,6 +27,14 @@ def test_matching_offers_at_most_discords_limit() -> None:
     assert len(_matching(options, "usdt")) == AUTOCOMPLETE_LIMIT
 
 
+def test_matching_over_the_whole_market() -> None:
+    market = ["ALL", *(f"COIN{n:04d}USDT" for n in range(2000)), "1000PEPEUSDT", "PEPE1000USDT"]
+    found = [c.value for c in _matching(market, "pepe")]
+    assert found == ["PEPE1000USDT", "1000PEPEUSDT"]  # the prefix match first
+    found = [c.value for c in _matching(market, "coin1")]
+    assert found == [f"COIN{n:04d}USDT" for n in range(1000, 1000 + AUTOCOMPLETE_LIMIT)]
+
+
 @pytest.mark.parametrize(
     ("value", "text"), [(0.15, "0.15"), (0.001, "0.001"), (100.0, "100"), (1e-6, "0.000001")]
 )
