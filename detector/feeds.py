@@ -20,6 +20,7 @@ import msgspec
 import orjson
 
 from detector.clients.backoff import Backoff
+from detector.clients.connection import ReconnectingWebSocket
 from detector.clients.okx_ws import OkxWebSocket, connect_limiter
 from detector.clients.rest import BinanceClient, OkxClient, RestResult, depth_weight
 from detector.clients.ws import (
@@ -126,6 +127,8 @@ class Feed:
         self.repairs = 0
         self.rest_errors = 0
         self.last_error: str | None = None
+        # id(connection) -> when it last (re)connected, for the connections _track_connects
+        self._connected_ms: dict[int, int] = {}
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -159,6 +162,15 @@ class Feed:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         self._repairs.clear()
+
+    def _track_connects(self, conn: ReconnectingWebSocket) -> None:
+        """Note in ``_connected_ms`` when ``conn`` (re)connects: a book that never had its
+        snapshot waits that long for what the fresh subscription brings before a repair."""
+
+        def on_connect() -> None:
+            self._connected_ms[id(conn)] = self._now_ms()
+
+        conn.on_connect = on_connect
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -357,20 +369,13 @@ class BybitFeed(Feed):
         receive = self.receiver("/v5/public/linear")
         self.ws: list[BybitWebSocket] = []
         self._conn_of: dict[str, BybitWebSocket] = {}  # book topic -> the connection carrying it
-        self._subscribed_ms: dict[int, int] = {}  # id(connection) -> when it (re)subscribed
         for topics in groups:
             conn = BybitWebSocket(ws_url, topics, on_bytes=receive, clock=clock, **ws_options)
-            conn.on_connect = self._connected(conn)
+            self._track_connects(conn)
             self.ws.append(conn)
             self._conn_of.update((t, conn) for t in topics if t.startswith("orderbook."))
-            self._subscribed_ms[id(conn)] = self._now_ms()
+            self._connected_ms[id(conn)] = self._now_ms()  # its subscription is on the way
         self.connections = list(self.ws)
-
-    def _connected(self, conn: BybitWebSocket) -> Callable[[], None]:
-        def on_connect() -> None:
-            self._subscribed_ms[id(conn)] = self._now_ms()
-
-        return on_connect
 
     def repair(self, needs: Sequence[BookNeed]) -> None:
         now = self._now_ms()
@@ -383,7 +388,7 @@ class BybitFeed(Feed):
                 continue
             # A book that never had a snapshot waits for the subscription in flight; after a gap
             # (or if the snapshot never came) the topic is asked again, on its own connection.
-            waited = now - self._subscribed_ms[id(conn)]
+            waited = now - self._connected_ms[id(conn)]
             if not book.broken and waited < BYBIT_SNAPSHOT_WAIT_MS:
                 continue
             if self._may_repair(topic):
@@ -434,7 +439,6 @@ class OkxFeed(Feed):
         connects = connect_limiter(time.monotonic, self._backoff.sleep)
         self.ws: list[OkxWebSocket] = []
         self._conn_of: dict[str, OkxWebSocket] = {}  # books key → the connection carrying it
-        self._connected_ms: dict[int, int] = {}  # id(connection) → when it (re)connected
         n = books_per_connection
         for group in (self.instruments[i : i + n] for i in range(0, len(self.instruments), n)):
             args = [
@@ -451,16 +455,10 @@ class OkxFeed(Feed):
                 backoff=backoff,
                 **ws_options,
             )
-            conn.on_connect = self._connected(conn)
+            self._track_connects(conn)
             self.ws.append(conn)
             self._conn_of.update((arg_key(books_arg(inst)), conn) for inst in group)
         self.connections = list(self.ws)
-
-    def _connected(self, conn: OkxWebSocket) -> Callable[[], None]:
-        def on_connect() -> None:
-            self._connected_ms[id(conn)] = self._now_ms()
-
-        return on_connect
 
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._start(), name="okx start"))
