@@ -38,6 +38,19 @@ class Instrument:
     problem: str = ""
 
 
+TRADING: dict[Exchange, tuple[str, str]] = {
+    Exchange.BINANCE: ("TRADING", "PERPETUAL"),
+    Exchange.BYBIT: ("Trading", "LinearPerpetual"),
+    Exchange.OKX: ("live", "linear"),
+}
+"""Each venue's words for a contract open for trading and for a USDT-margined perpetual."""
+
+
+def _open_usdt_perpetual(ex: Exchange, status: str, contract_type: str, quote: str) -> bool:
+    trading, perpetual = TRADING[ex]
+    return status == trading and contract_type == perpetual and quote == "USDT"
+
+
 # Binance
 
 
@@ -73,10 +86,7 @@ def _binance_instrument(item: Any, frame: Any) -> Instrument:
         quote=quote,
         tick_size=tick,
         step_size=step,
-        tradable=status == "TRADING"
-        and contract_type == "PERPETUAL"
-        and quote == "USDT"
-        and not problem,
+        tradable=_open_usdt_perpetual(ex, status, contract_type, quote) and not problem,
         status=status,
         contract_type=contract_type,
         problem=problem,
@@ -149,10 +159,7 @@ def _bybit_instrument(item: Any, frame: Any) -> Instrument:
         quote=quote,
         tick_size=tick,
         step_size=step,
-        tradable=status == "Trading"
-        and contract_type == "LinearPerpetual"
-        and quote == "USDT"
-        and not problem,
+        tradable=_open_usdt_perpetual(ex, status, contract_type, quote) and not problem,
         status=status,
         contract_type=contract_type,
         problem=problem,
@@ -202,9 +209,7 @@ def _okx_instrument(item: Any, frame: Any) -> Instrument:
     size = None if contract is None else float(contract)
     tradable = (
         item.get("instType") == "SWAP"
-        and state == "live"
-        and ct_type == "linear"
-        and settle == "USDT"
+        and _open_usdt_perpetual(ex, state, ct_type, settle)
         and inst_id.endswith(_OKX_SWAP_SUFFIX)
         and size is not None
         and tick is not None

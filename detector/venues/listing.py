@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from detector.models import Exchange
-from detector.venues.instruments import Instrument
+from detector.venues.instruments import TRADING, Instrument
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,14 +69,6 @@ def find_listed(
             )
             listed.problems.extend(notes)
     return listed
-
-
-TRADING: dict[Exchange, tuple[str, str]] = {
-    Exchange.BINANCE: ("TRADING", "PERPETUAL"),
-    Exchange.BYBIT: ("Trading", "LinearPerpetual"),
-    Exchange.OKX: ("live", "linear"),
-}
-"""Each venue's words for a contract open for trading and for a USDT-margined perpetual."""
 
 
 def _why_not(instrument: Instrument, label: str) -> str:
