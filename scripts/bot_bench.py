@@ -55,19 +55,24 @@ def charts(store: Store) -> None:
         print(f"{name}: {chart.width}x{chart.height} px, {len(chart.png):,} bytes, {ms:.0f} ms")
 
 
-def edits(store: Store, users: int, episodes: int) -> None:
+def subscribe_all(store: Store, users: int, prefix: str, at_ms: int) -> None:
+    """``users`` Telegram users (chat ids ``prefix`` + n), each subscribed to ALL at 0.1 %."""
     with store.db.tx() as conn:
         for n in range(users):
             conn.execute(
                 "INSERT INTO users (platform, chat_id, user_id, name, created_ms, updated_ms)"
                 " VALUES ('telegram', ?, ?, 'u', ?, ?)",
-                (f"9{n}", f"9{n}", T0, T0),
+                (f"{prefix}{n}", f"{prefix}{n}", at_ms, at_ms),
             )
             conn.execute(
                 "INSERT INTO subscriptions (user, symbol, threshold_pct, min_strength,"
                 " created_ms, updated_ms) VALUES (last_insert_rowid(), 'ALL', 0.1, 'weak', ?, ?)",
-                (T0, T0),
+                (at_ms, at_ms),
             )
+
+
+def edits(store: Store, users: int, episodes: int) -> None:
+    subscribe_all(store, users, "9", T0)
     router = Router(store, T0)
     for ep in range(episodes):
         at = T0 + ep * MINUTE_MS
@@ -123,21 +128,10 @@ def market_day(store: Store, signals: int, symbols: int, users: int) -> None:
     def ask(text: str) -> str:
         return handler.handle(text, handler.context(Platform.TELEGRAM, "7", "7", "Ann", now)).text
 
-    for text in ("/stats", "/stats 24h", f"/stats {names[7]} 24h", "/chart", f"/chart {names[7]}"):
+    for text in ("/stats", "/stats 24h", f"/stats {names[7]} 24h", f"/chart {names[7]}"):
         reply, ms = timed(lambda text=text: ask(text), 5)  # type: ignore[misc]
         print(f"{text}: {ms:.0f} ms ({len(reply)} characters)")
-    with store.db.tx() as conn:
-        for n in range(users):
-            conn.execute(
-                "INSERT INTO users (platform, chat_id, user_id, name, created_ms, updated_ms)"
-                " VALUES ('telegram', ?, ?, 'u', ?, ?)",
-                (f"8{n}", f"8{n}", now, now),
-            )
-            conn.execute(
-                "INSERT INTO subscriptions (user, symbol, threshold_pct, min_strength,"
-                " created_ms, updated_ms) VALUES (last_insert_rowid(), 'ALL', 0.1, 'weak', ?, ?)",
-                (now, now),
-            )
+    subscribe_all(store, users, "8", now)
     router = Router(store, now)
     burst = [
         arbitrage(0.3, symbol=names[n % symbols], opened_ms=now + n * 5, timestamp=now + n * 5)
