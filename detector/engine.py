@@ -23,7 +23,15 @@ from detector.clients.connection import ReconnectingWebSocket
 from detector.clients.rest import BinanceClient, BybitClient, OkxClient, RestResult
 from detector.config import DetectorConfig, FeedUrls
 from detector.errors import ConfigError, ExchangeError
-from detector.feeds import BinanceFeed, BybitFeed, Feed, FeedHealth, OkxFeed, decode
+from detector.feeds import (
+    STOP_WAIT_S,
+    BinanceFeed,
+    BybitFeed,
+    Feed,
+    FeedHealth,
+    OkxFeed,
+    decode,
+)
 from detector.models import Exchange, Source
 from detector.pipeline import Pipeline
 from detector.recording import Record
@@ -214,7 +222,13 @@ class Detector:
             self._tick_task = None
         await asyncio.gather(*(feed.stop() for feed in self.feeds.values()))
         for client in self.rest.values():
-            await client.aclose()
+            try:
+                async with asyncio.timeout(STOP_WAIT_S):
+                    await client.aclose()
+            except TimeoutError:
+                log.warning(
+                    "%s REST client did not close within %g s", client.exchange, STOP_WAIT_S
+                )
 
     async def __aenter__(self) -> Detector:
         await self.start()

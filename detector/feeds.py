@@ -10,6 +10,7 @@ a Bybit topic — and does it. Stream and topic names come from the venue module
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -69,6 +70,9 @@ OKX_SNAPSHOT_WAIT_MS = 5_000
 # repaired every 10 s at most leaves the budget to the others.
 OKX_MIN_REPAIR_INTERVAL_MS = 10_000
 OKX_ENDPOINT = "/ws/v5/public"
+# How long stop() waits for the connections to close (a close handshake waits 2 s), then for
+# what it cancelled.
+STOP_WAIT_S = 5.0
 
 
 class Connection(Protocol):
@@ -83,6 +87,18 @@ class Connection(Protocol):
     async def run(self) -> None: ...
     async def stop(self) -> None: ...
     async def reconnect(self, reason: str) -> None: ...
+
+
+async def _settle(tasks: Sequence[asyncio.Task[Any]], within_s: float) -> list[asyncio.Task[Any]]:
+    """Wait up to ``within_s`` for ``tasks``; those still pending (their exceptions retrieved
+    for the rest: a shutdown reports no "exception never retrieved")."""
+    if not tasks:
+        return []
+    done, pending = await asyncio.wait(tasks, timeout=within_s)
+    for task in done:
+        if not task.cancelled():
+            task.exception()
+    return [task for task in tasks if task in pending]
 
 
 def decode(text: str | bytes) -> Any:
@@ -155,11 +171,29 @@ class Feed:
             self._tasks.append(asyncio.create_task(conn.run(), name=f"{self.exchange} ws"))
 
     async def stop(self) -> None:
-        await asyncio.gather(*(conn.stop() for conn in self.connections), return_exceptions=True)
-        tasks = [*self._tasks, *self._repairs]
+        """Close every connection, then cancel what is left; bounded, so that a shutdown always
+        ends: a connection that has not closed within STOP_WAIT_S is cancelled, and a task that
+        ignores its cancellation is logged with its stack and left behind."""
+        stops = [asyncio.create_task(conn.stop()) for conn in self.connections]
+        unclosed = await _settle(stops, STOP_WAIT_S)
+        if unclosed:
+            log.warning(
+                "%s: %d connection(s) did not close within %g s; cancelling them",
+                self.exchange,
+                len(unclosed),
+                STOP_WAIT_S,
+            )
+        tasks = [*self._tasks, *self._repairs, *unclosed]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for task in await _settle(tasks, STOP_WAIT_S):
+            stack = io.StringIO()
+            task.print_stack(file=stack)
+            log.error(
+                "%s: a task ignores its cancellation; left behind\n%s",
+                self.exchange,
+                stack.getvalue(),
+            )
         self._tasks.clear()
         self._repairs.clear()
 

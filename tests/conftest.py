@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,3 +49,34 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header() -> str:
     return f"arbwatch detector core: {detector.core_build()}"
+
+
+# A test that hangs is stopped by pytest-timeout, whose dump shows threads only. Shortly before,
+# every task of a running event loop is printed too: where a coroutine waits is what explains it.
+DUMP_BEFORE_TIMEOUT_S = 20.0
+
+
+def _dump_tasks(nodeid: str) -> None:
+    loops = [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop)]
+    print(f"\n~~~ {nodeid} still running: its asyncio tasks ~~~", file=sys.stderr)
+    for loop in loops:
+        if not loop.is_running():
+            continue
+        for task in asyncio.all_tasks(loop):
+            print(f"--- {task!r}", file=sys.stderr)
+            task.print_stack(file=sys.stderr)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    timeout = float(item.config.getini("timeout") or 0)
+    timer = None
+    if timeout > DUMP_BEFORE_TIMEOUT_S:
+        timer = threading.Timer(timeout - DUMP_BEFORE_TIMEOUT_S, _dump_tasks, (item.nodeid,))
+        timer.daemon = True
+        timer.start()
+    try:
+        yield
+    finally:
+        if timer is not None:
+            timer.cancel()
