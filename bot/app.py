@@ -161,6 +161,7 @@ class App:
             await asyncio.to_thread(self.store.prune, now_ms())
             await self.detector.start()
             self.handler.watch(self.detector.config.symbols)  # SYMBOLS=ALL: found now
+            self.detector.add_universe_callback(self.handler.watch)  # and at every refresh
             self._snapshot()
             self._router_task = asyncio.create_task(self._route_loop(), name="router")
             self._snapshot_task = asyncio.create_task(self._snapshot_loop(), name="snapshots")

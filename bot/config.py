@@ -52,6 +52,7 @@ class Settings(BaseSettings):
 
     symbols: Annotated[tuple[str, ...], NoDecode] = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
     symbols_exclude: Annotated[tuple[str, ...], NoDecode] = ()  # with SYMBOLS=ALL
+    symbols_refresh_s: float = Field(3600.0, ge=10, le=7 * 86400)  # with SYMBOLS=ALL
     max_price_ratio_pct: float = Field(10.0, ge=0, le=1000)
     # The venues watched: every ordered pair of them is evaluated for arbitrage.
     exchanges: Annotated[tuple[Exchange, ...], NoDecode] = tuple(Exchange)
@@ -211,6 +212,7 @@ class Settings(BaseSettings):
             stale_after_s=self.stale_after_s,
             max_price_ratio_pct=self.max_price_ratio_pct,
             symbols_exclude=self.symbols_exclude,
+            symbols_refresh_s=self.symbols_refresh_s,
             min_notional_usd=self.min_notional_usd,
             ws_compression=self.ws_compression,
         )

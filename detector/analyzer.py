@@ -58,6 +58,7 @@ class CloseReason(StrEnum):
     BELOW_THRESHOLD = "below_threshold"
     UNSYNCED = "unsynced"  # a book is missing, not synced or crossed
     STALE = "stale"  # a book had no frame for longer than stale_after_s
+    DELISTED = "delisted"  # the symbol left the watched market (a venue delisted it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +335,18 @@ class CrossExchangeAnalyzer:
             tracked = replace(tracked, last=found, peak=peak, updates=tracked.updates + 1)
             self._open[key] = tracked
             events.append(OpportunityEvent(OpportunityEventKind.UPDATED, tracked))
+
+    def forget(self, symbol: str, now_ms: int) -> list[OpportunityEvent]:
+        """``symbol`` is no longer watched: its open opportunities close (DELISTED); its
+        closed ones stay in :meth:`stats`."""
+        self._pairs.pop(symbol, None)
+        events = [
+            self._close(key, tracked, now_ms, CloseReason.DELISTED)
+            for key, tracked in list(self._open.items())
+            if key[0] == symbol
+        ]
+        self._open_in.pop(symbol, None)
+        return events
 
     def open_opportunities(self) -> list[TrackedOpportunity]:
         """Opportunities open now, oldest first."""

@@ -111,6 +111,7 @@ class DetectorConfig:
     # ("ALL",): every coin tradable on two or more watched venues, discovered at start.
     symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
     symbols_exclude: tuple[str, ...] = ()  # with ALL: names (any venue's) left out
+    symbols_refresh_s: float = 3600.0  # with ALL: how often the instrument lists are read again
     # The venues watched; every ordered pair of them is evaluated for arbitrage.
     exchanges: tuple[Exchange, ...] = (Exchange.BINANCE, Exchange.BYBIT)
     min_profit_pct: float = 0.1
@@ -148,6 +149,8 @@ class DetectorConfig:
             raise ConfigError(f"stale_after_s must be > 0, got {self.stale_after_s}")
         if self.min_notional_usd < 0:
             raise ConfigError(f"min_notional_usd must be >= 0, got {self.min_notional_usd}")
+        if self.symbols_refresh_s <= 0:
+            raise ConfigError(f"symbols_refresh_s must be > 0, got {self.symbols_refresh_s}")
         if self.max_price_ratio_pct < 0:
             raise ConfigError(f"max_price_ratio_pct must be >= 0, got {self.max_price_ratio_pct}")
         if self.ws_compression not in WS_COMPRESSIONS:

@@ -101,6 +101,26 @@ class Health:
     quarantined: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class MarketChange:
+    """What a refresh of ``SYMBOLS=ALL`` changed: the symbols that joined and that left."""
+
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+
+    def __str__(self) -> str:
+        def names(symbols: tuple[str, ...]) -> str:
+            shown = ", ".join(symbols[:10])
+            return shown + (f" and {len(symbols) - 10} more" if len(symbols) > 10 else "")
+
+        parts = []
+        if self.added:
+            parts.append(f"{len(self.added)} listed ({names(self.added)})")
+        if self.removed:
+            parts.append(f"{len(self.removed)} delisted ({names(self.removed)})")
+        return "; ".join(parts) or "no change"
+
+
 class Detector:
     """Runs the feeds and the pipeline; emits signals to callbacks and async iterators."""
 
@@ -150,12 +170,19 @@ class Detector:
         self._callbacks: list[Callable[[Signal], None]] = []
         self._queues: list[asyncio.Queue[Signal]] = []
         self._tick_task: asyncio.Task[None] | None = None
+        self._refresh_task: asyncio.Task[None] | None = None
+        self._discovering = False  # SYMBOLS=ALL: the market is read again every refresh
+        self._universe_callbacks: list[Callable[[tuple[str, ...]], None]] = []
 
     # -- wiring --------------------------------------------------------------------------
 
     def add_callback(self, fn: Callable[[Signal], None]) -> None:
         """``fn(signal)`` runs for every signal, in order, inside the event loop."""
         self._callbacks.append(fn)
+
+    def add_universe_callback(self, fn: Callable[[tuple[str, ...]], None]) -> None:
+        """``fn(symbols)`` runs whenever a refresh of the market changes the watched symbols."""
+        self._universe_callbacks.append(fn)
 
     def add_opportunity_callback(self, fn: Callable[[TrackedOpportunity], None]) -> None:
         """``fn(tracked)`` runs for every opportunity that closes, with its final figures."""
@@ -192,6 +219,7 @@ class Detector:
     async def start(self) -> None:
         """Validate the symbols, open the feeds and start the clock."""
         if self.config.symbols == (ALL,):
+            self._discovering = True
             symbols = await self._discovered_symbols()
         elif self._validate:
             symbols = await self._checked_symbols()
@@ -212,14 +240,17 @@ class Detector:
         for feed in self.feeds.values():
             await feed.start()
         self._tick_task = asyncio.create_task(self._tick_loop(), name="detector clock")
+        if self._discovering:
+            self._refresh_task = asyncio.create_task(self._refresh_loop(), name="market refresh")
 
     async def stop(self) -> None:
         """Close the feeds and the REST clients; safe to call more than once."""
-        if self._tick_task is not None:
-            self._tick_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._tick_task
-            self._tick_task = None
+        for task in (self._tick_task, self._refresh_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._tick_task = self._refresh_task = None
         await asyncio.gather(*(feed.stop() for feed in self.feeds.values()))
         for client in self.rest.values():
             try:
@@ -323,20 +354,23 @@ class Detector:
             return
         self.ingest(Exchange.BINANCE, Source.REST, result.endpoint, result.data, result.recv_ms)
 
-    async def _instruments(self) -> dict[Exchange, list[Instrument]]:
-        """Every watched venue's instrument list (Bybit: every page)."""
+    async def _instruments(self, hand_on_okx: bool = False) -> dict[Exchange, list[Instrument]]:
+        """Every watched venue's instrument list (Bybit: every page). ``hand_on_okx``: OKX's
+        goes to the pipeline too, whose parser sizes each swap's contracts with it."""
         instruments: dict[Exchange, list[Instrument]] = {}
         for exchange in self.config.exchanges:
             answers = await self.rest[exchange].get_instruments_info()
             pages = answers if isinstance(answers, list) else [answers]
             instruments[exchange] = INSTRUMENTS[exchange](pages)
+            if hand_on_okx and exchange is Exchange.OKX and isinstance(answers, RestResult):
+                self.ingest(exchange, Source.REST, answers.endpoint, answers.data, answers.recv_ms)
         return instruments
 
-    async def discover(self) -> Universe:
+    async def discover(self, hand_on_okx: bool = False) -> Universe:
         """The mapped market of the watched venues, from their instrument lists now (every coin
         tradable on two or more of them, by coin and multiplier), minus ``symbols_exclude``."""
         try:
-            instruments = await self._instruments()
+            instruments = await self._instruments(hand_on_okx)
         except ExchangeError as exc:
             raise ConfigError(f"the instrument lists are needed: {exc}") from exc
         return build_universe(instruments, self.config.symbols_exclude)
@@ -357,6 +391,74 @@ class Detector:
         self._venues = universe.venues()
         self._listings = universe.listings()
         return universe.symbols
+
+    # -- the market, read again ---------------------------------------------------------
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.symbols_refresh_s)
+            try:
+                await self.refresh()
+            except ConfigError as exc:  # a venue out of reach: the market stays as it was
+                log.warning("symbols not refreshed: %s", exc)
+            except Exception:
+                self.internal_errors += 1
+                log.exception("symbols refresh failed")
+
+    async def refresh(self) -> MarketChange:
+        """``SYMBOLS=ALL``: read the instrument lists again; new listings join (their books and
+        connections start), delisted or remapped symbols leave (their open opportunities close
+        as delisted, their streams are dropped). The rest runs on untouched."""
+        universe = await self.discover(hand_on_okx=True)
+        old_venues, old_listings = self._venues or {}, self._listings or {}
+        venues, listings = universe.venues(), universe.listings()
+
+        def same(symbol: str) -> bool:
+            return old_venues.get(symbol) == venues.get(symbol) and old_listings.get(
+                symbol
+            ) == listings.get(symbol)
+
+        removed = [s for s in self.config.symbols if s not in venues or not same(s)]
+        added = [s for s in universe.symbols if s not in old_venues or not same(s)]
+        mapping = self.pipeline.symbols
+        leaving = {
+            exchange: [
+                mapping.venue_symbol(exchange, s)
+                for s in removed
+                if exchange in old_venues.get(s, ())
+            ]
+            for exchange in self.feeds
+        }
+        for symbol in removed:
+            self._deliver(self.pipeline.remove_symbol(symbol))
+        for exchange, names in leaving.items():
+            if names:
+                await self.feeds[exchange].remove_symbols(names)
+        for symbol in added:
+            self.pipeline.add_symbol(symbol, venues[symbol], listings[symbol])
+        for exchange in self.config.exchanges:
+            names = [mapping.venue_symbol(exchange, s) for s in added if exchange in venues[s]]
+            if not names:
+                continue
+            if exchange in self.feeds:
+                await self.feeds[exchange].add_symbols(names)
+            else:
+                self.feeds[exchange] = self._make_feed(exchange, names)
+                await self.feeds[exchange].start()
+        self._venues, self._listings = venues, listings
+        self.config = replace(self.config, symbols=tuple(universe.symbols))
+        self.universe_summary = universe.summary()
+        self.symbol_problems = list(universe.problems)
+        change = MarketChange(tuple(added), tuple(removed))
+        if added or removed:
+            log.info("symbols: %s; now %s", change, self.universe_summary)
+            for fn in self._universe_callbacks:
+                try:
+                    fn(self.config.symbols)
+                except Exception:
+                    self.internal_errors += 1
+                    log.exception("universe callback %r failed", fn)
+        return change
 
     async def _checked_symbols(self) -> list[str]:
         """The configured symbols that trade on two or more watched venues (each watched on the

@@ -138,6 +138,7 @@ class Feed:
         self._clock = clock
         self.connections: list[Connection] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._started = False  # start() has run: new connections open at once
         self._repairs: set[asyncio.Task[None]] = set()  # snapshot fetches, resubscriptions
         self._last_repair: dict[str, int] = {}
         self.repairs = 0
@@ -167,6 +168,7 @@ class Feed:
         return receive
 
     async def start(self) -> None:
+        self._started = True
         for conn in self.connections:
             self._tasks.append(asyncio.create_task(conn.run(), name=f"{self.exchange} ws"))
 
@@ -196,6 +198,32 @@ class Feed:
             )
         self._tasks.clear()
         self._repairs.clear()
+
+    async def add_symbols(self, names: Sequence[str]) -> None:
+        """Watch ``names`` (venue symbols, new listings) too, on connections of their own: the
+        running ones keep their subscriptions untouched."""
+        fresh = self._open_connections(names)
+        self.connections.extend(fresh)
+        if self._started:
+            for conn in fresh:
+                self._tasks.append(asyncio.create_task(conn.run(), name=f"{self.exchange} ws"))
+
+    async def remove_symbols(self, names: Sequence[str]) -> None:
+        """Stop watching ``names`` (delisted): unsubscribed where the venue allows it, never
+        subscribed again; a connection left with nothing closes."""
+        emptied = self._forget(set(names))
+        for conn in emptied:
+            if conn in self.connections:
+                self.connections.remove(conn)
+        await asyncio.gather(*(conn.stop() for conn in emptied), return_exceptions=True)
+
+    def _open_connections(self, names: Sequence[str]) -> list[Connection]:
+        """New connections carrying every stream of ``names``."""
+        raise NotImplementedError
+
+    def _forget(self, names: set[str]) -> list[Connection]:
+        """Take ``names`` off every connection; those left carrying nothing."""
+        raise NotImplementedError
 
     def _track_connects(self, conn: ReconnectingWebSocket) -> None:
         """Note in ``_connected_ms`` when ``conn`` (re)connects: a book that never had its
@@ -294,29 +322,13 @@ class BinanceFeed(Feed):
     ) -> None:
         super().__init__(ingest, clock)
         self.rest = rest
-        per = _symbols_per_connection(ws_options, MAX_STREAMS_PER_CONNECTION // 2)
-        # A symbol's depth and bookTicker share a connection (the ticker proves the book's feed
-        # alive); at most MAX_STREAMS_PER_CONNECTION streams a connection, so 100 symbols.
-        public = shard(symbols, lambda s: (depth_stream(s), book_ticker_stream(s)), 2 * per)
-        market = shard(
-            symbols,
-            lambda s: (mark_price_stream(s, every_second=True), agg_trade_stream(s)),
-            2 * per,
-        )
-        on_public, on_market = self.receiver("/public/stream"), self.receiver("/market/stream")
-        self.public = [
-            BinanceWebSocket(
-                ws_url, "public", streams, on_bytes=on_public, clock=clock, **ws_options
-            )
-            for streams in public
-        ]
-        self.market = [
-            BinanceWebSocket(
-                ws_url, "market", streams, on_bytes=on_market, clock=clock, **ws_options
-            )
-            for streams in market
-        ]
-        self.connections = [*self.public, *self.market]
+        self._per = _symbols_per_connection(ws_options, MAX_STREAMS_PER_CONNECTION // 2)
+        self._ws_url, self._ws_options = ws_url, ws_options
+        self._on_public = self.receiver("/public/stream")
+        self._on_market = self.receiver("/market/stream")
+        self.public: list[BinanceWebSocket] = []
+        self.market: list[BinanceWebSocket] = []
+        self.connections = list(self._open_connections(symbols))
         # Snapshots: as deep as every book's first sync fits one window of the weight budget;
         # waiting ones (symbol -> a resync of a broken book?) go out a few at a time, resyncs
         # first, each paced by the client's weight limiter.
@@ -325,6 +337,46 @@ class BinanceFeed(Feed):
         self._in_flight: set[str] = set()
         self.snapshots = 0  # fetched
         self.resyncs_ahead = 0  # resyncs sent ahead of first syncs that waited longer
+
+    def _open_connections(self, symbols: Sequence[str]) -> list[Connection]:
+        # A symbol's depth and bookTicker share a connection (the ticker proves the book's feed
+        # alive); at most MAX_STREAMS_PER_CONNECTION streams a connection, so 100 symbols.
+        per, url, clock, options = self._per, self._ws_url, self._clock, self._ws_options
+        public = [
+            BinanceWebSocket(
+                url, "public", streams, on_bytes=self._on_public, clock=clock, **options
+            )
+            for streams in shard(
+                symbols, lambda s: (depth_stream(s), book_ticker_stream(s)), 2 * per
+            )
+        ]
+        market = [
+            BinanceWebSocket(
+                url, "market", streams, on_bytes=self._on_market, clock=clock, **options
+            )
+            for streams in shard(
+                symbols,
+                lambda s: (mark_price_stream(s, every_second=True), agg_trade_stream(s)),
+                2 * per,
+            )
+        ]
+        self.public.extend(public)
+        self.market.extend(market)
+        return [*public, *market]
+
+    def _forget(self, symbols: set[str]) -> list[Connection]:
+        prefixes = {s.lower() for s in symbols}
+        emptied: list[Connection] = []
+        for conn in [*self.public, *self.market]:
+            gone = [s for s in conn.streams if s.partition("@")[0] in prefixes]
+            if gone:
+                conn.drop(gone)
+                if not conn.streams:
+                    emptied.append(conn)
+                    (self.public if conn.path == "public" else self.market).remove(conn)
+        for symbol in symbols:
+            self._wanted.pop(symbol, None)
+        return emptied
 
     def repair(self, needs: Sequence[BookNeed]) -> None:
         for book in needs:
@@ -393,23 +445,42 @@ class BybitFeed(Feed):
     ) -> None:
         super().__init__(ingest, clock)
         self.depth = depth
-        per = _symbols_per_connection(ws_options, BYBIT_MAX_TOPICS // 3)
-        groups = shard(
-            symbols,
-            lambda s: (orderbook_topic(s, depth), tickers_topic(s), trade_topic(s)),
-            3 * per,
-            BYBIT_MAX_TOPIC_CHARS,
-        )
-        receive = self.receiver("/v5/public/linear")
+        self._per = _symbols_per_connection(ws_options, BYBIT_MAX_TOPICS // 3)
+        self._ws_url, self._ws_options = ws_url, ws_options
+        self._receive = self.receiver("/v5/public/linear")
         self.ws: list[BybitWebSocket] = []
         self._conn_of: dict[str, BybitWebSocket] = {}  # book topic -> the connection carrying it
-        for topics in groups:
-            conn = BybitWebSocket(ws_url, topics, on_bytes=receive, clock=clock, **ws_options)
+        self.connections = list(self._open_connections(symbols))
+
+    def _topics(self, symbol: str) -> tuple[str, ...]:
+        return orderbook_topic(symbol, self.depth), tickers_topic(symbol), trade_topic(symbol)
+
+    def _open_connections(self, symbols: Sequence[str]) -> list[Connection]:
+        fresh: list[Connection] = []
+        for topics in shard(symbols, self._topics, 3 * self._per, BYBIT_MAX_TOPIC_CHARS):
+            conn = BybitWebSocket(
+                self._ws_url, topics, on_bytes=self._receive, clock=self._clock, **self._ws_options
+            )
             self._track_connects(conn)
             self.ws.append(conn)
             self._conn_of.update((t, conn) for t in topics if t.startswith("orderbook."))
             self._connected_ms[id(conn)] = self._now_ms()  # its subscription is on the way
-        self.connections = list(self.ws)
+            fresh.append(conn)
+        return fresh
+
+    def _forget(self, symbols: set[str]) -> list[Connection]:
+        topics = {t for s in symbols for t in self._topics(s)}
+        emptied: list[Connection] = []
+        for conn in list(self.ws):
+            gone = [t for t in conn.topics if t in topics]
+            if gone:
+                conn.drop(gone)
+                for topic in gone:
+                    self._conn_of.pop(topic, None)
+                if not conn.topics:
+                    emptied.append(conn)
+                    self.ws.remove(conn)
+        return emptied
 
     def repair(self, needs: Sequence[BookNeed]) -> None:
         now = self._now_ms()
@@ -465,7 +536,6 @@ class OkxFeed(Feed):
         if books_per_connection < 1:
             raise ValueError(f"books_per_connection must be >= 1, got {books_per_connection}")
         self.rest = rest
-        self.instruments = list(dict.fromkeys(inst_id(i) for i in instruments))
         self.untradable: list[str] = []
         self.instruments_loaded = False
         self._backoff = backoff or Backoff()
@@ -473,26 +543,51 @@ class OkxFeed(Feed):
         connects = connect_limiter(time.monotonic, self._backoff.sleep)
         self.ws: list[OkxWebSocket] = []
         self._conn_of: dict[str, OkxWebSocket] = {}  # books key → the connection carrying it
-        n = books_per_connection
-        for group in (self.instruments[i : i + n] for i in range(0, len(self.instruments), n)):
+        self._per, self._connects = books_per_connection, connects
+        self._ws_url, self._ws_options = ws_url, {"backoff": backoff, **ws_options}
+        self._receive = self.receiver(OKX_ENDPOINT)
+        self.instruments: list[str] = []
+        self.connections = list(self._open_connections(instruments))
+
+    def _open_connections(self, symbols: Sequence[str]) -> list[Connection]:
+        instruments = list(dict.fromkeys(inst_id(s) for s in symbols))
+        self.instruments.extend(i for i in instruments if i not in self.instruments)
+        fresh: list[Connection] = []
+        n = self._per
+        for group in (instruments[i : i + n] for i in range(0, len(instruments), n)):
             args = [
                 make(inst)
                 for make in (books_arg, tickers_arg, trades_arg, funding_arg)
                 for inst in group
             ]
             conn = OkxWebSocket(
-                ws_url,
+                self._ws_url,
                 args,
-                on_bytes=self.receiver(OKX_ENDPOINT),
-                clock=clock,
-                connects=connects,
-                backoff=backoff,
-                **ws_options,
+                on_bytes=self._receive,
+                clock=self._clock,
+                connects=self._connects,
+                **self._ws_options,
             )
             self._track_connects(conn)
             self.ws.append(conn)
             self._conn_of.update((arg_key(books_arg(inst)), conn) for inst in group)
-        self.connections = list(self.ws)
+            fresh.append(conn)
+        return fresh
+
+    def _forget(self, symbols: set[str]) -> list[Connection]:
+        gone_ids = {inst_id(s) for s in symbols}
+        self.instruments = [i for i in self.instruments if i not in gone_ids]
+        emptied: list[Connection] = []
+        for conn in list(self.ws):
+            gone = [k for k in conn.keys if key_arg(k)["instId"] in gone_ids]
+            if gone:
+                conn.drop(gone)
+                for key in gone:
+                    self._conn_of.pop(key, None)
+                if not conn.keys:
+                    emptied.append(conn)
+                    self.ws.remove(conn)
+        return emptied
 
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._start(), name="okx start"))

@@ -39,7 +39,7 @@ from detector.models import (
 from detector.processor import OrderBookProcessor
 from detector.recording import Record
 from detector.signals import Signal
-from detector.symbols import SymbolMap
+from detector.symbols import Listing, SymbolMap
 from detector.venues import make_parser
 from detector.venues._typed import decode_json
 from detector.venues.okx import BOOKS_DEPTH as OKX_BOOK_DEPTH
@@ -155,17 +155,56 @@ class Pipeline:
         # venues must be the same coin's (released when the book is verified, dropped if not).
         self._held_funding: dict[tuple[Exchange, str], FundingRate] = {}
         for symbol in self.symbols.symbols:
-            listed = self.exchanges if venues is None else venues.get(symbol, ())
-            books = tuple(
-                self.processor.book(exchange, symbol)
-                for exchange in self.exchanges
-                if exchange in listed
-            )
-            self._books[symbol] = books
-            for book in books:
-                self._healthy[(book.exchange, symbol)] = False
-                if self._max_ratio:
-                    self._unverified.add((book.exchange, symbol))
+            self._add_books(symbol, self.exchanges if venues is None else venues.get(symbol, ()))
+
+    def _add_books(self, symbol: str, listed: Sequence[Exchange]) -> None:
+        books = tuple(
+            self.processor.book(exchange, symbol)
+            for exchange in self.exchanges
+            if exchange in listed
+        )
+        self._books[symbol] = books
+        for book in books:
+            self._healthy[(book.exchange, symbol)] = False
+            if self._max_ratio:
+                self._unverified.add((book.exchange, symbol))
+
+    # -- the watched market ------------------------------------------------------------------
+
+    def add_symbol(
+        self, symbol: str, venues: Sequence[Exchange], listings: Mapping[Exchange, Listing]
+    ) -> None:
+        """Watch ``symbol`` (a new listing) on ``venues``: its books start empty, awaiting a
+        snapshot, and unverified, as at start."""
+        if symbol in self._books:
+            self.remove_symbol(symbol)
+        self.symbols.add(symbol, listings)
+        self._add_books(symbol, venues)
+
+    def remove_symbol(self, symbol: str) -> list[Signal]:
+        """Stop watching ``symbol`` (delisted): its open opportunities close as DELISTED (their
+        signals retired), its books and identity state go; its frames are ignored from now on.
+        Returns what the closing caused (nothing is signalled about a book that left)."""
+        books = self._books.pop(symbol, None)
+        if books is None:
+            return []
+        for book in books:
+            key = (book.exchange, symbol)
+            if self._healthy.pop(key, False):
+                self.aggregator.on_book_unusable(book.exchange, symbol, self.now_ms)
+            self._unverified.discard(key)
+            self.quarantined.pop(key, None)
+            self._held_funding.pop(key, None)
+            self.processor.forget(book.exchange, symbol)
+        self._pending_tickers.pop(symbol, None)
+        self.symbols.remove(symbol)
+        events = self.analyzer.forget(symbol, self.now_ms)
+        if not events:
+            return []
+        if self.on_opportunity_closed is not None:
+            for event in events:
+                self.on_opportunity_closed(event.tracked)
+        return self._emit(self.aggregator.on_opportunities(events, books, self.now_ms))
 
     # -- input ------------------------------------------------------------------------------
 
@@ -239,8 +278,9 @@ class Pipeline:
         ]
 
     def books(self, symbol: str) -> tuple[SyncedBook, ...]:
-        """The books of a canonical symbol, one per watched venue (config.exchanges' order)."""
-        return self._books[symbol]
+        """The books of a canonical symbol, one per watched venue (config.exchanges' order);
+        none for a symbol not watched."""
+        return self._books.get(symbol, ())
 
     def is_healthy(self, exchange: Exchange, symbol: str) -> bool:
         """True while the book is synced, not crossed and fresh (False: no such book)."""

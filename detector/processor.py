@@ -73,6 +73,10 @@ class OrderBookProcessor:
             found = self._books[key] = make_book(exchange, symbol)
         return found
 
+    def forget(self, exchange: Exchange, symbol: str) -> None:
+        """Drop the book of ``(exchange, symbol)``; a later :meth:`book` makes a fresh one."""
+        self._books.pop((exchange, symbol), None)
+
     def apply(self, event: DepthSnapshot | DepthDiff) -> ApplyResult:
         """Apply one depth event to its book with the exchange's sync rules."""
         book = self.book(event.exchange, event.symbol)

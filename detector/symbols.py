@@ -9,7 +9,7 @@ blindly: a pair is only matched through this table or by identical names.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import msgspec
@@ -74,23 +74,49 @@ class SymbolMap:
         known = KNOWN_BYBIT_LISTINGS if bybit_listings is None else bybit_listings
         mapped = listings or {}
         self.symbols: tuple[str, ...] = tuple(dict.fromkeys(s.upper() for s in symbols))
-        defaults: dict[Exchange, Callable[[str], Listing]] = {
-            Exchange.BINANCE: Listing,
-            Exchange.BYBIT: lambda s: known.get(s, Listing(s)),
-            Exchange.OKX: okx_listing,
-        }
+        self._known = known
         self._listings: dict[Exchange, dict[str, Listing]] = {
             exchange: {
-                s: found if (found := mapped.get(s, {}).get(exchange)) else default(s)
+                s: found
+                if (found := mapped.get(s, {}).get(exchange))
+                else self._default(exchange, s)
                 for s in self.symbols
             }
-            for exchange, default in defaults.items()
+            for exchange in (Exchange.BINANCE, Exchange.BYBIT, Exchange.OKX)
         }
         # venue symbol -> (canonical, factor), per exchange: the lookup done for every frame
         self._reverse: dict[Exchange, dict[str, tuple[str, float]]] = {
             exchange: {lst.venue_symbol: (canon, lst.factor) for canon, lst in listings.items()}
             for exchange, listings in self._listings.items()
         }
+
+    def _default(self, exchange: Exchange, symbol: str) -> Listing:
+        """The name rules: Binance's name, Bybit's known renames, OKX's swap."""
+        if exchange is Exchange.BINANCE:
+            return Listing(symbol)
+        if exchange is Exchange.BYBIT:
+            return self._known.get(symbol, Listing(symbol))
+        return okx_listing(symbol)
+
+    def add(self, symbol: str, listings: Mapping[Exchange, Listing]) -> None:
+        """Watch ``symbol`` too (a listing found by a refresh of the market), under ``listings``
+        where given and the name rules elsewhere; replaces a symbol already watched."""
+        self.remove(symbol)
+        self.symbols = (*self.symbols, symbol)
+        for exchange, names in self._listings.items():
+            found = listings.get(exchange)
+            listing = found if found is not None else self._default(exchange, symbol)
+            names[symbol] = listing
+            self._reverse[exchange][listing.venue_symbol] = (symbol, listing.factor)
+
+    def remove(self, symbol: str) -> None:
+        """Stop watching ``symbol``: its venue names map to nothing from now on."""
+        if symbol not in self.symbols:
+            return
+        self.symbols = tuple(s for s in self.symbols if s != symbol)
+        for exchange, names in self._listings.items():
+            listing = names.pop(symbol)
+            self._reverse[exchange].pop(listing.venue_symbol, None)
 
     def venue_symbol(self, exchange: Exchange, canonical: str) -> str:
         return self._listings[exchange][canonical].venue_symbol

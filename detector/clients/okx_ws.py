@@ -133,6 +133,22 @@ class OkxWebSocket(ReconnectingWebSocket):
 
     # Control
 
+    def drop(self, keys: Iterable[str]) -> None:
+        """Carry ``keys`` no more: unsubscribed now if subscribed, never subscribed again."""
+        gone = [k for k in dict.fromkeys(keys) if k in self._key_set]
+        if not gone:
+            return
+        self.keys = tuple(k for k in self.keys if k not in gone)
+        self._key_set = frozenset(self.keys)
+        live = [k for k in gone if k in self.subscribed]
+        self.subscribed.difference_update(gone)
+        for k in gone:
+            self.refused.pop(k, None)
+        for pending in self._pending.values():
+            pending.difference_update(gone)
+        for batch in self._batches(live):
+            self._request("unsubscribe", batch)
+
     def refuse(self, key: str, reason: str) -> None:
         """Never subscribe ``key`` (OKX refused it, or the feed found it is not tradable)."""
         if key in self.refused:

@@ -167,7 +167,8 @@ class BinanceWebSocket(ReconnectingWebSocket):
         self.path: Path = path
         self.streams: tuple[str, ...] = tuple(dict.fromkeys(streams))
         _check_streams(path, self.streams)
-        url = f"{base_url.rstrip('/')}/{path}/stream?streams=" + "/".join(self.streams)
+        self._base_url = base_url.rstrip("/")
+        url = self._stream_url()
         super().__init__(
             url,
             on_message,
@@ -179,6 +180,16 @@ class BinanceWebSocket(ReconnectingWebSocket):
             on_bytes=on_bytes,
             compression=compression,
         )
+
+    def _stream_url(self) -> str:
+        return f"{self._base_url}/{self.path}/stream?streams=" + "/".join(self.streams)
+
+    def drop(self, streams: Iterable[str]) -> None:
+        """Carry ``streams`` no more: the next connection (they are in its URL) leaves them out;
+        the current one may deliver them until then (they are ignored)."""
+        gone = set(streams)
+        self.streams = tuple(s for s in self.streams if s not in gone)
+        self.url = self._stream_url()
 
 
 def _check_streams(path: str, streams: Sequence[str]) -> None:
@@ -253,6 +264,18 @@ class BybitWebSocket(ReconnectingWebSocket):
         self._req_ids = itertools.count(1)
         self._pending: dict[str, tuple[str, ...]] = {}  # req_id → topics awaiting their ack
         self._outbox: asyncio.Queue[str] | None = None  # the current connection's sends
+
+    def drop(self, topics: Iterable[str]) -> None:
+        """Carry ``topics`` no more: unsubscribed now if connected, never subscribed again."""
+        gone = [t for t in dict.fromkeys(topics) if t in self.topics]
+        if not gone:
+            return
+        self.topics = tuple(t for t in self.topics if t not in gone)
+        live = [t for t in gone if t in self.subscribed]
+        self.subscribed.difference_update(gone)
+        self.refused.difference_update(gone)
+        for i in range(0, len(live), self._batch_size):
+            self._send("unsubscribe", live[i : i + self._batch_size])
 
     async def resubscribe(self, topic: str) -> None:
         """Unsubscribe and subscribe ``topic`` again, for a fresh snapshot after a gap."""

@@ -278,7 +278,7 @@ def test_stats() -> None:
     assert (btc.mean_duration_ms, btc.median_duration_ms, btc.max_duration_ms) == (1250, 1250, 2000)
     assert btc.total_expected_profit_at_peak == pytest.approx(profit_100_6 + profit_100_5)
     assert btc.by_direction == {B2Y.value: 2, Y2B.value: 0}
-    assert btc.by_close_reason == {"below_threshold": 2, "unsynced": 0, "stale": 0}
+    assert btc.by_close_reason == {"below_threshold": 2, "unsynced": 0, "stale": 0, "delisted": 0}
 
     overall = analyzer.stats()
     assert (overall.symbol, overall.opened, overall.closed, overall.open_now) == (None, 3, 2, 1)
