@@ -26,13 +26,13 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from bot import symbols_cli
 from bot.config import LOG_LEVELS, Settings, configure_logging, find_unknown_settings, load_settings
-from bot.console import SignalPrinter, console_zone, format_opportunity_stats
+from bot.console import SignalPrinter, console_zone, print_summary
 from bot.demo import (
     SHORT_WINDOW_SCENARIOS,
     demo_config,
     describe_database,
-    find_unsimulated,
     format_warmup,
+    simulated_symbols,
 )
 from bot.errors import BotError, SettingsError
 from detector import core_build
@@ -40,7 +40,6 @@ from detector.bench import run_benchmark
 from detector.config import DetectorConfig
 from detector.errors import DetectorError, RecordingError
 from detector.models import Exchange
-from detector.pipeline import Pipeline
 from detector.recording import iter_lines
 from detector.replay import iter_lines_tracked, replay_lines
 from detector.signals import Signal
@@ -232,10 +231,10 @@ def _seconds(raw: str) -> float:
 
 
 def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
-    symbols_cli.require_named(settings, "replay")
     path: Path = args.file
     if not path.is_file():
         raise CommandError(f"no such recording: {path} (arbwatch record --out FILE makes one)")
+    config = _offline_config(settings, "replay", path)
     out = sys.stdout.buffer
 
     def emit_json(signal: Signal) -> None:
@@ -265,7 +264,7 @@ def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         with logging_redirect_tqdm() if bar is not None else contextlib.nullcontext():
             result = replay_lines(
                 lines,
-                settings.detector_config(),
+                config,
                 emit_json if args.json else printer,
                 report_bad,
                 None if args.json else printer.closed,
@@ -277,7 +276,7 @@ def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
             bar.close()
     out.flush()
     bad = len(result.bad_lines)
-    _print_summary(result.pipeline, f"replayed {result.lines} lines ({bad} bad)")
+    print_summary(result.pipeline, f"replayed {result.lines} lines ({bad} bad)")
     if bad > MOSTLY_BAD * result.lines:
         raise CommandError(
             f"{path}: {bad} of {result.lines} lines are unreadable: not a recording?"
@@ -287,30 +286,12 @@ def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _print_summary(pipeline: Pipeline, headline: str) -> None:
-    """``headline, N events``, then signals by type, repairs and opportunities, on stderr."""
-    stats = pipeline.stats.to_dict()
-    opp = pipeline.analyzer.stats()
-    print(f"{headline}, {stats['events']} events", file=sys.stderr)
-    for name in ("signals", "frame_errors", "gaps", "resyncs", "stale", "desyncs"):
-        if stats[name]:
-            text = ", ".join(f"{k} {v}" for k, v in stats[name].items())
-            print(f"  {name.replace('_', ' ')}: {text}", file=sys.stderr)
-    if stats["refused_topics"]:
-        print(f"  refused topics: {', '.join(stats['refused_topics'])}", file=sys.stderr)
-    print(f"  opportunities: {format_opportunity_stats(opp)}", file=sys.stderr)
-    for symbol in pipeline.symbols.symbols:
-        per_symbol = pipeline.analyzer.stats(symbol)
-        if per_symbol.opened:
-            print(f"    {symbol}: {format_opportunity_stats(per_symbol)}", file=sys.stderr)
-
-
 def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    symbols_cli.require_named(settings, "bench")
     if args.frames < 1:
         raise CommandError(f"--frames {args.frames}: give a number of frames above 0")
     if args.file is not None and not args.file.is_file():
         raise CommandError(f"no such recording: {args.file} (--file)")
+    config = _offline_config(settings, "bench", args.file)
     bars: dict[str, Any] = {}  # one tqdm bar per stage, each with its total and ETA
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -324,7 +305,7 @@ def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         report = run_benchmark(
-            settings.detector_config(),
+            config,
             frames=args.frames,
             seed=args.seed,
             path=args.file,
@@ -359,7 +340,7 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             record_to=getattr(args, "out", None),
         )
     )
-    _print_summary(app.detector.pipeline, f"ran {time.monotonic() - started:.0f} s")
+    print_summary(app.detector.pipeline, f"ran {time.monotonic() - started:.0f} s")
     return 0
 
 
@@ -378,16 +359,24 @@ def _check_out(out: Path, force: bool) -> None:
         raise CommandError(f"{out} exists; add --force to overwrite it, or choose another --out")
 
 
-def _check_simulated(symbols: Sequence[str]) -> None:
-    if (problem := find_unsimulated(symbols)) is not None:
-        raise CommandError(problem)
+def _offline_config(settings: Settings, command: str, recording: Path | None) -> DetectorConfig:
+    try:
+        return symbols_cli.offline_config(settings, command, recording)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def _simulated(symbols: Sequence[str]) -> list[str]:
+    try:
+        return simulated_symbols(symbols)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
 
 
 def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    _check_simulated(settings.symbols)
+    symbols = _simulated(settings.symbols)
     config = demo_config(settings.detector_config(), args.scenario)
-    okx = Exchange.OKX in config.exchanges
-    scenario = build_scenario(args.scenario, list(config.symbols), okx=okx)
+    scenario = build_scenario(args.scenario, symbols, okx=Exchange.OKX in config.exchanges)
     # Never DATABASE_PATH: simulated signals stay out of the real bot's /stats and subscribers.
     with tempfile.TemporaryDirectory(prefix="arbwatch-demo-") as folder:
         database = args.database or Path(folder) / "demo.db"
@@ -396,17 +385,21 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         print(f"arbwatch demo: {note}", file=sys.stderr)
         demo_settings = settings.model_copy(update={"database_path": database})
         started = time.monotonic()
-        app = asyncio.run(_run_demo(args, demo_settings, config, scenario))
-    _print_summary(app.detector.pipeline, f"ran {time.monotonic() - started:.0f} s")
+        app = asyncio.run(_run_demo(args, demo_settings, config, scenario, symbols))
+    print_summary(app.detector.pipeline, f"ran {time.monotonic() - started:.0f} s")
     return 0
 
 
 async def _run_demo(
-    args: argparse.Namespace, settings: Settings, config: DetectorConfig, scenario: Scenario
+    args: argparse.Namespace,
+    settings: Settings,
+    config: DetectorConfig,
+    scenario: Scenario,
+    symbols: list[str],
 ) -> App:
     from bot.app import run_app
 
-    async with SimulatorServer(scenario, symbols=list(config.symbols)) as server:
+    async with SimulatorServer(scenario, symbols=symbols) as server:
         print(f"arbwatch demo: simulated exchanges at {server.urls.binance_rest}", file=sys.stderr)
         print(f"arbwatch demo: scenario {scenario.name}: {scenario.description}", file=sys.stderr)
         for line in scenario.timeline():
@@ -424,18 +417,16 @@ async def _run_demo(
 
 
 def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
-    _check_simulated(settings.symbols)
+    symbols = _simulated(settings.symbols)
     okx = Exchange.OKX in settings.exchanges  # OKX's windows and faults when it is watched
-    scenario = build_scenario(args.scenario, settings.symbols, okx=okx)
+    scenario = build_scenario(args.scenario, symbols, okx=okx)
     if args.scenario in SHORT_WINDOW_SCENARIOS:
         note = "is timed for the demo's short signal windows: arbwatch run against it shows"
         note += " its arbitrage and funding only (arbwatch demo shows every type)"
         print(f"arbwatch simulate: {args.scenario} {note}", file=sys.stderr)
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(
-                run_simulator(scenario, port=args.port, symbols=settings.symbols, seed=args.seed)
-            )
+            asyncio.run(run_simulator(scenario, port=args.port, symbols=symbols, seed=args.seed))
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise

@@ -50,7 +50,7 @@ class Settings(BaseSettings):
         env_file=".env", env_file_encoding="utf-8", extra="ignore", allow_inf_nan=False
     )
 
-    symbols: Annotated[tuple[str, ...], NoDecode] = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    symbols: Annotated[tuple[str, ...], NoDecode] = ("ALL",)
     symbols_exclude: Annotated[tuple[str, ...], NoDecode] = ()  # with SYMBOLS=ALL
     symbols_refresh_s: float = Field(3600.0, ge=10, le=7 * 86400)  # with SYMBOLS=ALL
     max_price_ratio_pct: float = Field(10.0, ge=0, le=1000)

@@ -59,20 +59,19 @@ def format_warmup(rules: SignalRules) -> str:
     )
 
 
-def find_unsimulated(symbols: Sequence[str]) -> str | None:
-    """What is wrong with ``symbols`` for the simulator (which models only a few), or None."""
-    if list(symbols) == ["ALL"]:  # SYMBOLS=ALL: the live venues' market, not the simulator's
-        return (
-            f"the simulator lists {', '.join(SUPPORTED_SYMBOLS)} only, not the whole market:"
-            " set SYMBOLS to some of them (ALL is for arbwatch run)"
-        )
+def simulated_symbols(symbols: Sequence[str]) -> list[str]:
+    """The symbols the simulator is to list for ``SYMBOLS``: all it models for ``ALL`` (the
+    detector then finds them in the simulated instrument lists, as it would live), else
+    ``symbols``; ValueError naming what it does not model."""
+    if list(symbols) == ["ALL"]:
+        return list(SUPPORTED_SYMBOLS)
     unknown = [s for s in symbols if s not in SUPPORTED_SYMBOLS]
-    if not unknown:
-        return None
-    return (
-        f"the simulator has no {', '.join(unknown)}; it simulates {', '.join(SUPPORTED_SYMBOLS)}:"
-        " set SYMBOLS to some of them"
-    )
+    if unknown:
+        raise ValueError(
+            f"the simulator has no {', '.join(unknown)}; it simulates"
+            f" {', '.join(SUPPORTED_SYMBOLS)}: set SYMBOLS to some of them, or ALL"
+        )
+    return list(symbols)
 
 
 def describe_database(given: Path | None, production: Path, *, chats: bool) -> str:

@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from bot.config import Settings
-from bot.errors import SettingsError
+from detector.config import DetectorConfig
 from detector.models import Exchange
+from detector.recording import iter_lines
+from detector.replay import recorded_symbols
+from detector.simulator.instruments import SUPPORTED_SYMBOLS
+from detector.symbols import SymbolMap
 from detector.universe import ALL, Universe
 
 
@@ -30,15 +37,34 @@ def add_parser(sub: Any) -> None:
     symbols.set_defaults(func=cmd_symbols)
 
 
-def require_named(settings: Settings, command: str) -> None:
-    """``replay`` and ``bench`` read no instrument list: ``SYMBOLS=ALL`` means nothing there."""
-    if settings.symbols == (ALL,):
-        raise SettingsError(
-            [
-                f"SYMBOLS: {command} needs the symbols named (ALL is found from the live venues'"
-                " instrument lists at start; `arbwatch symbols` lists them) (got 'ALL')"
-            ]
+def offline_config(settings: Settings, command: str, recording: Path | None) -> DetectorConfig:
+    """The detector settings of ``replay`` and ``bench``, which read no instrument list:
+    ``SYMBOLS=ALL`` there is every symbol the recording carries from two or more watched venues
+    (less ``SYMBOLS_EXCLUDE``), or the simulator's market for a generated bench; ValueError
+    when the recording carries none."""
+    config = settings.detector_config()
+    if settings.symbols != (ALL,):
+        return config
+    if recording is None:
+        return replace(config, symbols=SUPPORTED_SYMBOLS)
+    found = recorded_symbols(iter_lines(recording), settings.exchanges)
+    names = SymbolMap(found)
+    excluded = {s.upper() for s in settings.symbols_exclude}
+    kept = tuple(
+        s
+        for s in found
+        if not any(names.venue_symbol(e, s) in excluded for e in Exchange) and s not in excluded
+    )
+    venues = ", ".join(e.value for e in settings.exchanges)
+    if not kept:
+        raise ValueError(
+            f"SYMBOLS=ALL: {recording} carries no symbol from two of {venues}"
+            f" ({len(found)} found, {len(found) - len(kept)} of them excluded): is it a"
+            " recording? Replay another file, or name the symbols in SYMBOLS"
         )
+    shown = ", ".join(kept[:10]) + (f" and {len(kept) - 10} more" if len(kept) > 10 else "")
+    print(f"arbwatch {command}: SYMBOLS=ALL: {len(kept)} recorded ({shown})", file=sys.stderr)
+    return replace(config, symbols=kept)
 
 
 def cmd_symbols(args: argparse.Namespace, settings: Settings) -> int:

@@ -7,13 +7,18 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, cast
+from urllib.parse import parse_qs, urlsplit
+
+import msgspec
 
 from detector.analyzer import TrackedOpportunity
 from detector.config import DetectorConfig
 from detector.errors import RecordingError
+from detector.models import Exchange, Source
 from detector.pipeline import Pipeline
 from detector.recording import Record, iter_lines, parse_record
 from detector.signals import Signal
+from detector.symbols import KNOWN_BYBIT_LISTINGS
 
 POSITION_EVERY_BYTES = 1 << 16
 """How far the file is read between two calls of ``iter_lines_tracked``'s ``on_position``."""
@@ -52,6 +57,75 @@ def replay_lines(
         for signal in feed(record):
             on_signal(signal)
     return result
+
+
+class _Arg(msgspec.Struct):
+    instId: str = ""  # OKX's key, as sent
+
+
+class _Names(msgspec.Struct):
+    """The keys of a payload that name its symbol: Binance ``stream``, Bybit ``topic``, OKX
+    ``arg.instId`` (every other key is skipped unread)."""
+
+    stream: str = ""
+    topic: str = ""
+    arg: _Arg | None = None
+
+
+_NAMES = msgspec.json.Decoder(_Names)
+_BYBIT_RENAMED = {listing.venue_symbol: canon for canon, listing in KNOWN_BYBIT_LISTINGS.items()}
+
+
+def _venue_name(record: Record) -> str | None:
+    """The venue's symbol a recorded message is about, or None (acks, instrument lists)."""
+    if record.source is Source.REST:
+        if record.exchange is Exchange.BINANCE:  # /fapi/v1/depth?symbol=BTCUSDT&limit=1000
+            found = parse_qs(urlsplit(record.endpoint).query).get("symbol")
+            return found[0] if found else None
+        return None
+    raw = record.data
+    try:
+        names = _NAMES.decode(raw) if type(raw) is msgspec.Raw else msgspec.convert(raw, _Names)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    if record.exchange is Exchange.BINANCE:
+        stream = names.stream.partition("@")[0]
+        return stream.upper() if stream else None
+    if record.exchange is Exchange.BYBIT:
+        return names.topic.rpartition(".")[2] or None
+    return names.arg.instId if names.arg is not None and names.arg.instId else None
+
+
+def recorded_symbols(
+    lines: Iterable[tuple[int, bytes]], exchanges: Iterable[Exchange]
+) -> tuple[str, ...]:
+    """``SYMBOLS=ALL`` for a recording, which holds no instrument list to discover from: every
+    symbol the recording carries from two or more of ``exchanges``, in canonical names by the
+    name rules of an explicit list (Bybit's known renames; OKX ``PEPE-USDT-SWAP`` is
+    ``1000PEPEUSDT`` where Binance or Bybit recorded that name, else ``PEPEUSDT``), sorted.
+    Unreadable lines are skipped here; the replay reports them."""
+    watched = set(exchanges)
+    seen: dict[Exchange, set[str]] = {exchange: set() for exchange in watched}
+    for line_no, line in lines:
+        try:
+            record = parse_record(line, line_no, lazy=True)
+        except RecordingError:
+            continue
+        if record.exchange in watched and (name := _venue_name(record)) is not None:
+            seen[record.exchange].add(name)
+    venues: dict[str, set[Exchange]] = {}
+    for exchange in (Exchange.BINANCE, Exchange.BYBIT):
+        for name in seen.get(exchange, ()):
+            canon = _BYBIT_RENAMED.get(name, name) if exchange is Exchange.BYBIT else name
+            venues.setdefault(canon, set()).add(exchange)
+    for inst_id in seen.get(Exchange.OKX, ()):
+        base, _, kind = inst_id.partition("-USDT-")
+        if kind != "SWAP":
+            continue
+        bundled = f"1000{base}USDT"
+        canon = bundled if bundled in venues else f"{base}USDT"
+        venues.setdefault(canon, set()).add(Exchange.OKX)
+    return tuple(sorted(s for s, on in venues.items() if len(on) >= 2))
 
 
 def iter_lines_tracked(

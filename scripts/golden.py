@@ -63,11 +63,12 @@ def replay_stats(recording: Path) -> bytes:
 
 def _stats_of(recording: Path) -> bytes:
     from bot.config import load_settings
+    from bot.symbols_cli import offline_config
     from detector.analyzer import TrackedOpportunity
     from detector.recording import iter_lines
     from detector.replay import replay_lines
 
-    config = load_settings(str(EMPTY_ENV)).detector_config()
+    config = offline_config(load_settings(str(EMPTY_ENV)), "replay", recording)  # as replay
     closed: list[TrackedOpportunity] = []
     result = replay_lines(
         iter_lines(recording), config, lambda _signal: None, on_closed=closed.append

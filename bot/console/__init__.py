@@ -14,7 +14,7 @@ from bot.console.health import (
     health_changes,
     is_offline,
 )
-from bot.console.printer import SignalPrinter, signal_printer
+from bot.console.printer import SignalPrinter, print_summary, signal_printer
 from bot.console.signals import (
     HEADLINE_LIMIT,
     console_zone,
@@ -41,5 +41,6 @@ __all__ = [
     "format_time",
     "health_changes",
     "is_offline",
+    "print_summary",
     "signal_printer",
 ]

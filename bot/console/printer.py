@@ -6,13 +6,15 @@ told in text mode only. A close is told only for an opportunity whose signal was
 
 from __future__ import annotations
 
+import sys
 from datetime import tzinfo
 from typing import TextIO
 
 import orjson
 
-from bot.console.signals import format_closed, format_signal
+from bot.console.signals import format_closed, format_opportunity_stats, format_signal
 from detector.analyzer import TrackedOpportunity
+from detector.pipeline import Pipeline
 from detector.signals import Signal, SignalStrength, SignalType
 
 
@@ -61,3 +63,22 @@ def signal_printer(
 ) -> SignalPrinter:
     """Print each signal as a readable line, or as one JSON object per line."""
     return SignalPrinter(out, json_out=json_out, wide=wide, tz=tz)
+
+
+def print_summary(pipeline: Pipeline, headline: str) -> None:
+    """What a command ends with, on stderr: ``headline, N events``, then the signals by type,
+    the repairs and the opportunities."""
+    stats = pipeline.stats.to_dict()
+    opp = pipeline.analyzer.stats()
+    print(f"{headline}, {stats['events']} events", file=sys.stderr)
+    for name in ("signals", "frame_errors", "gaps", "resyncs", "stale", "desyncs"):
+        if stats[name]:
+            text = ", ".join(f"{k} {v}" for k, v in stats[name].items())
+            print(f"  {name.replace('_', ' ')}: {text}", file=sys.stderr)
+    if stats["refused_topics"]:
+        print(f"  refused topics: {', '.join(stats['refused_topics'])}", file=sys.stderr)
+    print(f"  opportunities: {format_opportunity_stats(opp)}", file=sys.stderr)
+    for symbol in pipeline.symbols.symbols:
+        per_symbol = pipeline.analyzer.stats(symbol)
+        if per_symbol.opened:
+            print(f"    {symbol}: {format_opportunity_stats(per_symbol)}", file=sys.stderr)

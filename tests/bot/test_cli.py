@@ -365,13 +365,13 @@ def _existing_recording(tmp_path: Path) -> None:
         pytest.param(
             ["demo"], {"SYMBOLS": "BTCUSDT,DOGEUSDT"}, None, 2,
             "arbwatch: the simulator has no DOGEUSDT; it simulates BTCUSDT, ETHUSDT, SOLUSDT:"
-            " set SYMBOLS to some of them",
+            " set SYMBOLS to some of them, or ALL",
             id="demo-unknown-symbol",
         ),
         pytest.param(
             ["simulate", "--scenario", "demo"], {"SYMBOLS": "DOGEUSDT"}, None, 2,
             "arbwatch: the simulator has no DOGEUSDT; it simulates BTCUSDT, ETHUSDT, SOLUSDT:"
-            " set SYMBOLS to some of them",
+            " set SYMBOLS to some of them, or ALL",
             id="simulate-unknown-symbol",
         ),
         pytest.param(
@@ -396,7 +396,7 @@ def _existing_recording(tmp_path: Path) -> None:
             id="replay-a-missing-file",
         ),
         pytest.param(
-            ["replay", "notes.md"], {}, _text_file, 1,
+            ["replay", "notes.md"], {"SYMBOLS": "BTCUSDT"}, _text_file, 1,
             "arbwatch: notes.md: 13 of 14 lines are unreadable: not a recording?"
             " (arbwatch record --out FILE makes one)",
             id="replay-a-text-file",
@@ -419,17 +419,11 @@ def _existing_recording(tmp_path: Path) -> None:
             id="bench-no-frames",
         ),
         pytest.param(
-            ["replay", "missing.jsonl"], {"SYMBOLS": "ALL"}, None, 2,
-            "arbwatch: invalid setting SYMBOLS: replay needs the symbols named (ALL is found from"
-            " the live venues' instrument lists at start; `arbwatch symbols` lists them)"
-            " (got 'ALL'); fix it in .env or the environment",
-            id="replay-symbols-all",
-        ),
-        pytest.param(
-            ["demo"], {"SYMBOLS": "ALL"}, None, 2,
-            "arbwatch: the simulator lists BTCUSDT, ETHUSDT, SOLUSDT only, not the whole market:"
-            " set SYMBOLS to some of them (ALL is for arbwatch run)",
-            id="demo-symbols-all",
+            ["replay", "notes.md"], {"SYMBOLS": "ALL"}, _text_file, 2,
+            "arbwatch: SYMBOLS=ALL: notes.md carries no symbol from two of binance, bybit, okx"
+            " (0 found, 0 of them excluded): is it a recording? Replay another file, or name the"
+            " symbols in SYMBOLS",
+            id="replay-all-of-nothing",
         ),
         pytest.param(
             ["run", "--duration", "soon"], {}, None, 2,

@@ -45,7 +45,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_defaults_match_the_issue() -> None:
     settings = load_settings(env_file=None)
-    assert settings.symbols == ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    assert settings.symbols == ("ALL",)  # the whole market
     config = settings.detector_config()
     assert config.min_profit_pct == 0.1
     assert config.exchanges == (Exchange.BINANCE, Exchange.BYBIT, Exchange.OKX)
