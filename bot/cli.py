@@ -29,6 +29,7 @@ from bot.config import LOG_LEVELS, Settings, configure_logging, find_unknown_set
 from bot.console import SignalPrinter, console_zone, print_summary
 from bot.demo import (
     SHORT_WINDOW_SCENARIOS,
+    add_symbol_count_option,
     demo_config,
     describe_database,
     format_warmup,
@@ -189,6 +190,7 @@ def _add_scenario_option(parser: argparse.ArgumentParser, default: str) -> None:
     parser.add_argument(
         "--scenario", default=default, choices=SCENARIOS, metavar="NAME", help=help_text
     )
+    add_symbol_count_option(parser)
 
 
 def _add_console_options(parser: argparse.ArgumentParser) -> None:
@@ -366,15 +368,15 @@ def _offline_config(settings: Settings, command: str, recording: Path | None) ->
         raise CommandError(str(exc)) from exc
 
 
-def _simulated(symbols: Sequence[str]) -> list[str]:
+def _simulated(symbols: Sequence[str], count: int | None) -> list[str]:
     try:
-        return simulated_symbols(symbols)
+        return simulated_symbols(symbols, count)
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
 
 
 def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    symbols = _simulated(settings.symbols)
+    symbols = _simulated(settings.symbols, args.symbols)
     config = demo_config(settings.detector_config(), args.scenario)
     scenario = build_scenario(args.scenario, symbols, okx=Exchange.OKX in config.exchanges)
     # Never DATABASE_PATH: simulated signals stay out of the real bot's /stats and subscribers.
@@ -417,7 +419,7 @@ async def _run_demo(
 
 
 def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
-    symbols = _simulated(settings.symbols)
+    symbols = _simulated(settings.symbols, args.symbols)
     okx = Exchange.OKX in settings.exchanges  # OKX's windows and faults when it is watched
     scenario = build_scenario(args.scenario, symbols, okx=okx)
     if args.scenario in SHORT_WINDOW_SCENARIOS:

@@ -9,12 +9,18 @@ every other scenario (``showcase`` …) runs with the default windows, as ``run`
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from detector.config import DetectorConfig, SignalRules
-from detector.simulator.instruments import SUPPORTED_SYMBOLS
+from detector.simulator.instruments import (
+    MAX_SYMBOLS,
+    SUPPORTED_SYMBOLS,
+    market_symbols,
+    profile,
+)
 
 DEMO_RULES = SignalRules(
     spread_sample_s=0.25,
@@ -59,17 +65,47 @@ def format_warmup(rules: SignalRules) -> str:
     )
 
 
-def simulated_symbols(symbols: Sequence[str]) -> list[str]:
-    """The symbols the simulator is to list for ``SYMBOLS``: all it models for ``ALL`` (the
-    detector then finds them in the simulated instrument lists, as it would live), else
-    ``symbols``; ValueError naming what it does not model."""
+def add_symbol_count_option(parser: argparse.ArgumentParser) -> None:
+    """``--symbols N`` of ``demo`` and ``simulate``: how much of the simulated market is listed."""
+    help_text = "list the first N of the simulated market (3 majors, then SIM000USDT …; 1 to"
+    help_text += f" {MAX_SYMBOLS}; default: the majors, or SYMBOLS when it names some)"
+    parser.add_argument("--symbols", type=_symbol_count, metavar="N", help=help_text)
+
+
+def _symbol_count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_SYMBOLS:
+        raise argparse.ArgumentTypeError(f"a count of 1 to {MAX_SYMBOLS}, not {text!r}")
+    return int(text)
+
+
+def simulated_symbols(symbols: Sequence[str], count: int | None = None) -> list[str]:
+    """The symbols the simulator is to list for ``SYMBOLS``: for ``ALL``, the first ``count``
+    of its market (:func:`~detector.simulator.instruments.market_symbols`: the three majors,
+    then the generated tail ``SIM000USDT`` …) or, with no count, the majors (the detector then
+    finds them in the simulated instrument lists, as it would live); else ``symbols``, which
+    must be among the listed when ``count`` is given. ValueError naming what it does not model."""
+    listed = market_symbols(count) if count is not None else None
     if list(symbols) == ["ALL"]:
-        return list(SUPPORTED_SYMBOLS)
-    unknown = [s for s in symbols if s not in SUPPORTED_SYMBOLS]
+        return listed if listed is not None else list(SUPPORTED_SYMBOLS)
+    if listed is not None:
+        missing = [s for s in symbols if s not in listed]
+        if missing:
+            raise ValueError(
+                f"--symbols {count} lists {', '.join(listed[:3])} … {listed[-1]}, not"
+                f" {', '.join(missing)}: set SYMBOLS=ALL, or to some of the listed"
+            )
+        return listed
+    unknown = []
+    for symbol in symbols:
+        try:
+            profile(symbol)
+        except ValueError:
+            unknown.append(symbol)
     if unknown:
         raise ValueError(
             f"the simulator has no {', '.join(unknown)}; it simulates"
-            f" {', '.join(SUPPORTED_SYMBOLS)}: set SYMBOLS to some of them, or ALL"
+            f" {', '.join(SUPPORTED_SYMBOLS)} and SIM000USDT to SIM999USDT: set SYMBOLS to"
+            " some of them, or ALL (with --symbols N for the first N of them)"
         )
     return list(symbols)
 

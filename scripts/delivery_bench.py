@@ -37,6 +37,7 @@ from bot.platforms import TelegramFrontend
 from bot.routing import Router
 from bot.store import ALL_SYMBOLS, Platform, Store, news_key
 from detector.signals import Signal, SignalStrength, SignalType
+from detector.simulator.instruments import SUPPORTED_SYMBOLS
 from tests.bot.factories import arbitrage, other
 from tests.bot.fakes.fake_telegram import FakeTelegram
 
@@ -81,7 +82,7 @@ async def run(users: int, askers: int, seed: int) -> None:
                 user = store.register(Platform.TELEGRAM, str(chat), str(chat), "u", now_ms())
                 store.subscribe(user.id, ALL_SYMBOLS, 0.1, SignalStrength.WEAK, now_ms(), limit=50)
             router = Router(store, now_ms())
-            handler = CommandHandler(store, settings, settings.symbols)
+            handler = CommandHandler(store, settings, SUPPORTED_SYMBOLS)  # what /list names
             frontend = TelegramFrontend(settings, handler, poll_timeout_s=0.5)
             outbox = Outbox(store, frontend, now_ms, owner="bench")
             frontend.pacer, frontend.after_command = outbox.pacer, outbox.wake

@@ -9,6 +9,9 @@ zeros (``"63920"``, ``"0.3"``): its specs carry ``ct_val`` and ``trimmed``.
 
 from __future__ import annotations
 
+import math
+import random
+import re
 from dataclasses import dataclass, field
 
 from detector.models import Exchange
@@ -110,6 +113,7 @@ class SymbolProfile:
     binance: InstrumentSpec
     bybit: InstrumentSpec
     okx: InstrumentSpec
+    activity: float = 1.0  # share of the feeds' ticks with news: book pushes and trades
 
     def spec(self, exchange: Exchange) -> InstrumentSpec:
         if exchange is Exchange.BINANCE:
@@ -198,11 +202,57 @@ def _profiles() -> dict[str, SymbolProfile]:
 
 SUPPORTED_SYMBOLS: tuple[str, ...] = tuple(_profiles())
 
+GENERATED = re.compile(r"^SIM(\d{3})USDT$")
+"""The generated tail of the simulated market: ``SIM000USDT`` … ``SIM999USDT``."""
+
+MAX_SYMBOLS = len(SUPPORTED_SYMBOLS) + 1000
+"""The most symbols the simulator lists: its three majors and the generated tail."""
+
+
+def market_symbols(count: int) -> list[str]:
+    """The first ``count`` symbols of the simulated market: its majors, then the generated
+    tail (``SIM000USDT``, ``SIM001USDT`` …); ValueError outside 1 to :data:`MAX_SYMBOLS`."""
+    if not 1 <= count <= MAX_SYMBOLS:
+        raise ValueError(f"the simulator lists 1 to {MAX_SYMBOLS} symbols, not {count}")
+    majors = list(SUPPORTED_SYMBOLS[:count])
+    return majors + [f"SIM{i:03d}USDT" for i in range(count - len(majors))]
+
+
+def _generated(symbol: str, index: int) -> SymbolProfile:
+    """A tail coin, the same for the same index: a price from 0.0001 to 1,000 USDT (log-uniform),
+    a tick of about a basis point of it, lots of about 10 USDT, books of a few thousand USDT a
+    level, a busier or quieter walk and feeds with news on 40 to 100 % of their ticks (the
+    majors: every tick) — the precisions and the rates spread as the real tail's do."""
+    rng = random.Random(f"simulated tail coin {index}")
+    price = 10.0 ** rng.uniform(-4.0, 3.0)
+    price_dp = max(0, -math.floor(math.log10(price * 1e-4)))
+    lot_exp = math.floor(math.log10(10.0 / price))  # one lot worth 1 to 10 USDT
+    qty_dp, step_units = (-lot_exp, 1) if lot_exp < 0 else (0, 10**lot_exp)
+    level_usd = rng.uniform(1_000.0, 20_000.0)
+    ct_val = 10.0 ** math.floor(math.log10(10.0 / price))  # OKX: a contract of ~1 to 10 USDT
+    level_qty = level_usd / price
+    return SymbolProfile(
+        symbol=symbol,
+        start_price=price,
+        vol_per_sqrt_s=rng.uniform(8e-5, 2.5e-4),
+        level_qty=level_qty,
+        trade_qty=level_qty / rng.uniform(8.0, 30.0),
+        open_interest=level_qty * rng.uniform(500.0, 5_000.0),
+        volume_24h=level_qty * rng.uniform(1_000.0, 20_000.0),
+        binance=InstrumentSpec(1, price_dp, step_units, qty_dp, _fixed(0, qty_dp)),
+        bybit=InstrumentSpec(1, price_dp, step_units, qty_dp, "0"),
+        okx=_okx(tick_units=1, price_dp=price_dp, ct_val=ct_val),
+        activity=rng.uniform(0.4, 1.0),
+    )
+
 
 def profile(symbol: str) -> SymbolProfile:
     """A fresh profile (its specs hold per-model caches) for ``symbol``; ValueError if unknown."""
-    try:
-        return _profiles()[symbol]
-    except KeyError:
-        known = ", ".join(SUPPORTED_SYMBOLS)
-        raise ValueError(f"the simulator knows {known}; not {symbol!r}") from None
+    known = _profiles()
+    if symbol in known:
+        return known[symbol]
+    generated = GENERATED.match(symbol)
+    if generated is not None:
+        return _generated(symbol, int(generated.group(1)))
+    names = ", ".join(SUPPORTED_SYMBOLS)
+    raise ValueError(f"the simulator knows {names} and SIM000USDT to SIM999USDT; not {symbol!r}")

@@ -150,10 +150,12 @@ class MarketModel:
                 self._push(
                     now + self.rates.binance_depth_ms + int(s.ids.random() * 12), kind, index
                 )
-                self._publish_binance(s, now)
+                if s.active():
+                    self._publish_binance(s, now)
             elif kind is _Kind.BYBIT_BOOK:
                 self._push(now + self._uniform(s.ids, self.rates.bybit_book_ms), kind, index)
-                self._publish_bybit(s, now)
+                if s.active():
+                    self._publish_bybit(s, now)
             elif kind is _Kind.BYBIT_TICKER:
                 self._push(now + self._uniform(s.ids, self.rates.bybit_ticker_ms), kind, index)
                 self._publish_ticker(s, now)
@@ -173,7 +175,8 @@ class MarketModel:
         rng = okx.states[s.symbol].ids
         if kind is _Kind.OKX_BOOK:
             self._push(now + self._uniform(rng, r.okx_book_ms), kind, index)
-            okx.publish_book(s, now)
+            if s.active():
+                okx.publish_book(s, now)
         elif kind is _Kind.OKX_TICKER:
             self._push(now + self._uniform(rng, r.okx_ticker_ms), kind, index)
             okx.publish_ticker(s, now)
@@ -416,4 +419,4 @@ class MarketModel:
             else:
                 endpoint, channel = wire.BYBIT_LINEAR, wire.trade_topic(s.symbol)
             self._out.append(Frame(now, exchange, endpoint, channel, frame))
-        return max(1, int(s.tape.rng.expovariate(per_s * rate) * 1000))
+        return max(1, int(s.tape.rng.expovariate(per_s * rate * s.profile.activity) * 1000))

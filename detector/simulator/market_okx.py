@@ -150,7 +150,13 @@ class OkxPublisher:
         frame = o.trade(s.books[OKX], size, now)
         if not any(self._silent(now)):
             self._send(now, wire_okx.TRADES, o, frame)
-        return max(1, int(o.trade_rng.expovariate(self.rates.okx_trades_per_s * rate) * 1000))
+        return max(
+            1,
+            int(
+                o.trade_rng.expovariate(self.rates.okx_trades_per_s * rate * s.profile.activity)
+                * 1000
+            ),
+        )
 
     # -- answers -------------------------------------------------------------------------------
     def books_snapshot(self, s: SymbolState, now: int) -> Json:

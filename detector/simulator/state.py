@@ -76,6 +76,7 @@ class SymbolState:
         self.step_sigma = prof.vol_per_sqrt_s * math.sqrt(0.1)  # one step per 100 ms
         self.rng = {BINANCE: rng("binance"), BYBIT: rng("bybit")}
         self.ids = rng("ids")
+        self.quiet = rng("activity") if prof.activity < 1.0 else None
         self.books = {
             BINANCE: SimBook(
                 rates.binance_depth,
@@ -105,6 +106,11 @@ class SymbolState:
         self.ticker = TickerState(prof, rng("ticker"), start_ms)
         self.ticker_sent: dict[str, Any] = {}
         self.tape = TradeTape(prof, rng("trades"), self.ids)
+
+    def active(self) -> bool:
+        """Whether this tick of a book feed has news (a quieter coin skips some: its book
+        changes at the next one); always for a profile of activity 1, with no draw."""
+        return self.quiet is None or self.quiet.random() < self.profile.activity
 
     def fair(self, now: int) -> float:
         """The fair price at ``now``: a random walk in 100 ms steps times the scripted moves."""

@@ -364,14 +364,28 @@ def _existing_recording(tmp_path: Path) -> None:
         ),
         pytest.param(
             ["demo"], {"SYMBOLS": "BTCUSDT,DOGEUSDT"}, None, 2,
-            "arbwatch: the simulator has no DOGEUSDT; it simulates BTCUSDT, ETHUSDT, SOLUSDT:"
-            " set SYMBOLS to some of them, or ALL",
+            "arbwatch: the simulator has no DOGEUSDT; it simulates BTCUSDT, ETHUSDT, SOLUSDT"
+            " and SIM000USDT to SIM999USDT: set SYMBOLS to some of them, or ALL (with --symbols"
+            " N for the first N of them)",
             id="demo-unknown-symbol",
         ),
         pytest.param(
+            ["demo", "--symbols", "0"], {}, None, 2,
+            "arbwatch demo: argument --symbols: a count of 1 to 1003, not '0'"
+            " (see arbwatch demo --help)",
+            id="demo-symbol-count-out-of-range",
+        ),
+        pytest.param(
+            ["simulate", "--symbols", "50"], {"SYMBOLS": "BTCUSDT,SIM100USDT"}, None, 2,
+            "arbwatch: --symbols 50 lists BTCUSDT, ETHUSDT, SOLUSDT … SIM046USDT, not SIM100USDT:"
+            " set SYMBOLS=ALL, or to some of the listed",
+            id="simulate-symbol-beyond-the-count",
+        ),
+        pytest.param(
             ["simulate", "--scenario", "demo"], {"SYMBOLS": "DOGEUSDT"}, None, 2,
-            "arbwatch: the simulator has no DOGEUSDT; it simulates BTCUSDT, ETHUSDT, SOLUSDT:"
-            " set SYMBOLS to some of them, or ALL",
+            "arbwatch: the simulator has no DOGEUSDT; it simulates BTCUSDT, ETHUSDT, SOLUSDT"
+            " and SIM000USDT to SIM999USDT: set SYMBOLS to some of them, or ALL (with --symbols"
+            " N for the first N of them)",
             id="simulate-unknown-symbol",
         ),
         pytest.param(
