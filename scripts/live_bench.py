@@ -17,6 +17,12 @@ Reported for the measured window, after ``--warmup`` seconds (books synced):
 
     python scripts/live_bench.py [--seconds 30] [--load normal|high|max] [--rate 10000]
         [--venues binance,bybit] [--compression none|deflate] [--runs 3] [--no-pipeline]
+        [--symbols 400] [--sync-limit 120]
+
+``--symbols N`` lists the first N symbols of the simulated market (the majors, then the
+generated tail) on every venue; the detector runs with ``SYMBOLS=ALL`` and finds them. The
+report says how long after start every book was synced, and, with the pusher, the most Binance
+depth weight used in a minute and the 429s it answered (it enforces Binance's 2,400 a minute).
 """
 
 from __future__ import annotations
@@ -41,13 +47,13 @@ from detector.config import DetectorConfig, FeedUrls, SignalRules
 from detector.engine import Detector
 from detector.models import Exchange
 from detector.signals import Signal, SignalType
+from detector.simulator.instruments import MAX_SYMBOLS, market_symbols
 from detector.simulator.scenarios import ArbitrageWindow, Scenario
 from detector.simulator.server import LIVE_RATES, SimulatorServer
 from detector.simulator.server_push import FramePusher
 from detector.simulator.state import FeedRates
 from detector.simulator.timeline import build_timeline
 
-SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 LOADS = {
     "normal": LIVE_RATES,
     "high": replace(
@@ -70,13 +76,14 @@ SNAPSHOT_EVERY_MS = 500
 MARGIN_S = 5.0  # frames generated beyond the runs, for start-up
 
 
-def windows(seconds: float) -> tuple[ArbitrageWindow, ...]:
+def windows(seconds: float, symbols: list[str]) -> tuple[ArbitrageWindow, ...]:
     """An arbitrage window every 2 s of market time, rotating symbols and directions."""
     out = []
     at, i = 3.0, 0
     while at < seconds - 2:
         sell_on = Exchange.BYBIT if i % 2 == 0 else Exchange.BINANCE
-        out.append(ArbitrageWindow(at, 0.8, SYMBOLS[i % 3], sell_on=sell_on, net_pct=0.2))
+        symbol = symbols[(i * 7) % len(symbols)]  # majors and tail coins alike
+        out.append(ArbitrageWindow(at, 0.8, symbol, sell_on=sell_on, net_pct=0.2))
         at += 2.0
         i += 1
     return tuple(out)
@@ -101,9 +108,11 @@ def serve(
     async def wait_for_stop() -> None:
         await asyncio.get_running_loop().run_in_executor(None, stop.wait)
 
+    symbols = options["symbols"]
+
     async def live() -> None:
-        scenario = Scenario("bench", "arbitrage windows", seconds, windows(seconds))
-        async with SimulatorServer(scenario, symbols=SYMBOLS, tick_ms=5, rates=rates) as server:
+        scenario = Scenario("bench", "arbitrage windows", seconds, windows(seconds, symbols))
+        async with SimulatorServer(scenario, symbols=symbols, tick_ms=5, rates=rates) as server:
             port = int(server.urls.binance_rest.rsplit(":", 1)[1])
             queue.put({"port": port})
             await wait_for_stop()
@@ -117,19 +126,20 @@ def serve(
         started = time.perf_counter()
         # The market's own frame rate, to script windows over the market time we will need.
         probe = build_timeline(
-            Scenario("probe", "", 5.0), symbols=SYMBOLS, rates=rates, venues=venues, duration_s=5.0
+            Scenario("probe", "", 5.0), symbols=symbols, rates=rates, venues=venues, duration_s=5.0
         )
         frames = int(rate * seconds)
         market_s = frames / probe.frames_per_s * 1.1 + 5
-        scenario = Scenario("bench", "arbitrage windows", market_s, windows(market_s))
+        scenario = Scenario("bench", "arbitrage windows", market_s, windows(market_s, symbols))
         timeline = build_timeline(
             scenario,
-            symbols=SYMBOLS,
+            symbols=symbols,
             rates=rates,
             venues=venues,
             start_ms=START_MS,
             max_frames=frames,
-            snapshot_every_ms=SNAPSHOT_EVERY_MS,
+            # Snapshots cost memory per book: a big market keeps fewer (a sync waits longer).
+            snapshot_every_ms=max(SNAPSHOT_EVERY_MS, 5 * len(symbols)),
         )
         built_s = time.perf_counter() - started
         async with FramePusher(timeline, rate=rate, deflate=options["deflate"]) as pusher:
@@ -154,6 +164,8 @@ def serve(
                     "stalls": s.stalls,
                     "stalled_s": s.stalled_s,
                     "max_late_ms": s.max_late_ms,
+                    "depth_429s": s.depth_429s,
+                    "depth_weight_peak": s.depth_weight_peak,
                     "finished": pusher.finished.is_set(),
                 }
             )
@@ -172,6 +184,7 @@ class Run:
     inproc_us: list[float] = field(default_factory=list)
     exchange_ms: list[float] = field(default_factory=list)
     healthy: str = ""
+    sync_s: float = 0.0  # from the detector's start until every book was synced
     gaps: int = 0
     errors: int = 0
 
@@ -203,7 +216,7 @@ async def measure(
     )
     # Every window is a new opportunity for the latency sample: no flicker guard in this bench.
     config = DetectorConfig(
-        symbols=SYMBOLS,
+        symbols=("ALL",),  # found in the simulated instrument lists, as live
         exchanges=venues,
         rules=SignalRules(arb_reopen_quiet_s=0),
         ws_compression=args.compression,
@@ -231,10 +244,17 @@ async def measure(
             run.exchange_ms.append(time.time() * 1000 - due_ms(exchange_ms))
 
     detector.add_callback(on_signal)
+    started = time.perf_counter()
     async with detector:
         if args.no_pipeline:
             detector.pipeline.feed = lambda record: []  # type: ignore[method-assign]
-        await asyncio.sleep(args.warmup)  # books synced, rates settled
+        for _ in range(int(args.sync_limit * 10)):
+            books = detector.health().books
+            if books and all(b.healthy for b in books):
+                break
+            await asyncio.sleep(0.1)
+        run.sync_s = time.perf_counter() - started
+        await asyncio.sleep(args.warmup)  # rates settled
         frames0 = sum(h.frames for h in detector.health().exchanges.values())
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         wall0 = time.perf_counter()
@@ -266,7 +286,10 @@ def report(run: Run, label: str) -> None:
         f"  exchange-time latency, {len(run.exchange_ms)} arbitrage signals:"
         f" p50 {pct(run.exchange_ms, 0.5):.1f} ms, p99 {pct(run.exchange_ms, 0.99):.1f} ms"
     )
-    print(f"  books healthy {run.healthy}, gaps {run.gaps}, internal errors {run.errors}")
+    print(
+        f"  books healthy {run.healthy} (all synced {run.sync_s:.1f} s after start), gaps"
+        f" {run.gaps}, internal errors {run.errors}"
+    )
 
 
 def main() -> None:
@@ -290,18 +313,27 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=1, help="detectors run one after another")
     parser.add_argument(
+        "--symbols", type=int, default=3, help=f"listed on every venue (1 to {MAX_SYMBOLS})"
+    )
+    parser.add_argument(
+        "--sync-limit", type=float, default=120.0, help="seconds to wait for every book's sync"
+    )
+    parser.add_argument(
         "--no-pipeline", action="store_true", help="frames go to a no-op: the I/O layer's cost"
     )
     args = parser.parse_args()
     if args.rate is not None and args.rate <= 0:
         parser.error("--rate must be > 0")
+    if not 1 <= args.symbols <= MAX_SYMBOLS:
+        parser.error(f"--symbols must be 1 to {MAX_SYMBOLS}")
+    symbols = market_symbols(args.symbols)
     venues = tuple(Exchange(v.strip()) for v in args.venues.split(",") if v.strip())
-    per_run = args.warmup + args.seconds + 2
+    per_run = args.warmup + args.seconds + 2 + (30.0 if args.symbols > 3 else 0.0)  # + sync
     total = per_run * args.runs + MARGIN_S
     ctx = multiprocessing.get_context("spawn")
     queue: Any = ctx.Queue()
     stop = ctx.Event()
-    options = {"deflate": args.compression == "deflate", "venues": venues}
+    options = {"deflate": args.compression == "deflate", "venues": venues, "symbols": symbols}
     server = ctx.Process(
         target=serve, args=(queue, stop, total, LOADS[args.load], args.rate, options)
     )
@@ -311,7 +343,7 @@ def main() -> None:
         kind = "live simulator" if args.rate is None else "frame pusher"
         print(
             f"config: {kind}, load {args.load}, venues {','.join(v.value for v in venues)},"
-            f" {len(SYMBOLS)} symbols, compression {args.compression},"
+            f" {len(symbols)} symbols, compression {args.compression},"
             f" pipeline {'off' if args.no_pipeline else 'on'}; {args.runs} x {args.seconds:g} s"
             f" after {args.warmup:g} s; Python {platform.python_version()},"
             f" websockets {websockets.__version__}"
@@ -345,7 +377,9 @@ def main() -> None:
             print(
                 f"  pusher: {done['frames_sent']:,} frames sent, stalls {done['stalls']}"
                 f" ({done['stalled_s']:.1f} s), a frame up to {done['max_late_ms']:.0f} ms late,"
-                f" timeline {'used up' if done['finished'] else 'not used up'}"
+                f" timeline {'used up' if done['finished'] else 'not used up'};"
+                f" Binance depth weight peak {done['depth_weight_peak']:,}/min of 2,400,"
+                f" 429s {done['depth_429s']}"
             )
     finally:
         stop.set()

@@ -9,7 +9,8 @@ each frame's pre-built bytes to the buffer of every client subscribed to its str
 each client's buffer goes out in one ``transport.write`` per tick. No JSON is encoded while
 pushing. A subscription (Bybit, OKX) waits for the next snapshot of its topic in the timeline
 and gets the frames after it; ``GET /fapi/v1/depth`` waits for the next Binance snapshot
-likewise: books sync as against the live server. The other REST endpoints are the live
+likewise: books sync as against the live server, under Binance's weight limit (2,400 a minute,
+by ``limit``; beyond it a 429 with ``Retry-After``, counted). The other REST endpoints are the live
 simulator's, answered from a model at the timeline's start.
 
 With ``deflate`` the server accepts permessage-deflate and compresses every message of a
@@ -37,7 +38,7 @@ from detector.simulator import wire, wire_okx
 from detector.simulator.market import MarketModel
 from detector.simulator.scenarios import Scenario
 from detector.simulator.server import SimulatorUrls
-from detector.simulator.server_rest import RestApi
+from detector.simulator.server_rest import BINANCE_WEIGHT_LIMIT, RestApi, binance_depth_weight
 from detector.simulator.server_rest_okx import OkxRestApi
 from detector.simulator.server_state import FaultSchedule, ServerContext
 from detector.simulator.server_ws import BinanceStreams, BybitStreams, Streams, WsClient
@@ -71,6 +72,8 @@ class PushStats:
     stalls: int = 0  # times the push waited for a backed-up client
     stalled_s: float = 0.0
     max_late_ms: float = 0.0  # wall ms a frame went out after it was due, at worst
+    depth_weight_peak: int = 0  # the most Binance request weight used in one minute
+    depth_429s: int = 0  # depth requests refused for weight, as Binance would
     connections: dict[Exchange, int] = field(default_factory=dict)
     compressed_connections: int = 0  # connections that negotiated permessage-deflate
 
@@ -206,6 +209,7 @@ class FramePusher:
         self.started_at: float | None = None  # clock() when the push started
         self._t0 = 0.0
         self._seed, self._host, self._port, self._clock = seed, host, port, clock
+        self._weight_minute, self._weight = -1, 0  # Binance depth weight in this minute
         self._runner: web.AppRunner | None = None
         self._task: asyncio.Task[None] | None = None
         self._urls: SimulatorUrls | None = None
@@ -384,10 +388,25 @@ class FramePusher:
 
     async def _depth(self, request: web.Request) -> web.StreamResponse:
         """``GET /fapi/v1/depth``: the next snapshot of the symbol in the timeline (the last
-        one once the timeline is over). ``limit`` is not applied: the timeline keeps 1000."""
-        symbol = request.query.get("symbol", "")
+        one once the timeline is over). ``limit`` sets the weight only: the timeline keeps 1000."""
+        symbol, limit = request.query.get("symbol", ""), request.query.get("limit", "500")
         if symbol not in self.timeline.symbols:
             return web.json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
+        if not limit.isdigit():
+            msg = "Illegal characters found in parameter 'limit'; legal range is '^[0-9]+$'."
+            return web.json_response({"code": -1100, "msg": msg}, status=400)
+        now_ms = int(self._clock() * 1000)  # Binance counts weight per minute of its clock
+        if now_ms // 60_000 != self._weight_minute:
+            self._weight_minute, self._weight = now_ms // 60_000, 0
+        if self._weight >= BINANCE_WEIGHT_LIMIT:
+            self.stats.depth_429s += 1
+            retry_after = str(1 + (60_000 - now_ms % 60_000) // 1000)
+            msg = "Too many requests; current limit of IP is 2400 requests per minute."
+            headers = {"Retry-After": retry_after, "X-MBX-USED-WEIGHT-1M": str(self._weight)}
+            return web.json_response({"code": -1003, "msg": msg}, status=429, headers=headers)
+        self._weight += binance_depth_weight(int(limit))
+        self.stats.depth_weight_peak = max(self.stats.depth_weight_peak, self._weight)
+        used = str(self._weight)
         body: Any
         if self.finished.is_set() or self._task is None:
             body = self._last_depth[symbol]
@@ -396,5 +415,5 @@ class FramePusher:
             self._depth_waiters.setdefault(symbol, []).append(waiter)
             body = await waiter
         return web.Response(
-            body=body, content_type="application/json", headers={"X-MBX-USED-WEIGHT-1M": "20"}
+            body=body, content_type="application/json", headers={"X-MBX-USED-WEIGHT-1M": used}
         )

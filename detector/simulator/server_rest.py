@@ -33,6 +33,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 BINANCE_DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 BINANCE_WEIGHT_LIMIT = BINANCE_RATE_LIMITS[0]["limit"]  # REQUEST_WEIGHT per minute
+
+
+def binance_depth_weight(limit: int) -> int:
+    """The request weight of ``GET /fapi/v1/depth`` at ``limit`` (rounded up to 5 … 1000)."""
+    limit = next((v for v in BINANCE_DEPTH_LIMITS if v >= limit), 1000)
+    return 2 if limit <= 50 else 5 if limit == 100 else 10 if limit == 500 else 20
+
+
 BYBIT_BOOK_LIMIT = (1, 500, 25)  # linear: min, max, default
 BYBIT_INSTRUMENTS_LIMIT = (1, 1000, 500)
 BYBIT_FUNDING_LIMIT = (1, 200, 200)
@@ -210,8 +218,7 @@ class RestApi:
             )
         # Futures accept 5, 10, 20, 50, 100, 500, 1000: other limits round up to the next one.
         limit = next((v for v in BINANCE_DEPTH_LIMITS if v >= limit), 1000)
-        weight = 2 if limit <= 50 else 5 if limit == 100 else 10 if limit == 500 else 20
-        return self.ctx.model.binance_depth_snapshot(symbol, limit), weight
+        return self.ctx.model.binance_depth_snapshot(symbol, limit), binance_depth_weight(limit)
 
     def _binance_exchange_info(self, request: web.Request) -> tuple[Any, int]:
         return binance_exchange_info(self._profiles, self.ctx.now_ms()), 1

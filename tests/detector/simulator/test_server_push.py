@@ -154,3 +154,32 @@ def test_rate_or_speed_is_required_and_positive(
 ) -> None:
     with pytest.raises(ValueError):
         FramePusher(timeline, **kwargs)
+
+
+async def test_the_depth_endpoint_spends_weight_and_refuses_beyond_the_minute_s_budget() -> None:
+    short = build_timeline(Scenario("short", "", 1.0), symbols=SYMBOLS, duration_s=1.0)
+    minute = [30.0]  # seconds into a minute of the pusher's clock; the test moves it
+    async with FramePusher(short, speed=50.0, clock=lambda: 1_786_540_800.0 + minute[0]) as server:
+        async with asyncio.timeout(WAIT_S):
+            await server.finished.wait()  # answers come at once from here on
+        async with httpx.AsyncClient(base_url=server.urls.binance_rest) as http:
+
+            async def depth(limit: str) -> httpx.Response:
+                return await http.get(
+                    "/fapi/v1/depth", params={"symbol": "BTCUSDT", "limit": limit}
+                )
+
+            used = [(await depth("1000")).headers["X-MBX-USED-WEIGHT-1M"] for _ in range(3)]
+            assert used == ["20", "40", "60"]
+            assert (await depth("100")).headers["X-MBX-USED-WEIGHT-1M"] == "65"
+            bad = await depth("x")
+            for _ in range(117):  # 65 + 117 x 20 = 2,405: the last one is still answered
+                assert (await depth("1000")).status_code == 200
+            refused = await depth("5")
+            minute[0] = 61.0  # the next minute: a fresh budget
+            again = await depth("5")
+    assert bad.status_code == 400 and bad.json()["code"] == -1100
+    assert refused.status_code == 429 and refused.json()["code"] == -1003
+    assert refused.headers["Retry-After"] == "31"
+    assert again.status_code == 200 and again.headers["X-MBX-USED-WEIGHT-1M"] == "2"
+    assert server.stats.depth_429s == 1 and server.stats.depth_weight_peak == 2405
