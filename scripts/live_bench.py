@@ -43,8 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import websockets
 
+from detector.clients.rest import BINANCE_WEIGHT_BUDGET
 from detector.config import DetectorConfig, FeedUrls, SignalRules
 from detector.engine import Detector
+from detector.feeds import snapshot_limit
 from detector.models import Exchange
 from detector.signals import Signal, SignalType
 from detector.simulator.instruments import MAX_SYMBOLS, market_symbols
@@ -138,8 +140,12 @@ def serve(
             venues=venues,
             start_ms=START_MS,
             max_frames=frames,
-            # Snapshots cost memory per book: a big market keeps fewer (a sync waits longer).
+            # Snapshots cost memory per book: a big market keeps fewer subscription snapshots
+            # (each book waits once, all at the same time), and Binance depth (one book at a
+            # time per request in flight) as shallow as the detector will ask for.
             snapshot_every_ms=max(SNAPSHOT_EVERY_MS, 5 * len(symbols)),
+            depth_every_ms=SNAPSHOT_EVERY_MS,
+            depth_limit=snapshot_limit(len(symbols), BINANCE_WEIGHT_BUDGET),
         )
         built_s = time.perf_counter() - started
         async with FramePusher(timeline, rate=rate, deflate=options["deflate"]) as pusher:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, cast
 
+import orjson
 from aiohttp import WSMsgType, web
 
 from detector.models import Exchange
@@ -38,7 +39,12 @@ from detector.simulator import wire, wire_okx
 from detector.simulator.market import MarketModel
 from detector.simulator.scenarios import Scenario
 from detector.simulator.server import SimulatorUrls
-from detector.simulator.server_rest import BINANCE_WEIGHT_LIMIT, RestApi, binance_depth_weight
+from detector.simulator.server_rest import (
+    BINANCE_DEPTH_LIMITS,
+    BINANCE_WEIGHT_LIMIT,
+    RestApi,
+    binance_depth_weight,
+)
 from detector.simulator.server_rest_okx import OkxRestApi
 from detector.simulator.server_state import FaultSchedule, ServerContext
 from detector.simulator.server_ws import BinanceStreams, BybitStreams, Streams, WsClient
@@ -76,6 +82,15 @@ class PushStats:
     depth_429s: int = 0  # depth requests refused for weight, as Binance would
     connections: dict[Exchange, int] = field(default_factory=dict)
     compressed_connections: int = 0  # connections that negotiated permessage-deflate
+
+
+def _cut(body: bytes, limit: int) -> bytes:
+    """A depth body with at most ``limit`` levels a side (as deep as it is when shallower)."""
+    snapshot = orjson.loads(body)
+    if len(snapshot["bids"]) <= limit and len(snapshot["asks"]) <= limit:
+        return body
+    snapshot["bids"], snapshot["asks"] = snapshot["bids"][:limit], snapshot["asks"][:limit]
+    return orjson.dumps(snapshot)
 
 
 class PushClient(WsClient):
@@ -388,7 +403,8 @@ class FramePusher:
 
     async def _depth(self, request: web.Request) -> web.StreamResponse:
         """``GET /fapi/v1/depth``: the next snapshot of the symbol in the timeline (the last
-        one once the timeline is over). ``limit`` sets the weight only: the timeline keeps 1000."""
+        one once the timeline is over), cut to ``limit`` levels a side (the timeline's depth at
+        most), at the weight of ``limit``."""
         symbol, limit = request.query.get("symbol", ""), request.query.get("limit", "500")
         if symbol not in self.timeline.symbols:
             return web.json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
@@ -414,6 +430,8 @@ class FramePusher:
             waiter: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
             self._depth_waiters.setdefault(symbol, []).append(waiter)
             body = await waiter
+        # Futures accept 5, 10, 20, 50, 100, 500, 1000: other limits round up to the next one.
+        body = _cut(body, next((v for v in BINANCE_DEPTH_LIMITS if v >= int(limit)), 1000))
         return web.Response(
             body=body, content_type="application/json", headers={"X-MBX-USED-WEIGHT-1M": used}
         )

@@ -16,8 +16,9 @@ timeline is for load, not faults). Pure: no I/O.
 
 from __future__ import annotations
 
+import itertools
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -34,7 +35,7 @@ FRAME, WS_SNAPSHOT, REST_SNAPSHOT = 0, 1, 2
 """Kinds of entry: a frame for every subscriber of its key; a subscription snapshot for the
 clients waiting for one (its key is the topic); a Binance REST depth body (key: the symbol)."""
 SNAPSHOT_EVERY_MS = 250
-BINANCE_SNAPSHOT_LIMIT = 1000  # what the detector asks for
+BINANCE_SNAPSHOT_LIMIT = 1000  # what the detector asks for, up to 96 books
 
 BINANCE, BYBIT, OKX = Exchange.BINANCE, Exchange.BYBIT, Exchange.OKX
 VENUE_INDEX: dict[Exchange, int] = {e: i for i, e in enumerate(Exchange)}
@@ -93,8 +94,10 @@ class Timeline:
 
 
 class _Builder:
-    def __init__(self, symbols: tuple[str, ...], venues: tuple[Exchange, ...]) -> None:
-        self.symbols, self.venues = symbols, venues
+    def __init__(
+        self, symbols: tuple[str, ...], venues: tuple[Exchange, ...], depth_limit: int
+    ) -> None:
+        self.symbols, self.venues, self.depth_limit = symbols, venues, depth_limit
         self.times: list[int] = []
         self.kinds = bytearray()
         self.venue_of = bytearray()
@@ -124,10 +127,13 @@ class _Builder:
         payload = data.encode() if isinstance(data, str) else orjson.dumps(data)
         self.add(frame.ts, FRAME, frame.exchange, frame.channel, ws_text_frame(payload))
 
+    def depth(self, model: MarketModel, ts: int, symbols: Sequence[str]) -> None:
+        for symbol in symbols:
+            body = model.binance_depth_snapshot(symbol, self.depth_limit)
+            self.add(ts, REST_SNAPSHOT, BINANCE, symbol, orjson.dumps(body))
+
     def snapshots(self, model: MarketModel, ts: int) -> None:
         for symbol in self.symbols:
-            body = model.binance_depth_snapshot(symbol, BINANCE_SNAPSHOT_LIMIT)
-            self.add(ts, REST_SNAPSHOT, BINANCE, symbol, orjson.dumps(body))
             self._ws(
                 ts, BYBIT, wire.orderbook_topic(symbol), model.bybit_orderbook_snapshot(symbol)
             )
@@ -143,6 +149,22 @@ class _Builder:
         self.add(ts, WS_SNAPSHOT, exchange, topic, ws_text_frame(orjson.dumps(payload)))
 
 
+def _staggered(
+    symbols: Sequence[str], start_ms: int, every_ms: int
+) -> Iterator[tuple[int, list[str]]]:
+    """When each symbol's next depth snapshot is due after ``start_ms``, in time order: every
+    ``every_ms``, the i-th of n symbols ``i * every_ms / n`` into the period. Staggered, so that a
+    client fetching one book after another waits a fraction of the period for each, not all of
+    it (a real exchange answers at once)."""
+    slots: dict[int, list[str]] = {}
+    for i, symbol in enumerate(symbols):
+        slots.setdefault(i * every_ms // len(symbols), []).append(symbol)
+    for period in itertools.count(start_ms, every_ms):
+        for offset, due in slots.items():
+            if period + offset > start_ms:
+                yield period + offset, due
+
+
 def build_timeline(
     scenario: Scenario,
     *,
@@ -154,27 +176,48 @@ def build_timeline(
     max_frames: int | None = None,
     duration_s: float | None = None,
     snapshot_every_ms: int = SNAPSHOT_EVERY_MS,
+    depth_every_ms: int | None = None,
+    depth_limit: int = BINANCE_SNAPSHOT_LIMIT,
 ) -> Timeline:
     """The market of ``scenario`` from ``start_ms``, until ``max_frames`` frames or
     ``duration_s`` of market time (the scenario's length when neither is given), with
-    snapshots every ``snapshot_every_ms`` (the first at ``start_ms``). Deterministic."""
-    if snapshot_every_ms <= 0:
-        raise ValueError(f"snapshot_every_ms must be > 0, got {snapshot_every_ms}")
+    subscription snapshots every ``snapshot_every_ms`` and Binance depth snapshots of
+    ``depth_limit`` levels every ``depth_every_ms`` (default: ``snapshot_every_ms``; staggered
+    over the symbols), the first of both at ``start_ms``. Deterministic."""
+    depth_every_ms = snapshot_every_ms if depth_every_ms is None else depth_every_ms
+    if snapshot_every_ms <= 0 or depth_every_ms <= 0:
+        raise ValueError(
+            f"snapshot_every_ms and depth_every_ms must be > 0,"
+            f" got {snapshot_every_ms} and {depth_every_ms}"
+        )
+    if depth_limit <= 0:
+        raise ValueError(f"depth_limit must be > 0, got {depth_limit}")
     if max_frames is not None and max_frames <= 0:
         raise ValueError(f"max_frames must be > 0, got {max_frames}")
     chosen = resolve_venues(venues, scenario)
     model = MarketModel(symbols, seed, start_ms, scenario, rates, venues=chosen)
-    builder = _Builder(tuple(model.symbols), chosen)
+    builder = _Builder(tuple(model.symbols), chosen, depth_limit)
     seconds = scenario.duration_s if duration_s is None and max_frames is None else duration_s
     until = start_ms + round(seconds * 1000) if seconds is not None else None
-    now = start_ms
-    builder.snapshots(model, now)
-    while (until is None or now < until) and (max_frames is None or builder.frames < max_frames):
-        now += snapshot_every_ms
+    depth_times = _staggered(builder.symbols, start_ms, depth_every_ms)
+    builder.depth(model, start_ms, builder.symbols)
+    next_depth, due = next(depth_times)
+    now = next_ws = start_ms
+    while True:
+        if now == next_depth:
+            builder.depth(model, now, due)
+            next_depth, due = next(depth_times)
+        if now == next_ws:
+            builder.snapshots(model, now)
+            next_ws += snapshot_every_ms
+        if (until is not None and now >= until) or (
+            max_frames is not None and builder.frames >= max_frames
+        ):
+            break
+        now = min(next_depth, next_ws)
         for output in model.advance(now):
             if isinstance(output, Frame):
                 builder.frame(output)
-        builder.snapshots(model, now)
     return Timeline(
         symbols=builder.symbols,
         venues=chosen,

@@ -140,6 +140,26 @@ async def test_after_the_timeline_the_depth_is_the_last_snapshot() -> None:
     assert server.stats.entries == len(short.times)
 
 
+async def test_the_depth_has_limit_levels_a_side_at_most_the_timeline_s_depth() -> None:
+    short = build_timeline(
+        Scenario("short", "", 1.0), symbols=SYMBOLS, duration_s=1.0, depth_limit=100
+    )
+    async with FramePusher(short, speed=50.0) as server:
+        async with asyncio.timeout(WAIT_S):
+            await server.finished.wait()
+        async with httpx.AsyncClient(base_url=server.urls.binance_rest) as http:
+
+            async def levels(limit: str) -> tuple[int, int]:
+                body = (
+                    await http.get("/fapi/v1/depth", params={"symbol": "BTCUSDT", "limit": limit})
+                ).json()
+                return len(body["bids"]), len(body["asks"])
+
+            assert await levels("5") == (5, 5)
+            assert await levels("7") == (10, 10)  # rounded up to a limit Binance accepts
+            assert await levels("1000") == (100, 100)  # as deep as the timeline keeps
+
+
 def test_the_rate_sets_the_speed(timeline: Timeline) -> None:
     pusher = FramePusher(timeline, rate=timeline.frames_per_s * 3)
     assert pusher.speed == pytest.approx(3.0)

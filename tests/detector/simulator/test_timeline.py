@@ -44,10 +44,19 @@ def test_a_compressed_frame_sets_rsv1() -> None:
 def test_entries_are_in_time_order_with_snapshots_every_interval(timeline: Timeline) -> None:
     assert timeline.times == sorted(timeline.times)
     assert timeline.end_ms - timeline.start_ms >= 4000
-    rest = [t for t, k in zip(timeline.times, timeline.kinds, strict=True) if k == REST_SNAPSHOT]
-    assert rest[: 2 * len(SYMBOLS)] == [timeline.start_ms] * len(SYMBOLS) + [
-        timeline.start_ms + 500
-    ] * len(SYMBOLS)
+    ws = [t for t, k in zip(timeline.times, timeline.kinds, strict=True) if k == WS_SNAPSHOT]
+    t0 = timeline.start_ms
+    assert sorted(set(ws))[:3] == [t0, t0 + 500, t0 + 1000]
+    # Binance depth: every book at the start, then each every 500 ms, the two 250 ms apart.
+    depth = {
+        symbol: [
+            t
+            for t, k, key in zip(timeline.times, timeline.kinds, timeline.keys, strict=True)
+            if k == REST_SNAPSHOT and key == symbol
+        ][:3]
+        for symbol in SYMBOLS
+    }
+    assert depth == {"BTCUSDT": [t0, t0 + 500, t0 + 1000], "ETHUSDT": [t0, t0 + 250, t0 + 750]}
     snapshot_topics = {
         key for key, kind in zip(timeline.keys, timeline.kinds, strict=True) if kind == WS_SNAPSHOT
     }
@@ -121,7 +130,12 @@ def test_max_frames_bounds_the_market() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"snapshot_every_ms": 0}, "snapshot_every_ms"), ({"max_frames": 0}, "max_frames")],
+    [
+        ({"snapshot_every_ms": 0}, "snapshot_every_ms"),
+        ({"depth_every_ms": -1}, "depth_every_ms"),
+        ({"depth_limit": 0}, "depth_limit"),
+        ({"max_frames": 0}, "max_frames"),
+    ],
 )
 def test_bad_arguments_are_refused(kwargs: dict[str, int], message: str) -> None:
     with pytest.raises(ValueError, match=message):
