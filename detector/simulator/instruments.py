@@ -5,6 +5,9 @@ string is made with integer arithmetic, the way the exchanges print them (Binanc
 tick 0.1 printed with 2 decimals, ``"63982.70"``; sizes with 3, ``"0.000"`` for a deletion).
 OKX counts sizes in contracts of ``ctVal`` base units and prints every number without trailing
 zeros (``"63920"``, ``"0.3"``): its specs carry ``ct_val`` and ``trimmed``.
+
+The model counts coins; a venue may quote a unit of ``10**unit_exp`` coins (Binance and Bybit
+``1000SHIBUSDT``: a price per 1,000 SHIB, sizes in thousands): only the wire strings differ.
 """
 
 from __future__ import annotations
@@ -28,12 +31,29 @@ class InstrumentSpec:
     zero_qty: str  # how a deletion is written: Binance "0.000", Bybit and OKX "0"
     ct_val: float = 1.0  # base units per contract (OKX ctVal); 1 where sizes are base units
     trimmed: bool = False  # OKX: numbers without trailing zeros ("63920", "790.41")
+    unit_exp: int = 0  # the venue quotes 10**unit_exp coins as one unit (1000SHIBUSDT: 3)
     _price_cache: dict[int, str] = field(default_factory=dict, repr=False)
     _qty_cache: dict[int, str] = field(default_factory=dict, repr=False)
 
     @property
     def tick(self) -> float:
+        """One tick, in USDT a coin (the model's unit; the wire's when ``unit_exp`` is 0)."""
         return self.tick_units / float(10**self.price_dp)
+
+    @property
+    def unit(self) -> float:
+        """Coins in the venue's quoted unit."""
+        return float(10**self.unit_exp)
+
+    @property
+    def wire_price_dp(self) -> int:
+        """Decimals of a price on the wire (a unit of 1,000 coins needs 3 fewer)."""
+        return max(0, self.price_dp - self.unit_exp)
+
+    @property
+    def wire_qty_dp(self) -> int:
+        """Decimals of a size on the wire (a unit of 1,000 coins needs 3 more)."""
+        return self.qty_dp + self.unit_exp
 
     @property
     def step(self) -> float:
@@ -49,7 +69,7 @@ class InstrumentSpec:
         """The wire string of a price given in ticks."""
         text = self._price_cache.get(ticks)
         if text is None:
-            text = _fixed(ticks * self.tick_units, self.price_dp)
+            text = _fixed(ticks * self.tick_units, self.price_dp - self.unit_exp)
             if self.trimmed:
                 text = _trim(text)
             if len(self._price_cache) < 100_000:
@@ -60,7 +80,7 @@ class InstrumentSpec:
         """The wire string of a size given in lots (0 is the exchange's deletion marker)."""
         text = self._qty_cache.get(lots)
         if text is None:
-            text = _fixed(lots * self.step_units, self.qty_dp) if lots else self.zero_qty
+            text = _fixed(lots * self.step_units, self.wire_qty_dp) if lots else self.zero_qty
             if self.trimmed:
                 text = _trim(text)
             if len(self._qty_cache) < 100_000:
@@ -80,9 +100,9 @@ def _trim(text: str) -> str:
 
 
 def _fixed(units: int, dp: int) -> str:
-    """``units`` * 10**-dp printed with exactly ``dp`` decimals (units >= 0)."""
-    if dp == 0:
-        return str(units)
+    """``units`` * 10**-dp printed with exactly ``dp`` decimals (units >= 0; none for dp <= 0)."""
+    if dp <= 0:
+        return str(units * 10**-dp)
     scale = 10**dp
     whole, frac = divmod(units, scale)
     return f"{whole}.{frac:0{dp}d}"
@@ -114,6 +134,11 @@ class SymbolProfile:
     bybit: InstrumentSpec
     okx: InstrumentSpec
     activity: float = 1.0  # share of the feeds' ticks with news: book pushes and trades
+    listed_on: frozenset[Exchange] | None = None  # the venues that list it; None: every one
+
+    def listed(self, exchange: Exchange) -> bool:
+        """Whether ``exchange`` lists the symbol (its instrument list, streams and REST)."""
+        return self.listed_on is None or exchange in self.listed_on
 
     def spec(self, exchange: Exchange) -> InstrumentSpec:
         if exchange is Exchange.BINANCE:
@@ -151,8 +176,11 @@ def _okx(tick_units: int, price_dp: int, ct_val: float) -> InstrumentSpec:
 
 
 def okx_inst_id(symbol: str) -> str:
-    """``BTCUSDT`` -> ``BTC-USDT-SWAP``."""
-    return f"{symbol.removesuffix('USDT')}-USDT-SWAP"
+    """``BTCUSDT`` -> ``BTC-USDT-SWAP``; OKX quotes the coin itself: ``1000SIM005USDT`` ->
+    ``SIM005-USDT-SWAP`` (as OKX lists ``SHIB-USDT-SWAP`` beside Binance ``1000SHIBUSDT``)."""
+    base = symbol.removesuffix("USDT")
+    multiplied = MULTIPLIED.match(base)
+    return f"{multiplied.group(1) if multiplied else base}-USDT-SWAP"
 
 
 def _profiles() -> dict[str, SymbolProfile]:
@@ -202,8 +230,23 @@ def _profiles() -> dict[str, SymbolProfile]:
 
 SUPPORTED_SYMBOLS: tuple[str, ...] = tuple(_profiles())
 
-GENERATED = re.compile(r"^SIM(\d{3})USDT$")
-"""The generated tail of the simulated market: ``SIM000USDT`` … ``SIM999USDT``."""
+GENERATED = re.compile(r"^(?:1000)?SIM(\d{3})USDT$")
+"""The generated tail of the simulated market: ``SIM000USDT`` … ``SIM999USDT``; a few of them
+quoted per 1,000 coins on Binance and Bybit (``1000SIM005USDT``)."""
+MULTIPLIED = re.compile(r"^1000(SIM\d{3})$")
+
+# What sets a tail coin apart, by its index (a few in every hundred, as in the real market):
+MULTIPLIER_EVERY, MULTIPLIER_AT = 40, 5  # a coin of 1e-6.5 to 1e-4 USDT, quoted per 1,000 coins
+COLLISION_AT = 17  # mod 100: Bybit's coin of that name is another coin, 100 times the price
+ONE_VENUE_AT = {61: Exchange.BINANCE, 83: Exchange.BYBIT}  # mod 100: listed on that venue only
+
+
+def tail_name(index: int) -> str:
+    """The name of tail coin ``index``: ``SIM007USDT``, or ``1000SIM005USDT`` for a coin that
+    Binance and Bybit quote per 1,000 coins."""
+    multiplied = index % MULTIPLIER_EVERY == MULTIPLIER_AT
+    return f"{'1000' if multiplied else ''}SIM{index:03d}USDT"
+
 
 MAX_SYMBOLS = len(SUPPORTED_SYMBOLS) + 1000
 """The most symbols the simulator lists: its three majors and the generated tail."""
@@ -215,22 +258,33 @@ def market_symbols(count: int) -> list[str]:
     if not 1 <= count <= MAX_SYMBOLS:
         raise ValueError(f"the simulator lists 1 to {MAX_SYMBOLS} symbols, not {count}")
     majors = list(SUPPORTED_SYMBOLS[:count])
-    return majors + [f"SIM{i:03d}USDT" for i in range(count - len(majors))]
+    return majors + [tail_name(i) for i in range(count - len(majors))]
 
 
 def _generated(symbol: str, index: int) -> SymbolProfile:
     """A tail coin, the same for the same index: a price from 0.0001 to 1,000 USDT (log-uniform),
     a tick of about a basis point of it, lots of about 10 USDT, books of a few thousand USDT a
     level, a busier or quieter walk and feeds with news on 40 to 100 % of their ticks (the
-    majors: every tick) — the precisions and the rates spread as the real tail's do."""
+    majors: every tick) — the precisions and the rates spread as the real tail's do.
+
+    Set apart by index (:func:`tail_name`): a coin quoted per 1,000 (1e-6.5 to 1e-4 USDT a
+    coin, like SHIB or PEPE; Binance and Bybit print 1,000 coins as a unit, OKX the coin with a
+    ``ctVal`` of millions), a name Bybit gives another coin (100 times the price: a collision),
+    and coins listed on one venue only."""
     rng = random.Random(f"simulated tail coin {index}")
-    price = 10.0 ** rng.uniform(-4.0, 3.0)
+    draw = rng.uniform(-4.0, 3.0)
+    unit_exp = 3 if index % MULTIPLIER_EVERY == MULTIPLIER_AT else 0
+    if unit_exp:
+        draw = -6.5 + (draw + 4.0) / 7.0 * 2.5
+    price = 10.0**draw
     price_dp = max(0, -math.floor(math.log10(price * 1e-4)))
     lot_exp = math.floor(math.log10(10.0 / price))  # one lot worth 1 to 10 USDT
     qty_dp, step_units = (-lot_exp, 1) if lot_exp < 0 else (0, 10**lot_exp)
     level_usd = rng.uniform(1_000.0, 20_000.0)
     ct_val = 10.0 ** math.floor(math.log10(10.0 / price))  # OKX: a contract of ~1 to 10 USDT
     level_qty = level_usd / price
+    bybit_exp = 2 if index % 100 == COLLISION_AT else unit_exp
+    one_venue = ONE_VENUE_AT.get(index % 100)
     return SymbolProfile(
         symbol=symbol,
         start_price=price,
@@ -239,10 +293,13 @@ def _generated(symbol: str, index: int) -> SymbolProfile:
         trade_qty=level_qty / rng.uniform(8.0, 30.0),
         open_interest=level_qty * rng.uniform(500.0, 5_000.0),
         volume_24h=level_qty * rng.uniform(1_000.0, 20_000.0),
-        binance=InstrumentSpec(1, price_dp, step_units, qty_dp, _fixed(0, qty_dp)),
-        bybit=InstrumentSpec(1, price_dp, step_units, qty_dp, "0"),
+        binance=InstrumentSpec(
+            1, price_dp, step_units, qty_dp, _fixed(0, qty_dp + unit_exp), unit_exp=unit_exp
+        ),
+        bybit=InstrumentSpec(1, price_dp, step_units, qty_dp, "0", unit_exp=bybit_exp),
         okx=_okx(tick_units=1, price_dp=price_dp, ct_val=ct_val),
         activity=rng.uniform(0.4, 1.0),
+        listed_on=None if one_venue is None else frozenset({one_venue}),
     )
 
 
@@ -252,7 +309,7 @@ def profile(symbol: str) -> SymbolProfile:
     if symbol in known:
         return known[symbol]
     generated = GENERATED.match(symbol)
-    if generated is not None:
+    if generated is not None and tail_name(int(generated.group(1))) == symbol:
         return _generated(symbol, int(generated.group(1)))
     names = ", ".join(SUPPORTED_SYMBOLS)
     raise ValueError(f"the simulator knows {names} and SIM000USDT to SIM999USDT; not {symbol!r}")

@@ -108,18 +108,29 @@ class MarketModel:
             s.ticker.update(s.fair(start_ms), start_ms)
             s.ticker_sent = self._ticker_fields(s, start_ms)
             jitter = s.ids.random
-            self._push(start_ms + r.binance_depth_ms + int(jitter() * 10), _Kind.BINANCE_DEPTH, i)
-            self._push(start_ms + self._uniform(s.ids, r.bybit_book_ms), _Kind.BYBIT_BOOK, i)
-            self._push(start_ms + self._uniform(s.ids, r.bybit_ticker_ms), _Kind.BYBIT_TICKER, i)
-            self._push(start_ms - start_ms % 1000 + 1000, _Kind.BINANCE_MARK, i)
-            self._push(start_ms + 1 + int(jitter() * 300), _Kind.BINANCE_TRADE, i)
-            self._push(start_ms + 1 + int(jitter() * 300), _Kind.BYBIT_TRADE, i)
+            # A venue that does not list the symbol publishes nothing of it (the draws are
+            # made all the same: the other symbols' markets do not move).
+            bn, by = s.profile.listed(BINANCE), s.profile.listed(BYBIT)
+            due = [  # in the order of the heap's ties
+                (bn, r.binance_depth_ms + int(jitter() * 10), _Kind.BINANCE_DEPTH),
+                (by, self._uniform(s.ids, r.bybit_book_ms), _Kind.BYBIT_BOOK),
+                (by, self._uniform(s.ids, r.bybit_ticker_ms), _Kind.BYBIT_TICKER),
+                (bn, 1000 - start_ms % 1000, _Kind.BINANCE_MARK),
+                (bn, 1 + int(jitter() * 300), _Kind.BINANCE_TRADE),
+                (by, 1 + int(jitter() * 300), _Kind.BYBIT_TRADE),
+            ]
+            for listed, delay, kind in due:
+                if listed:
+                    self._push(start_ms + delay, kind, i)
             if OKX in self.venues:
                 okx = self._okx.add(s, start_ms).ids  # OKX's own jitter
-                self._push(start_ms + self._uniform(okx, r.okx_book_ms), _Kind.OKX_BOOK, i)
-                self._push(start_ms + 50 + int(okx.random() * 300), _Kind.OKX_TICKER, i)
-                self._push(start_ms + 1 + int(okx.random() * 300), _Kind.OKX_TRADE, i)
-                self._push(start_ms + self._uniform(okx, r.okx_funding_ms), _Kind.OKX_FUNDING, i)
+                book, ticker = self._uniform(okx, r.okx_book_ms), 50 + int(okx.random() * 300)
+                trade, funding = 1 + int(okx.random() * 300), self._uniform(okx, r.okx_funding_ms)
+                if s.profile.listed(OKX):
+                    self._push(start_ms + book, _Kind.OKX_BOOK, i)
+                    self._push(start_ms + ticker, _Kind.OKX_TICKER, i)
+                    self._push(start_ms + trade, _Kind.OKX_TRADE, i)
+                    self._push(start_ms + funding, _Kind.OKX_FUNDING, i)
         self._drops = [Disconnect(*drop) for drop in self._effects.disconnects()]
         for i, drop in enumerate(self._drops):
             self._push(drop.ts, _Kind.DISCONNECT, i)
@@ -396,7 +407,7 @@ class MarketModel:
         rate, hours = self._effects.funding(BINANCE, s.symbol, now)
         if rate is None:
             rate = s.ticker.funding[BINANCE]
-        mark, index, settle = s.ticker.binance_mark(s.profile.binance.tick)
+        mark, index, settle = s.ticker.binance_mark(s.profile.binance)
         data = wire.binance_mark_price(
             s.symbol, now, mark, index, settle, format_decimal(rate, 8), next_funding_ms(now, hours)
         )

@@ -1,14 +1,18 @@
 """Instrument lists of the loopback exchanges: Binance ``exchangeInfo``, Bybit
 ``instruments-info`` and OKX ``public/instruments``, built from the simulated instruments plus a
 few contracts a client must filter out (a quarterly, a pending listing; on OKX a coin-margined
-and a USDC swap) — key for key like the real bodies (pure)."""
+and a USDC swap) — key for key like the real bodies (pure). A symbol listed on some venues only
+(:attr:`SymbolProfile.listed_on`) is in their lists only."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from detector.models import Exchange
 from detector.simulator.instruments import InstrumentSpec, SymbolProfile, format_trimmed
+
+BINANCE, BYBIT, OKX = Exchange.BINANCE, Exchange.BYBIT, Exchange.OKX
 
 BINANCE_RATE_LIMITS: list[dict[str, Any]] = [
     {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
@@ -26,7 +30,12 @@ def _base(symbol: str) -> str:
 
 
 def _on_tick(value: float, spec: InstrumentSpec) -> str:
-    return format_trimmed(round(value / spec.tick) * spec.tick, spec.price_dp)
+    """A price of ``value`` USDT a coin on the tick, per the venue's unit."""
+    return format_trimmed(round(value / spec.tick) * spec.tick * spec.unit, spec.wire_price_dp)
+
+
+def _max_qty(coins: float, spec: InstrumentSpec) -> str:
+    return format_trimmed(coins / spec.unit, spec.wire_qty_dp)
 
 
 def _binance_symbol(
@@ -39,7 +48,7 @@ def _binance_symbol(
 ) -> dict[str, Any]:
     spec = prof.binance
     tick, step = spec.price_str(1), spec.qty_str(1)
-    max_qty = format_trimmed(prof.level_qty * 4000, spec.qty_dp)
+    max_qty = _max_qty(prof.level_qty * 4000, spec)
     return {
         "symbol": symbol,
         "pair": prof.symbol,
@@ -52,8 +61,8 @@ def _binance_symbol(
         "baseAsset": _base(prof.symbol),
         "quoteAsset": "USDT",
         "marginAsset": "USDT",
-        "pricePrecision": spec.price_dp,
-        "quantityPrecision": spec.qty_dp,
+        "pricePrecision": spec.wire_price_dp,
+        "quantityPrecision": spec.wire_qty_dp,
         "baseAssetPrecision": 8,
         "quotePrecision": 8,
         "underlyingType": "COIN",
@@ -97,7 +106,9 @@ def _binance_symbol(
 def binance_exchange_info(profiles: Mapping[str, SymbolProfile], now: int) -> dict[str, Any]:
     """The body of ``GET /fapi/v1/exchangeInfo``."""
     first, last = next(iter(profiles.values())), list(profiles.values())[-1]
-    symbols = [_binance_symbol(name, prof) for name, prof in profiles.items()]
+    symbols = [
+        _binance_symbol(name, prof) for name, prof in profiles.items() if prof.listed(BINANCE)
+    ]
     symbols.append(
         _binance_symbol(
             f"{first.symbol}_261225",
@@ -135,7 +146,7 @@ def _bybit_instrument(
 ) -> dict[str, Any]:
     spec = prof.bybit
     step = spec.qty_str(1)
-    max_qty = format_trimmed(prof.level_qty * 4000, spec.qty_dp)
+    max_qty = _max_qty(prof.level_qty * 4000, spec)
     return {
         "symbol": symbol,
         "contractType": contract_type,
@@ -145,7 +156,7 @@ def _bybit_instrument(
         "launchTime": str(ONBOARD_MS),
         "deliveryTime": str(delivery_ms),
         "deliveryFeeRate": "" if delivery_ms == 0 else "0.0005",
-        "priceScale": str(spec.price_dp),
+        "priceScale": str(spec.wire_price_dp),
         "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"},
         "priceFilter": {
             "minPrice": spec.price_str(1),
@@ -157,7 +168,7 @@ def _bybit_instrument(
             "minOrderQty": step,
             "qtyStep": step,
             "postOnlyMaxOrderQty": max_qty,
-            "maxMktOrderQty": format_trimmed(prof.level_qty * 400, spec.qty_dp),
+            "maxMktOrderQty": _max_qty(prof.level_qty * 400, spec),
             "minNotionalValue": "5",
         },
         "unifiedMarginTrade": True,
@@ -178,7 +189,11 @@ def bybit_instruments(
 ) -> list[dict[str, Any]]:
     """Every linear instrument, sorted by symbol (one page of ``instruments-info`` is a slice)."""
     first, last = next(iter(profiles.values())), list(profiles.values())[-1]
-    items = [_bybit_instrument(name, prof, funding_hours[name]) for name, prof in profiles.items()]
+    items = [
+        _bybit_instrument(name, prof, funding_hours[name])
+        for name, prof in profiles.items()
+        if prof.listed(BYBIT)
+    ]
     items.append(
         _bybit_instrument(
             f"{first.symbol}-26DEC26",
@@ -260,7 +275,7 @@ def okx_instruments(profiles: Mapping[str, SymbolProfile]) -> list[dict[str, Any
     swaps of the simulated symbols, plus what a client must filter out (a coin-margined swap,
     a USDC-margined one and a listing in ``preopen``). Sizes count contracts of ``ctVal``."""
     first, last = next(iter(profiles.values())), list(profiles.values())[-1]
-    items = [_okx_swap(prof.inst_id, prof.okx) for prof in profiles.values()]
+    items = [_okx_swap(prof.inst_id, prof.okx) for prof in profiles.values() if prof.listed(OKX)]
     items.append(
         _okx_swap(
             f"{first.base}-USD-SWAP",

@@ -74,6 +74,10 @@ class RestApi:
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
         self._profiles: dict[str, SymbolProfile] = {s: profile(s) for s in ctx.symbols}
+        self._listed = {  # the symbols each venue lists (a few are on one venue only)
+            ex: [s for s, prof in self._profiles.items() if prof.listed(ex)]
+            for ex in (BINANCE, BYBIT)
+        }
         self._minute = 0
         self._weight = 0  # Binance request weight used in the current minute
 
@@ -204,7 +208,7 @@ class RestApi:
                     "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
                 )
             return None
-        if symbol not in self._profiles:
+        if symbol not in self._profiles or not self._profiles[symbol].listed(BINANCE):
             raise BadRequest(-1121, "Invalid symbol.")
         return symbol
 
@@ -227,13 +231,14 @@ class RestApi:
         symbol = self._binance_symbol(request, required=False)
         if symbol is not None:
             return self._premium(symbol), 1
-        return [self._premium(s) for s in self._profiles], 10
+        return [self._premium(s) for s in self._listed[BINANCE]], 10
 
     def _premium(self, symbol: str) -> dict[str, Any]:
         mark = self.ctx.cache.binance_mark.get(symbol)
         if mark is None:  # before the first markPriceUpdate: the fair price
             now = self.ctx.now_ms()
-            fair = format_decimal(self.ctx.model.fair_price(symbol), 8)
+            unit = self._profiles[symbol].binance.unit
+            fair = format_decimal(self.ctx.model.fair_price(symbol) * unit, 8)
             hours = self.ctx.faults.funding_hours(BINANCE, symbol, now)
             mark = {"p": fair, "i": fair, "P": fair, "r": "0.00010000"}
             mark |= {"T": next_funding_ms(now, hours), "E": now}
@@ -252,21 +257,23 @@ class RestApi:
         symbol = self._binance_symbol(request, required=False)
         if symbol is not None:
             return self._ticker_24hr(symbol), 1
-        return [self._ticker_24hr(s) for s in self._profiles], 40
+        return [self._ticker_24hr(s) for s in self._listed[BINANCE]], 40
 
     def _ticker_24hr(self, symbol: str) -> dict[str, Any]:
         ctx, prof = self.ctx, self._profiles[symbol]
         spec, now = prof.binance, ctx.now_ms()
         stats = ctx.model.bybit_tickers_snapshot(symbol)["data"]  # the market's 24 h statistics
+        # Bybit's figures are per Bybit's unit; these are per Binance's.
+        ratio = spec.unit / prof.bybit.unit
         trade = ctx.cache.binance_trade.get(symbol)
-        last = float(trade["p"]) if trade else ctx.model.fair_price(symbol)
-        open_ = float(stats["prevPrice24h"])
-        volume, turnover = float(stats["volume24h"]), float(stats["turnover24h"])
+        last = float(trade["p"]) if trade else ctx.model.fair_price(symbol) * spec.unit
+        open_ = float(stats["prevPrice24h"]) * ratio
+        volume, turnover = float(stats["volume24h"]) / ratio, float(stats["turnover24h"])
         last_id = trade["l"] if trade else 7_900_000_000
-        count = int(volume / prof.trade_qty) + 1
+        count = int(volume * spec.unit / prof.trade_qty) + 1
 
         def price(value: float) -> str:
-            return format_decimal(value, spec.price_dp)
+            return format_decimal(value, spec.wire_price_dp)
 
         return {
             "symbol": symbol,
@@ -276,9 +283,9 @@ class RestApi:
             "lastPrice": price(last),
             "lastQty": trade["q"] if trade else spec.qty_str(1),
             "openPrice": price(open_),
-            "highPrice": price(max(float(stats["highPrice24h"]), last)),
-            "lowPrice": price(min(float(stats["lowPrice24h"]), last)),
-            "volume": format_decimal(volume, spec.qty_dp),
+            "highPrice": price(max(float(stats["highPrice24h"]) * ratio, last)),
+            "lowPrice": price(min(float(stats["lowPrice24h"]) * ratio, last)),
+            "volume": format_decimal(volume, spec.wire_qty_dp),
             "quoteVolume": format_decimal(turnover, 2),
             "openTime": now - DAY_MS,
             "closeTime": now,
@@ -291,7 +298,7 @@ class RestApi:
         symbol = self._binance_symbol(request, required=False)
         if symbol is not None:
             return self._book_ticker(symbol), 2
-        return [self._book_ticker(s) for s in self._profiles], 5
+        return [self._book_ticker(s) for s in self._listed[BINANCE]], 5
 
     def _book_ticker(self, symbol: str) -> dict[str, Any]:
         ctx, spec = self.ctx, self._profiles[symbol].binance
@@ -317,7 +324,7 @@ class RestApi:
                 "fundingIntervalHours": self.ctx.faults.funding_hours(BINANCE, symbol, now),
                 "disclaimer": False,
             }
-            for symbol in self._profiles
+            for symbol in self._listed[BINANCE]
         ], 1
 
     # -- Bybit ---------------------------------------------------------------------------------
@@ -327,7 +334,8 @@ class RestApi:
             if required:
                 raise BadRequest(10001, "params error: symbol invalid")
             return None
-        if symbol not in self._profiles:  # symbols are case-sensitive: "btcusdt" is invalid
+        # Symbols are case-sensitive: "btcusdt" is invalid.
+        if symbol not in self._profiles or not self._profiles[symbol].listed(BYBIT):
             raise BadRequest(10001, "params error: symbol invalid")
         return symbol
 
@@ -357,7 +365,7 @@ class RestApi:
 
     def _bybit_tickers(self, request: web.Request) -> Any:
         symbol = self._bybit_symbol(request, required=False)
-        symbols = [symbol] if symbol is not None else list(self._profiles)
+        symbols = [symbol] if symbol is not None else self._listed[BYBIT]
         return {"category": "linear", "list": [self._bybit_ticker(s) for s in symbols]}
 
     def _bybit_ticker(self, symbol: str) -> dict[str, Any]:

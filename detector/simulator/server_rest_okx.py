@@ -45,7 +45,11 @@ class OkxRestApi:
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
         self._profiles: dict[str, SymbolProfile] = {s: profile(s) for s in ctx.symbols}
-        self._by_inst = {prof.inst_id: symbol for symbol, prof in self._profiles.items()}
+        self._by_inst = {
+            prof.inst_id: symbol
+            for symbol, prof in self._profiles.items()
+            if prof.listed(Exchange.OKX)
+        }
 
     def add_routes(self, app: web.Application) -> None:
         routes: list[tuple[str, Callable[[web.Request], list[Any]]]] = [
@@ -143,4 +147,4 @@ class OkxRestApi:
             raise OkxError("51000", "Parameter instType error")
         if inst_type != "SWAP":
             return []
-        return [self.ctx.model.okx_ticker(symbol)["data"][0] for symbol in self._profiles]
+        return [self.ctx.model.okx_ticker(symbol)["data"][0] for symbol in self._by_inst.values()]

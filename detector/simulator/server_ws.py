@@ -15,6 +15,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from detector.models import Exchange
 from detector.simulator import wire
+from detector.simulator.instruments import profile
 from detector.simulator.server_state import ServerContext, binance_channel_group
 from detector.simulator.wire import Frame
 
@@ -289,9 +290,10 @@ class BybitStreams(SnapshotStreams):
     def __init__(self, ctx: ServerContext) -> None:
         super().__init__(ctx)
         self._rng = Random(f"{ctx.seed}/bybit-conn-ids")
-        self.topics = {
+        self.topics = {  # of the symbols Bybit lists: any other topic is refused
             topic
             for s in ctx.symbols
+            if profile(s).listed(BYBIT)
             for topic in (wire.orderbook_topic(s), wire.tickers_topic(s), wire.trade_topic(s))
         }
 

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from detector.models import Exchange
 from detector.simulator import wire_okx
-from detector.simulator.instruments import okx_inst_id
+from detector.simulator.instruments import okx_inst_id, profile
 from detector.simulator.server_state import ServerContext
 from detector.simulator.server_ws import SnapshotStreams, WsClient
 
@@ -31,7 +31,7 @@ class OkxStreams(SnapshotStreams):
     def __init__(self, ctx: ServerContext) -> None:
         super().__init__(ctx)
         self._rng = Random(f"{ctx.seed}/okx-conn-ids")
-        self._symbols = {okx_inst_id(s): s for s in ctx.symbols}
+        self._symbols = {okx_inst_id(s): s for s in ctx.symbols if profile(s).listed(OKX)}
 
     def add_routes(self, app: web.Application) -> None:
         async def handle(request: web.Request) -> web.StreamResponse:

@@ -98,6 +98,7 @@ class TickerState:
         mark = mark_tick * tick
         oi = self.open_interest
         single = oi / 2.0
+        unit = spec.unit  # coins in the venue's unit: sizes are divided by it, prices times it
         return {
             "symbol": self._symbol,
             "tickDirection": self.tick_direction,
@@ -108,14 +109,14 @@ class TickerState:
             "lowPrice24h": price(self.low_tick),
             "prevPrice1h": price(self.prev_1h_tick),
             "markPrice": price(mark_tick),
-            "indexPrice": format_decimal(self.index[Exchange.BYBIT], spec.price_dp),
-            "openInterest": format_decimal(oi, 3),
+            "indexPrice": format_decimal(self.index[Exchange.BYBIT] * unit, spec.wire_price_dp),
+            "openInterest": format_decimal(oi / unit, 3),
             "openInterestValue": format_decimal(oi * mark, 2),
             "turnover24h": format_decimal(self.turnover, 4),
-            "volume24h": format_decimal(self.volume, 4),
+            "volume24h": format_decimal(self.volume / unit, 4),
             "fundingIntervalHour": str(interval),
             "fundingCap": "0.005",
-            "singleOpenInterest": format_decimal(single, 3),
+            "singleOpenInterest": format_decimal(single / unit, 3),
             "singleOpenInterestValue": format_decimal(single * mark, 2),
             "nextFundingTime": str(next_funding_ms(now, interval)),
             "fundingRate": format_trimmed(funding_rate, 7),
@@ -128,9 +129,15 @@ class TickerState:
             "curPreListingPhase": "",
         }
 
-    def binance_mark(self, tick: float) -> tuple[str, str, str]:
-        """(mark ``p``, index ``i``, estimated settle ``P``) with Binance's 8 decimals."""
+    def binance_mark(self, spec: InstrumentSpec) -> tuple[str, str, str]:
+        """(mark ``p``, index ``i``, estimated settle ``P``) with Binance's 8 decimals, per the
+        venue's unit."""
+        tick, unit = spec.tick, spec.unit
         mark = round(self.mark[Exchange.BINANCE] / tick) * tick
         index = self.index[Exchange.BINANCE]
         settle = index * (1.0 + (mark / index - 1.0) * 0.5)
-        return format_decimal(mark, 8), format_decimal(index, 8), format_decimal(settle, 8)
+        return (
+            format_decimal(mark * unit, 8),
+            format_decimal(index * unit, 8),
+            format_decimal(settle * unit, 8),
+        )
