@@ -241,11 +241,15 @@ COLLISION_AT = 17  # mod 100: Bybit's coin of that name is another coin, 100 tim
 ONE_VENUE_AT = {61: Exchange.BINANCE, 83: Exchange.BYBIT}  # mod 100: listed on that venue only
 
 
+def _multiplied(index: int) -> bool:
+    """Whether Binance and Bybit quote tail coin ``index`` per 1,000 coins."""
+    return index % MULTIPLIER_EVERY == MULTIPLIER_AT
+
+
 def tail_name(index: int) -> str:
     """The name of tail coin ``index``: ``SIM007USDT``, or ``1000SIM005USDT`` for a coin that
     Binance and Bybit quote per 1,000 coins."""
-    multiplied = index % MULTIPLIER_EVERY == MULTIPLIER_AT
-    return f"{'1000' if multiplied else ''}SIM{index:03d}USDT"
+    return f"{'1000' if _multiplied(index) else ''}SIM{index:03d}USDT"
 
 
 MAX_SYMBOLS = len(SUPPORTED_SYMBOLS) + 1000
@@ -273,7 +277,7 @@ def _generated(symbol: str, index: int) -> SymbolProfile:
     and coins listed on one venue only."""
     rng = random.Random(f"simulated tail coin {index}")
     draw = rng.uniform(-4.0, 3.0)
-    unit_exp = 3 if index % MULTIPLIER_EVERY == MULTIPLIER_AT else 0
+    unit_exp = 3 if _multiplied(index) else 0
     if unit_exp:
         draw = -6.5 + (draw + 4.0) / 7.0 * 2.5
     price = 10.0**draw

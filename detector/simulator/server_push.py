@@ -40,9 +40,9 @@ from detector.simulator.market import MarketModel
 from detector.simulator.scenarios import Scenario
 from detector.simulator.server import SimulatorUrls
 from detector.simulator.server_rest import (
-    BINANCE_DEPTH_LIMITS,
     BINANCE_WEIGHT_LIMIT,
     RestApi,
+    binance_depth_limit,
     binance_depth_weight,
 )
 from detector.simulator.server_rest_okx import OkxRestApi
@@ -430,8 +430,7 @@ class FramePusher:
             waiter: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
             self._depth_waiters.setdefault(symbol, []).append(waiter)
             body = await waiter
-        # Futures accept 5, 10, 20, 50, 100, 500, 1000: other limits round up to the next one.
-        body = _cut(body, next((v for v in BINANCE_DEPTH_LIMITS if v >= int(limit)), 1000))
+        body = _cut(body, binance_depth_limit(int(limit)))
         return web.Response(
             body=body, content_type="application/json", headers={"X-MBX-USED-WEIGHT-1M": used}
         )

@@ -35,9 +35,15 @@ BINANCE_DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 BINANCE_WEIGHT_LIMIT = BINANCE_RATE_LIMITS[0]["limit"]  # REQUEST_WEIGHT per minute
 
 
+def binance_depth_limit(limit: int) -> int:
+    """The depth Binance futures answer for ``limit``: they accept 5, 10, 20, 50, 100, 500,
+    1000; other limits round up to the next one (1000 at most)."""
+    return next((v for v in BINANCE_DEPTH_LIMITS if v >= limit), 1000)
+
+
 def binance_depth_weight(limit: int) -> int:
     """The request weight of ``GET /fapi/v1/depth`` at ``limit`` (rounded up to 5 … 1000)."""
-    limit = next((v for v in BINANCE_DEPTH_LIMITS if v >= limit), 1000)
+    limit = binance_depth_limit(limit)
     return 2 if limit <= 50 else 5 if limit == 100 else 10 if limit == 500 else 20
 
 
@@ -74,8 +80,8 @@ class RestApi:
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
         self._profiles: dict[str, SymbolProfile] = {s: profile(s) for s in ctx.symbols}
-        self._listed = {  # the symbols each venue lists (a few are on one venue only)
-            ex: [s for s, prof in self._profiles.items() if prof.listed(ex)]
+        self._listed = {  # the symbols each venue lists, in order (a few are on one venue only)
+            ex: dict.fromkeys(s for s, prof in self._profiles.items() if prof.listed(ex))
             for ex in (BINANCE, BYBIT)
         }
         self._minute = 0
@@ -208,7 +214,7 @@ class RestApi:
                     "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
                 )
             return None
-        if symbol not in self._profiles or not self._profiles[symbol].listed(BINANCE):
+        if symbol not in self._listed[BINANCE]:
             raise BadRequest(-1121, "Invalid symbol.")
         return symbol
 
@@ -220,8 +226,7 @@ class RestApi:
             raise BadRequest(
                 -1100, "Illegal characters found in parameter 'limit'; legal range is '^[0-9]+$'."
             )
-        # Futures accept 5, 10, 20, 50, 100, 500, 1000: other limits round up to the next one.
-        limit = next((v for v in BINANCE_DEPTH_LIMITS if v >= limit), 1000)
+        limit = binance_depth_limit(limit)
         return self.ctx.model.binance_depth_snapshot(symbol, limit), binance_depth_weight(limit)
 
     def _binance_exchange_info(self, request: web.Request) -> tuple[Any, int]:
@@ -335,7 +340,7 @@ class RestApi:
                 raise BadRequest(10001, "params error: symbol invalid")
             return None
         # Symbols are case-sensitive: "btcusdt" is invalid.
-        if symbol not in self._profiles or not self._profiles[symbol].listed(BYBIT):
+        if symbol not in self._listed[BYBIT]:
             raise BadRequest(10001, "params error: symbol invalid")
         return symbol
 
@@ -365,7 +370,7 @@ class RestApi:
 
     def _bybit_tickers(self, request: web.Request) -> Any:
         symbol = self._bybit_symbol(request, required=False)
-        symbols = [symbol] if symbol is not None else self._listed[BYBIT]
+        symbols = [symbol] if symbol is not None else list(self._listed[BYBIT])
         return {"category": "linear", "list": [self._bybit_ticker(s) for s in symbols]}
 
     def _bybit_ticker(self, symbol: str) -> dict[str, Any]:
