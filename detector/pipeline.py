@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 STALE_CHECK_EVERY_MS = 100
 # bookTicker frames kept per symbol until the depth event with their id arrives.
 MAX_PENDING_TICKERS = 64
+# How long two new books that disagree wait for a third venue's book of the symbol to sync
+# and tell which of them is another coin (Binance syncs over REST, after Bybit and OKX).
+HOLD_FOR_THIRD_MS = 60_000
 
 
 @dataclass(slots=True)
@@ -154,6 +157,10 @@ class Pipeline:
         # The newest funding rate of each unverified book, held back: a rate compared across
         # venues must be the same coin's (released when the book is verified, dropped if not).
         self._held_funding: dict[tuple[Exchange, str], FundingRate] = {}
+        # Two unverified books that disagree while a third venue's book of the symbol is still
+        # syncing: held (not compared, not signalled, their trades not counted) since when, so
+        # that the third book can tell which one is the odd coin. See _verify.
+        self._held: dict[tuple[Exchange, str], int] = {}
         for symbol in self.symbols.symbols:
             self._add_books(symbol, self.exchanges if venues is None else venues.get(symbol, ()))
 
@@ -195,6 +202,7 @@ class Pipeline:
             self._unverified.discard(key)
             self.quarantined.pop(key, None)
             self._held_funding.pop(key, None)
+            self._held.pop(key, None)
             self.processor.forget(book.exchange, symbol)
         self._pending_tickers.pop(symbol, None)
         self.symbols.remove(symbol)
@@ -312,6 +320,8 @@ class Pipeline:
         if isinstance(event, DepthSnapshot | DepthDiff):
             self._on_depth(event, signals)
         elif isinstance(event, Trade):
+            if self._held and (event.exchange, event.symbol) in self._held:
+                return  # which coin it trades is not known yet
             signals.extend(self._emit(self.aggregator.on_trade(event.symbol, event, now)))
         elif isinstance(event, FundingRate):
             if self._unverified and (event.exchange, event.symbol) in self._unverified:
@@ -413,7 +423,8 @@ class Pipeline:
         healthy = self._check_health(book, symbol)
         if healthy and self._unverified and (book.exchange, symbol) in self._unverified:
             self._verify(symbol, signals)
-            if (book.exchange, symbol) in self.quarantined:
+            key = (book.exchange, symbol)
+            if key in self.quarantined or key in self._held:
                 self._analyze(symbol, signals)
                 return
         if healthy:
@@ -426,7 +437,9 @@ class Pipeline:
         """Compare the mids of the symbol's healthy books, once per book: one that differs from
         every other by more than ``max_price_ratio_pct`` is another coin behind the same name
         (or a multiplier read wrong), quarantined before it is ever compared for arbitrage. Two
-        books that disagree are both quarantined: which one is right cannot be told."""
+        new books that disagree are held while a third venue's book of the symbol syncs (for up
+        to ``HOLD_FOR_THIRD_MS``): it tells which of them is the odd one. Without a third, both
+        are quarantined: which one is right cannot be told."""
         mids: dict[Exchange, float] = {}
         for book in self._books[symbol]:
             bid, ask = book.levels.best_bid(), book.levels.best_ask()
@@ -443,6 +456,7 @@ class Pipeline:
             others = {e: m for e, m in mids.items() if e is not book.exchange}
             if any(max(mid, m) / min(mid, m) <= self._max_ratio for m in others.values()):
                 self._unverified.discard(key)
+                self._held.pop(key, None)
                 held = self._held_funding.pop(key, None)
                 if held is not None:
                     on_funding = self.aggregator.on_funding(symbol, held, self.now_ms)
@@ -450,8 +464,27 @@ class Pipeline:
                 continue
             seen = ", ".join(f"{e.label} {m:.8g}" for e, m in others.items())
             odd.append((book, f"mid {mid:.8g} against {seen}: not the same coin"))
+        if (
+            len(odd) == 2
+            and len(mids) == 2
+            and len(self._books[symbol]) > 2
+            and self._hold(odd[0][0], odd[1][0], symbol)
+        ):
+            return
         for book, why in odd:
             self._quarantine(book, symbol, why)
+
+    def _hold(self, first: SyncedBook, second: SyncedBook, symbol: str) -> bool:
+        """Hold two disagreeing books for a third venue's verdict; False once the hold is over."""
+        keys = ((first.exchange, symbol), (second.exchange, symbol))
+        since = min(self._held.get(key, self.now_ms) for key in keys)
+        if self.now_ms - since >= HOLD_FOR_THIRD_MS:
+            return False
+        for key in keys:
+            if key not in self._held:
+                log.warning("%s %s held: its price disagrees, a third venue will tell", *key)
+            self._held[key] = since
+        return True
 
     def _quarantine(self, book: SyncedBook, symbol: str, why: str) -> None:
         key = (book.exchange, symbol)
@@ -459,6 +492,7 @@ class Pipeline:
         self.stats.quarantined[f"{book.exchange.value}:{symbol}"] = why
         self._unverified.discard(key)
         self._held_funding.pop(key, None)
+        self._held.pop(key, None)
         del self._healthy[key]  # its frames now count as quarantined events
         self._books[symbol] = tuple(b for b in self._books[symbol] if b is not book)
         if book.exchange is Exchange.BINANCE:
@@ -468,6 +502,8 @@ class Pipeline:
 
     def _analyze(self, symbol: str, signals: list[Signal]) -> None:
         books = self._books[symbol]
+        if self._held:
+            books = tuple(b for b in books if (b.exchange, symbol) not in self._held)
         events = self.analyzer.update(symbol, books, self.now_ms)
         if events:
             if self.on_opportunity_closed is not None:

@@ -10,12 +10,15 @@ from detector.config import DetectorConfig
 from detector.engine import Detector
 from detector.errors import ConfigError
 from detector.models import Exchange, Source
-from detector.pipeline import Pipeline
+from detector.pipeline import HOLD_FOR_THIRD_MS, Pipeline
 from detector.recording import Record
 from detector.signals import Signal, SignalType
-from detector.simulator import wire
+from detector.simulator import wire, wire_okx
+from detector.venues.instruments import Instrument
 
 SYMBOL = "XUSDT"
+OKX_SWAP = "X-USDT-SWAP"
+THREE = (Exchange.BINANCE, Exchange.BYBIT, Exchange.OKX)
 
 
 def levels(bid: float, ask: float) -> tuple[list[list[str]], list[list[str]]]:
@@ -36,6 +39,22 @@ def bybit_book(ts: int, bid: float, ask: float, update_id: int = 100) -> Record:
     kind = "snapshot" if update_id == 100 else "delta"
     frame = wire.bybit_orderbook(SYMBOL, kind, ts, *levels(bid, ask), update_id, update_id, ts)
     return Record(ts, Exchange.BYBIT, Source.WS, "/v5/public/linear", frame)
+
+
+def okx_book(ts: int, bid: float, ask: float) -> Record:
+    """An OKX ``books`` snapshot: a synced OKX book (its checksum is OKX's)."""
+    bids, asks = levels(bid, ask)
+    check = wire_okx.checksum(bids, asks)
+    frame = wire_okx.books(OKX_SWAP, "snapshot", asks, bids, ts, check, -1, 100)
+    return Record(ts, Exchange.OKX, Source.WS, wire_okx.OKX_PUBLIC, frame)
+
+
+def binance_move(ts: int, bid: float, ask: float) -> Record:
+    """The Binance diff after binance_book's: its top moves from 100/100.1 to bid/ask."""
+    bids = [["100.0", "0"], [f"{bid}", "50"]]
+    asks = [["100.1", "0"], [f"{ask}", "50"]]
+    diff = wire.binance_depth(SYMBOL, ts, ts, 11, 11, 10, bids, asks)
+    return Record(ts, Exchange.BINANCE, Source.WS, "/public/stream", diff)
 
 
 def binance_funding(ts: int, rate: str) -> Record:
@@ -140,3 +159,44 @@ async def test_the_detectors_health_reports_the_quarantine() -> None:
     )
     assert health.books == []  # no book of theirs is counted as watched
     await detector.stop()
+
+
+def three_venues() -> Pipeline:
+    config = DetectorConfig(symbols=(SYMBOL,), exchanges=THREE)
+    pipeline = Pipeline(config)
+    okx = Instrument(Exchange.OKX, OKX_SWAP, "X", "USDT", 0.1, 1.0, True, "live", "linear")
+    pipeline.parsers[Exchange.OKX].learn_instruments([okx])  # type: ignore[attr-defined]
+    return pipeline
+
+
+def feed(pipeline: Pipeline, *records: Record) -> list[Signal]:
+    return [s for record in records for s in pipeline.feed(record)]
+
+
+def test_with_a_third_venue_syncing_only_the_odd_coin_is_quarantined() -> None:
+    # Bybit and OKX sync first (WebSocket snapshots) and disagree; Binance (REST) tells.
+    pipeline = three_venues()
+    early = feed(pipeline, bybit_book(1_000, 1000.0, 1001.0), okx_book(1_100, 100.0, 100.1))
+    early += feed(pipeline, bybit_book(1_200, 1000.5, 1001.5, update_id=101))
+    assert early == []  # held: not compared, not signalled
+    assert pipeline.quarantined == {}
+    signals = feed(pipeline, *binance_book(2_000, 100.0, 100.1))
+    assert set(pipeline.quarantined) == {(Exchange.BYBIT, SYMBOL)}
+    assert [b.exchange for b in pipeline.books(SYMBOL)] == [Exchange.BINANCE, Exchange.OKX]
+    assert signals == []
+    # The genuine OKX book is watched: the two same-coin books make a real window.
+    signals = feed(pipeline, binance_move(2_500, 102.0, 102.1))
+    assert [s.type for s in signals if s.type is SignalType.ARBITRAGE] == [SignalType.ARBITRAGE]
+
+
+def test_without_the_third_venue_the_hold_ends_and_both_are_quarantined() -> None:
+    pipeline = three_venues()
+    feed(pipeline, bybit_book(1_000, 1000.0, 1001.0), okx_book(1_100, 100.0, 100.1))
+    late = 1_100 + HOLD_FOR_THIRD_MS  # the hold began when the second book synced
+    # Both feeds stay alive (a fresh snapshot each) while Binance never syncs.
+    signals = feed(pipeline, bybit_book(late - 2, 1000.5, 1001.5, update_id=101))
+    signals += feed(pipeline, okx_book(late - 1, 100.0, 100.1))
+    assert pipeline.quarantined == {} and signals == []  # still waiting
+    signals = feed(pipeline, okx_book(late, 100.0, 100.1))
+    assert set(pipeline.quarantined) == {(Exchange.BYBIT, SYMBOL), (Exchange.OKX, SYMBOL)}
+    assert signals == []

@@ -196,9 +196,12 @@ async def test_the_detector_watches_a_40_symbol_market_and_signals_a_tail_coin()
             fair = {s: server.model.fair_price(s) for s in (coin, multiplied)}
             health = detector.health()
     # The collision: Bybit's SIM017 is another coin. Quarantined, never compared, never signalled.
-    assert f"bybit {collision}" in health.quarantined
-    assert all(q.endswith(f" {collision}") for q in health.quarantined)  # that coin only
-    assert not [s for s in signals if s.symbol == collision]
+    # Bybit and OKX sync first and disagree: both are held until Binance tells which is odd, so
+    # the genuine OKX book stays watched (and the window's moved Binance ask may cross it).
+    assert health.quarantined == [f"bybit {collision}"]
+    venues = ("exchange", "buy_exchange", "sell_exchange", "higher_exchange", "lower_exchange")
+    seen = {s.details.get(k) for s in signals if s.symbol == collision for k in venues}
+    assert "bybit" not in seen
     for symbol, sell_on, unit in ((coin, "bybit", 1.0), (multiplied, "binance", 1000.0)):
         details = arbitrage(symbol, sell_on)[0].details
         assert details["net_profit_percentage"] >= 0.1
