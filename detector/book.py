@@ -37,21 +37,38 @@ class ApplyResult(StrEnum):
 
 
 class OrderBook:
-    """Price levels of one book. Bids and asks are kept as dicts plus sorted price lists."""
+    """Price levels of one book. Bids and asks are kept as dicts plus sorted price lists, and
+    the best of each side once per change (it is read several times for each change)."""
 
-    __slots__ = ("_ask_prices", "_asks", "_bid_prices", "_bids")
+    __slots__ = ("_ask_prices", "_asks", "_best_ask", "_best_bid", "_bid_prices", "_bids")
 
     def __init__(self) -> None:
         self._bids: dict[float, float] = {}
         self._asks: dict[float, float] = {}
         self._bid_prices: list[float] = []  # ascending: best bid is the last
         self._ask_prices: list[float] = []  # ascending: best ask is the first
+        self._best_bid: Level | None = None
+        self._best_ask: Level | None = None
 
     def clear(self) -> None:
         self._bids.clear()
         self._asks.clear()
         self._bid_prices.clear()
         self._ask_prices.clear()
+        self._best_bid = self._best_ask = None
+
+    def _tops(self) -> None:
+        bid_prices, ask_prices = self._bid_prices, self._ask_prices
+        if bid_prices:
+            price = bid_prices[-1]
+            self._best_bid = (price, self._bids[price])
+        else:
+            self._best_bid = None
+        if ask_prices:
+            price = ask_prices[0]
+            self._best_ask = (price, self._asks[price])
+        else:
+            self._best_ask = None
 
     def replace(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
         """Replace both sides; zero sizes are left out."""
@@ -59,23 +76,19 @@ class OrderBook:
         self._asks = {p: q for p, q in asks if q > 0.0}
         self._bid_prices = sorted(self._bids)
         self._ask_prices = sorted(self._asks)
+        self._tops()
 
     def update(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
         """Apply absolute sizes: size 0 removes the level (removing an unknown level is normal)."""
         _update_side(self._bids, self._bid_prices, bids)
         _update_side(self._asks, self._ask_prices, asks)
+        self._tops()
 
     def best_bid(self) -> Level | None:
-        if not self._bid_prices:
-            return None
-        price = self._bid_prices[-1]
-        return price, self._bids[price]
+        return self._best_bid
 
     def best_ask(self) -> Level | None:
-        if not self._ask_prices:
-            return None
-        price = self._ask_prices[0]
-        return price, self._asks[price]
+        return self._best_ask
 
     def iter_bids(self) -> Iterator[Level]:
         """Bids from the best (highest) down."""
@@ -103,9 +116,8 @@ class OrderBook:
 
     def is_crossed(self) -> bool:
         """True when the best bid is at or above the best ask: no real book looks like that."""
-        return bool(self._bid_prices and self._ask_prices) and (
-            self._bid_prices[-1] >= self._ask_prices[0]
-        )
+        bid, ask = self._best_bid, self._best_ask
+        return bid is not None and ask is not None and bid[0] >= ask[0]
 
 
 def _update_side(sizes: dict[float, float], prices: list[float], levels: Iterable[Level]) -> None:
