@@ -33,7 +33,7 @@ from detector.feeds import (
     decode,
 )
 from detector.models import Exchange, Source
-from detector.pipeline import Pipeline
+from detector.pipeline import BookNeed, Pipeline
 from detector.recording import Record
 from detector.signals import Signal
 from detector.symbols import Listing, SymbolMap
@@ -320,9 +320,15 @@ class Detector:
         now = int(self._clock() * 1000)
         self._deliver(self.pipeline.advance(now))
         self._rates.append((now, tuple(self._frames.values())))
+        # Every feed repairs from one look at the books (no await in between: no frame can
+        # change them), then the silent ones reconnect. One walk over the books a tick, not
+        # one per feed: at the whole market that is a thousand books or more.
+        needs: dict[Exchange, list[BookNeed]] = {exchange: [] for exchange in self.feeds}
+        for need in self.pipeline.needs():
+            needs.setdefault(need.exchange, []).append(need)
         for exchange, feed in self.feeds.items():
-            # Asked afresh for each feed: the previous feed's await may have changed the books.
-            feed.repair([need for need in self.pipeline.needs() if need.exchange is exchange])
+            feed.repair(needs[exchange])
+        for feed in list(self.feeds.values()):
             await feed.reconnect_silent(silent_ms)
 
     # -- start-up checks -----------------------------------------------------------------
