@@ -121,13 +121,14 @@ class OrderBook:
 
 
 def _update_side(sizes: dict[float, float], prices: list[float], levels: Iterable[Level]) -> None:
+    # One hash lookup a level: a new price is told by the dict growing, a removed one by pop.
     for price, size in levels:
         if size > 0.0:
-            if price not in sizes:
-                insort(prices, price)
+            count = len(sizes)
             sizes[price] = size
-        elif price in sizes:
-            del sizes[price]
+            if len(sizes) != count:
+                insort(prices, price)
+        elif sizes.pop(price, None) is not None:
             del prices[bisect_left(prices, price)]
 
 

@@ -502,7 +502,8 @@ class Pipeline:
 
     def _analyze(self, symbol: str, signals: list[Signal]) -> None:
         books = self._books[symbol]
-        if self._held:
+        if self._held and any((b.exchange, symbol) in self._held for b in books):
+            # A new tuple: the analyzer plans its pairs afresh (only while the hold lasts).
             books = tuple(b for b in books if (b.exchange, symbol) not in self._held)
         events = self.analyzer.update(symbol, books, self.now_ms)
         if events:
