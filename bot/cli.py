@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -176,6 +177,7 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--frames", type=int, default=500_000, help="frames to generate")
     bench.add_argument("--file", type=Path, help="benchmark this recording instead")
     bench.add_argument("--seed", type=int, default=7)
+    add_symbol_count_option(bench)  # e.g. the whole simulated market: --symbols 400
     bench.set_defaults(func=_cmd_bench)
     symbols_cli.add_parser(sub)
     _add_common_options(parser)
@@ -293,7 +295,11 @@ def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(f"--frames {args.frames}: give a number of frames above 0")
     if args.file is not None and not args.file.is_file():
         raise CommandError(f"no such recording: {args.file} (--file)")
+    if args.symbols is not None and args.file is not None:
+        raise CommandError("--symbols N generates a market to measure: leave out --file")
     config = _offline_config(settings, "bench", args.file)
+    if args.symbols is not None:
+        config = replace(config, symbols=tuple(_simulated(settings.symbols, args.symbols)))
     bars: dict[str, Any] = {}  # one tqdm bar per stage, each with its total and ETA
 
     def progress(stage: str, done: int, total: int) -> None:

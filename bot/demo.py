@@ -66,7 +66,8 @@ def format_warmup(rules: SignalRules) -> str:
 
 
 def add_symbol_count_option(parser: argparse.ArgumentParser) -> None:
-    """``--symbols N`` of ``demo`` and ``simulate``: how much of the simulated market is listed."""
+    """``--symbols N`` of ``demo``, ``simulate`` and ``bench``: how much of the simulated market is
+    listed (or measured)."""
     help_text = "list the first N of the simulated market (3 majors, then SIM000USDT …; 1 to"
     help_text += f" {MAX_SYMBOLS}; default: the majors, or SYMBOLS when it names some)"
     parser.add_argument("--symbols", type=_symbol_count, metavar="N", help=help_text)

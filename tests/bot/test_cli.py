@@ -211,6 +211,17 @@ def test_bench_reports_the_rates_and_their_ratios(capsys: pytest.CaptureFixture[
     assert float(ratio.group(1)) == pytest.approx(typed, rel=0.06, abs=0.06)
 
 
+def test_bench_measures_the_first_n_symbols_of_the_simulated_market(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXCHANGES", "binance,bybit,okx")
+    assert main(["bench", "--frames", "4000", "--symbols", "40"]) == 0
+    out = capsys.readouterr().out
+    assert "frames:          4000 (simulator calm market, 40 symbols, seed 7)" in out
+    events = re.search(r"^events: (\d+)", out, re.M)
+    assert events is not None and int(events.group(1)) > 0
+
+
 def test_demo_shows_several_signal_types_and_exits_0(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -426,6 +437,11 @@ def _existing_recording(tmp_path: Path) -> None:
             "arbwatch: invalid setting MIN_PROFIT_PCT: Input should be a valid number, unable to"
             " parse string as a number (got 'much'); fix it in .env or the environment",
             id="an-invalid-setting",
+        ),
+        pytest.param(
+            ["bench", "--symbols", "40", "--file", "notes.md"], {}, _text_file, 2,
+            "arbwatch: --symbols N generates a market to measure: leave out --file",
+            id="bench-symbols-and-a-file",
         ),
         pytest.param(
             ["bench", "--frames", "0"], {}, None, 2,
