@@ -196,7 +196,7 @@ async def test_the_detector_watches_a_40_symbol_market_and_signals_a_tail_coin()
             fair = {s: server.model.fair_price(s) for s in (coin, multiplied)}
             health = detector.health()
     # The collision: Bybit's SIM017 is another coin. Quarantined, never compared, never signalled.
-    # Bybit and OKX sync first and disagree: both are held until Binance tells which is odd, so
+    # The first two books to sync disagree: both are held until the third tells which is odd, so
     # the genuine OKX book stays watched (and the window's moved Binance ask may cross it).
     assert health.quarantined == [f"bybit {collision}"]
     venues = ("exchange", "buy_exchange", "sell_exchange", "higher_exchange", "lower_exchange")
