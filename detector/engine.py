@@ -534,6 +534,11 @@ class Detector:
                     f"{exchange.label} {symbol} quarantined: {why}"
                     for (exchange, symbol), why in self.pipeline.quarantined.items()
                 ),
+                *(
+                    f"{exchange.label} {symbol} held: its price disagrees with another venue's;"
+                    " unused until a third venue's book tells which is another coin"
+                    for exchange, symbol in self.pipeline.held
+                ),
             ],
             quarantined=[f"{e.value} {s}" for e, s in self.pipeline.quarantined],
         )

@@ -294,6 +294,11 @@ class Pipeline:
         none for a symbol not watched."""
         return self._books.get(symbol, ())
 
+    @property
+    def held(self) -> list[tuple[Exchange, str]]:
+        """Books held for a third venue's verdict on their coin (see _verify): not yet used."""
+        return list(self._held)
+
     def is_healthy(self, exchange: Exchange, symbol: str) -> bool:
         """True while the book is synced, not crossed and fresh (False: no such book)."""
         return self._healthy.get((exchange, symbol), False)

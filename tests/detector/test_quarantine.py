@@ -200,3 +200,19 @@ def test_without_the_third_venue_the_hold_ends_and_both_are_quarantined() -> Non
     signals = feed(pipeline, okx_book(late, 100.0, 100.1))
     assert set(pipeline.quarantined) == {(Exchange.BYBIT, SYMBOL), (Exchange.OKX, SYMBOL)}
     assert signals == []
+
+
+async def test_the_detectors_health_names_the_held_books() -> None:
+    detector = Detector(DetectorConfig(symbols=(SYMBOL,), exchanges=THREE), validate_symbols=False)
+    okx = Instrument(Exchange.OKX, OKX_SWAP, "X", "USDT", 0.1, 1.0, True, "live", "linear")
+    detector.pipeline.parsers[Exchange.OKX].learn_instruments([okx])  # type: ignore[attr-defined]
+    for record in [bybit_book(1_000, 1000.0, 1001.0), okx_book(1_100, 100.0, 100.1)]:
+        detector.pipeline.feed(record)
+    health = detector.health()
+    assert health.quarantined == []
+    held = "held: its price disagrees with another venue's; unused until a third venue's book"
+    assert [p.split(" held: ")[0] for p in health.symbol_problems if held in p] == [
+        "Bybit XUSDT",
+        "OKX XUSDT",
+    ]
+    await detector.stop()
