@@ -323,11 +323,11 @@ class Detector:
         # Every feed repairs from one look at the books (no await in between: no frame can
         # change them), then the silent ones reconnect. One walk over the books a tick, not
         # one per feed: at the whole market that is a thousand books or more.
-        needs: dict[Exchange, list[BookNeed]] = {exchange: [] for exchange in self.feeds}
+        needs: dict[Exchange, list[BookNeed]] = {}
         for need in self.pipeline.needs():
             needs.setdefault(need.exchange, []).append(need)
         for exchange, feed in self.feeds.items():
-            feed.repair(needs[exchange])
+            feed.repair(needs.get(exchange, []))
         for feed in list(self.feeds.values()):
             await feed.reconnect_silent(silent_ms)
 

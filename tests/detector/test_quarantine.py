@@ -161,12 +161,15 @@ async def test_the_detectors_health_reports_the_quarantine() -> None:
     await detector.stop()
 
 
-def three_venues() -> Pipeline:
-    config = DetectorConfig(symbols=(SYMBOL,), exchanges=THREE)
-    pipeline = Pipeline(config)
+def learn_okx_swap(pipeline: Pipeline) -> Pipeline:
+    """Teach the OKX parser the swap's contract size (1 coin), as its instrument list would."""
     okx = Instrument(Exchange.OKX, OKX_SWAP, "X", "USDT", 0.1, 1.0, True, "live", "linear")
     pipeline.parsers[Exchange.OKX].learn_instruments([okx])  # type: ignore[attr-defined]
     return pipeline
+
+
+def three_venues() -> Pipeline:
+    return learn_okx_swap(Pipeline(DetectorConfig(symbols=(SYMBOL,), exchanges=THREE)))
 
 
 def feed(pipeline: Pipeline, *records: Record) -> list[Signal]:
@@ -204,8 +207,7 @@ def test_without_the_third_venue_the_hold_ends_and_both_are_quarantined() -> Non
 
 async def test_the_detectors_health_names_the_held_books() -> None:
     detector = Detector(DetectorConfig(symbols=(SYMBOL,), exchanges=THREE), validate_symbols=False)
-    okx = Instrument(Exchange.OKX, OKX_SWAP, "X", "USDT", 0.1, 1.0, True, "live", "linear")
-    detector.pipeline.parsers[Exchange.OKX].learn_instruments([okx])  # type: ignore[attr-defined]
+    learn_okx_swap(detector.pipeline)
     for record in [bybit_book(1_000, 1000.0, 1001.0), okx_book(1_100, 100.0, 100.1)]:
         detector.pipeline.feed(record)
     health = detector.health()
