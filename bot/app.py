@@ -60,6 +60,9 @@ FLUSH_S = 5.0
 """At shutdown, how long the outboxes may keep delivering what is already due."""
 SNAPSHOT_EVERY_S = 1.0
 PRUNE_EVERY_S = 3600.0
+MAX_BURST = 256
+"""Signals routed and stored in one transaction at most (those waiting when routing is free)."""
+_NOTHING = object()
 
 
 def now_ms() -> int:
@@ -293,24 +296,48 @@ class App:
         await self.stop()
 
     async def _route_loop(self) -> None:
-        while (signal := await self._signals.get()) is not None:
-            if isinstance(signal, TrackedOpportunity):
-                try:  # its final duration and peak, for /stats and the alerts' closing edits
-                    await asyncio.to_thread(self.store.history.record_opportunity, signal)
-                except Exception:
-                    log.exception("recording opportunity %s failed", signal.id)
-                    continue
-                if signal.closed_ms is not None:  # its alerts are due for their closing edit
-                    self._wake_outboxes()
+        item = await self._signals.get()
+        while item is not None:
+            if isinstance(item, TrackedOpportunity):
+                await self._record_opportunity(item)
+                item = await self._signals.get()
                 continue
-            try:
-                plan = await asyncio.to_thread(self.router.dispatch, signal, now_ms())
-            except Exception:  # one bad signal (or a full disk) must not stop routing
-                log.exception("routing a %s signal failed", signal.type)
-                continue
-            self.routed += 1
-            if plan.recipients:
-                self._wake_outboxes()
+            # What queued up meanwhile goes in one transaction (a burst: one commit, not one
+            # per signal), up to the next opportunity or the end, which keep their place.
+            burst: list[Signal] = [item]
+            after: object = _NOTHING
+            while len(burst) < MAX_BURST and not self._signals.empty():
+                head = self._signals.get_nowait()
+                if head is None or isinstance(head, TrackedOpportunity):
+                    after = head
+                    break
+                burst.append(head)
+            await self._dispatch(burst)
+            item = await self._signals.get() if after is _NOTHING else after  # type: ignore[assignment]
+
+    async def _record_opportunity(self, tracked: TrackedOpportunity) -> None:
+        try:  # its final duration and peak, for /stats and the alerts' closing edits
+            await asyncio.to_thread(self.store.history.record_opportunity, tracked)
+        except Exception:
+            log.exception("recording opportunity %s failed", tracked.id)
+            return
+        if tracked.closed_ms is not None:  # its alerts are due for their closing edit
+            self._wake_outboxes()
+
+    async def _dispatch(self, burst: list[Signal]) -> None:
+        try:
+            plans = await asyncio.to_thread(self.router.dispatch_many, burst, now_ms())
+        except Exception:
+            if len(burst) == 1:  # one bad signal (or a full disk) must not stop routing
+                log.exception("routing a %s signal failed", burst[0].type)
+                return
+            # One bad signal must not cost the burst: each alone, so only it is lost.
+            for signal in burst:
+                await self._dispatch([signal])
+            return
+        self.routed += len(plans)
+        if any(plan.recipients for plan in plans):
+            self._wake_outboxes()
 
     def _snapshot(self) -> None:
         self._health = self.detector.health()

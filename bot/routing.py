@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.messages import MINUTE_MS, signal_venues
@@ -189,7 +189,8 @@ class SentLedger:
         return self._sent.get(episode_key)
 
     def note(self, plan: DeliveryPlan, now_ms: int) -> None:
-        """Remember that ``plan`` was queued at ``now_ms`` (call after the store committed it)."""
+        """Remember that ``plan`` was queued at ``now_ms`` (:meth:`restore` undoes it if the
+        store does not commit it)."""
         key = plan.signal.key
         self._touched[key] = max(self._touched.get(key, 0), now_ms)
         if plan.recipients or plan.digest:
@@ -198,6 +199,32 @@ class SentLedger:
             sent = self._sent.setdefault(key, {})
             sent.update(dict.fromkeys(plan.recipients, state))
             sent.update(dict.fromkeys(plan.digest, state))
+
+    def save(
+        self, keys: Iterable[str]
+    ) -> dict[str, tuple[dict[int, tuple[int, float | None]] | None, int | None]]:
+        """What the ledger holds about the episodes ``keys``, for :meth:`restore`."""
+        return {
+            key: (
+                None if (sent := self._sent.get(key)) is None else dict(sent),
+                self._touched.get(key),
+            )
+            for key in keys
+        }
+
+    def restore(
+        self, saved: Mapping[str, tuple[dict[int, tuple[int, float | None]] | None, int | None]]
+    ) -> None:
+        """Undo the notes taken since :meth:`save` (their transaction did not commit)."""
+        for key, (sent, touched) in saved.items():
+            if sent is None:
+                self._sent.pop(key, None)
+            else:
+                self._sent[key] = sent
+            if touched is None:
+                self._touched.pop(key, None)
+            else:
+                self._touched[key] = touched
 
     def prune(self, before_ms: int) -> int:
         """Forget episodes not routed since ``before_ms``; returns how many."""
@@ -279,15 +306,30 @@ class Router:
 
     def dispatch(self, signal: Signal, now_ms: int) -> DeliveryPlan:
         """Route, then store the signal and its deliveries; returns what was queued."""
+        return self.dispatch_many([signal], now_ms)[0]
+
+    def dispatch_many(self, signals: Sequence[Signal], now_ms: int) -> list[DeliveryPlan]:
+        """:meth:`dispatch` of a burst, in order, stored in one transaction (one commit for
+        all: at 200 signals a second the commits, not the routing, were most of the cost).
+        Each signal is routed knowing what the ones before it queued; if the transaction
+        fails, nothing of the burst is stored or remembered."""
         with self._dispatching:
-            with self._indexing:
-                plan = route(signal, self.index, self.ledger, now_ms)
-            self.store.history.record_signal(signal, now_ms, plan)
-            self.ledger.note(plan, now_ms)
+            saved = self.ledger.save({signal.key for signal in signals})
+            plans: list[DeliveryPlan] = []
+            try:
+                for signal in signals:
+                    with self._indexing:
+                        plan = route(signal, self.index, self.ledger, now_ms)
+                    self.ledger.note(plan, now_ms)  # the next signal of the burst sees it
+                    plans.append(plan)
+                self.store.history.record_signals([(p.signal, p) for p in plans], now_ms)
+            except BaseException:
+                self.ledger.restore(saved)
+                raise
             if now_ms >= self._next_prune:
                 self.ledger.prune(now_ms - self._idle_ms)
                 self._next_prune = now_ms + self._idle_ms
-        return plan
+        return plans
 
     def _user_changed(self, user_id: int) -> None:
         subscriber = self.store.subscriber(user_id)

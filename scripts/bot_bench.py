@@ -132,20 +132,38 @@ def market_day(store: Store, signals: int, symbols: int, users: int) -> None:
         reply, ms = timed(lambda text=text: ask(text), 5)  # type: ignore[misc]
         print(f"{text}: {ms:.0f} ms ({len(reply)} characters)")
     subscribe_all(store, users, "8", now)
+    routing_burst(store, now, names, users, "one by one", 1)
+
+
+def routing_burst(
+    store: Store, now: int, names: list[str], users: int, how: str, size: int
+) -> None:
+    """A burst of 200 arbitrage signals routed ``size`` to a transaction (1: one commit each;
+    the bot puts what queued up while it routed into one)."""
     router = Router(store, now)
     burst = [
-        arbitrage(0.3, symbol=names[n % symbols], opened_ms=now + n * 5, timestamp=now + n * 5)
+        arbitrage(0.3, symbol=names[n % len(names)], opened_ms=now + n * 5, timestamp=now + n * 5)
         for n in range(200)
     ]
+    queued_before = store.db.scalar("SELECT count(*) FROM deliveries")
     start = time.perf_counter()
-    for signal in burst:
-        router.dispatch(signal, signal.timestamp)
+    for first in range(0, len(burst), size):
+        chunk = burst[first : first + size]
+        router.dispatch_many(chunk, chunk[-1].timestamp)
     ms = (time.perf_counter() - start) * 1000
-    queued = store.db.scalar("SELECT count(*) FROM deliveries")
+    queued = store.db.scalar("SELECT count(*) FROM deliveries") - queued_before
     print(
-        f"routing: 200 signals to {users:,} subscribers of ALL in {ms:.0f} ms "
+        f"routing {how}: 200 signals to {users:,} subscribers of ALL in {ms:.0f} ms "
         f"({ms / 200:.1f} ms a signal, {queued:,} deliveries queued)"
     )
+
+
+def bursts(store: Store, users: int, symbols: int) -> None:
+    """The same burst routed again on a fresh database, in batches as the bot makes them."""
+    names = [f"COIN{i:03d}USDT" for i in range(symbols)]
+    subscribe_all(store, users, "8", T0)
+    for size in (10, 200):
+        routing_burst(store, T0 + size * HOUR_MS, names, users, f"{size} a transaction", size)
 
 
 def main() -> None:
@@ -162,6 +180,8 @@ def main() -> None:
             edits(store, args.users, args.episodes)
         with Store(Path(tmp) / "market.db") as store:
             market_day(store, args.signals, args.symbols, args.users)
+        with Store(Path(tmp) / "bursts.db") as store:
+            bursts(store, args.users, args.symbols)
 
 
 if __name__ == "__main__":

@@ -35,52 +35,16 @@ class SignalHistory:
         same episode still queued for these recipients are skipped as superseded. The plan's
         digest users get the signal as an item of their next digest (:mod:`bot.store.digests`).
         """
-        dedup_key = news_key(signal)
         with self._db.tx() as conn:
-            inserted = conn.execute(
-                "INSERT OR IGNORE INTO signals (type, symbol, strength, confidence, timestamp,"
-                " expires_at, key, net_pct, details, received_ms, dedup_key)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    signal.type.value,
-                    signal.symbol,
-                    signal.strength.value,
-                    signal.confidence,
-                    signal.timestamp,
-                    signal.expires_at,
-                    signal.key,
-                    net_profit_pct(signal),
-                    to_json(signal.details),
-                    now_ms,
-                    dedup_key,
-                ),
-            ).rowcount
-            signal_id: int = conn.execute(
-                "SELECT id FROM signals WHERE dedup_key = ?", (dedup_key,)
-            ).fetchone()[0]
-            if inserted and signal.type is SignalType.ARBITRAGE:
-                _upsert_opportunity_from_signal(conn, signal)
-            if plan is not None and plan.recipients:
-                silent = int(plan.silent)
-                order_key = 2 * (0 if signal.type is SignalType.ARBITRAGE else 1) + silent
-                conn.executemany(
-                    "INSERT OR IGNORE INTO deliveries (signal, user, next_attempt_ms, silent,"
-                    " created_ms, platform, order_key, signal_ts, spread)"
-                    " SELECT ?1, id, ?2, ?3, ?2, platform, ?4, ?5,"
-                    f" {SPREAD.format(user='id', item='?1')} FROM users WHERE id = ?6",
-                    [
-                        (signal_id, now_ms, silent, order_key, signal.timestamp, uid)
-                        for uid in plan.recipients
-                    ],
-                )
-                _supersede(conn, signal.key, signal_id, now_ms)
-            if plan is not None and plan.digest:
-                conn.executemany(
-                    "INSERT OR IGNORE INTO digest_items (user, signal, created_ms)"
-                    " VALUES (?, ?, ?)",
-                    [(uid, signal_id, now_ms) for uid in plan.digest],
-                )
-        return signal_id
+            return _record_signal(conn, signal, now_ms, plan)
+
+    def record_signals(
+        self, routed: Sequence[tuple[Signal, DeliveryPlan | None]], now_ms: int
+    ) -> list[int]:
+        """:meth:`record_signal` of each (signal, plan), in order, in one transaction: a burst
+        costs one commit (one fsync), not one a signal. All or nothing."""
+        with self._db.tx() as conn:
+            return [_record_signal(conn, signal, now_ms, plan) for signal, plan in routed]
 
     def record_opportunity(self, tracked: TrackedOpportunity) -> None:
         """Store the analyzer's view of an opportunity (authoritative: open, peak and close)."""
@@ -204,6 +168,55 @@ class SignalHistory:
             "d.status = 'sent' AND d.created_ms >= ?",
             [since_ms],
         )
+
+
+def _record_signal(
+    conn: sqlite3.Connection, signal: Signal, now_ms: int, plan: DeliveryPlan | None
+) -> int:
+    dedup_key = news_key(signal)
+    inserted = conn.execute(
+        "INSERT OR IGNORE INTO signals (type, symbol, strength, confidence, timestamp,"
+        " expires_at, key, net_pct, details, received_ms, dedup_key)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            signal.type.value,
+            signal.symbol,
+            signal.strength.value,
+            signal.confidence,
+            signal.timestamp,
+            signal.expires_at,
+            signal.key,
+            net_profit_pct(signal),
+            to_json(signal.details),
+            now_ms,
+            dedup_key,
+        ),
+    ).rowcount
+    signal_id: int = conn.execute(
+        "SELECT id FROM signals WHERE dedup_key = ?", (dedup_key,)
+    ).fetchone()[0]
+    if inserted and signal.type is SignalType.ARBITRAGE:
+        _upsert_opportunity_from_signal(conn, signal)
+    if plan is not None and plan.recipients:
+        silent = int(plan.silent)
+        order_key = 2 * (0 if signal.type is SignalType.ARBITRAGE else 1) + silent
+        conn.executemany(
+            "INSERT OR IGNORE INTO deliveries (signal, user, next_attempt_ms, silent,"
+            " created_ms, platform, order_key, signal_ts, spread)"
+            " SELECT ?1, id, ?2, ?3, ?2, platform, ?4, ?5,"
+            f" {SPREAD.format(user='id', item='?1')} FROM users WHERE id = ?6",
+            [
+                (signal_id, now_ms, silent, order_key, signal.timestamp, uid)
+                for uid in plan.recipients
+            ],
+        )
+        _supersede(conn, signal.key, signal_id, now_ms)
+    if plan is not None and plan.digest:
+        conn.executemany(
+            "INSERT OR IGNORE INTO digest_items (user, signal, created_ms) VALUES (?, ?, ?)",
+            [(uid, signal_id, now_ms) for uid in plan.digest],
+        )
+    return signal_id
 
 
 def _supersede(conn: sqlite3.Connection, episode_key: str, signal_id: int, now_ms: int) -> None:

@@ -320,6 +320,60 @@ def test_router_follows_a_users_venues_from_the_store(tmp_path: Path) -> None:
         assert router.dispatch(later, T0 + 1).recipients == (user.id,)
 
 
+def _burst_store(path: Path) -> tuple[Store, Router]:
+    store = Store(path)
+    router = Router(store, T0)
+    for n, (symbol, threshold) in enumerate(
+        [("BTCUSDT", 0.15), ("BTCUSDT", 0.3), (ALL_SYMBOLS, 0.15)], start=1
+    ):
+        user = store.register(Platform.TELEGRAM, str(n), str(n), f"u{n}", T0)
+        store.subscribe(user.id, symbol, threshold, WEAK, T0, limit=5)
+    return store, router
+
+
+BURST = [
+    arbitrage(0.2, timestamp=T0 + 1),
+    arbitrage(0.26, timestamp=T0 + 2),  # the same episode grown: news for some users only
+    arbitrage(0.31, timestamp=T0 + 3),  # grown past the second user's threshold
+    arbitrage(0.2, symbol="ETHUSDT", timestamp=T0 + 4),
+    other(SignalType.VOLUME_SPIKE, MODERATE, timestamp=T0 + 5),
+]
+
+
+def test_a_burst_goes_in_one_transaction_with_the_plans_of_one_by_one(tmp_path: Path) -> None:
+    one, one_router = _burst_store(tmp_path / "one.db")
+    many, many_router = _burst_store(tmp_path / "many.db")
+    statements: list[str] = []
+    with one, many:
+        singles = [one_router.dispatch(signal, T0 + 10) for signal in BURST]
+        many.db.conn.set_trace_callback(statements.append)
+        together = many_router.dispatch_many(BURST, T0 + 10)
+        many.db.conn.set_trace_callback(None)
+        assert [p.recipients for p in together] == [p.recipients for p in singles]
+        assert [set(p.recipients) for p in together] == [{1, 3}, {1, 3}, {1, 2, 3}, {3}, {1, 2, 3}]
+        query = "SELECT signal, user, status, last_error FROM deliveries ORDER BY id"
+        assert many.db.rows(query) == one.db.rows(query)
+        assert statements.count("COMMIT") == 1  # one commit for the five signals
+        # The ledger knows the burst as it knows the same signals routed one by one.
+        again = arbitrage(0.32, timestamp=T0 + 6)
+        assert many_router.dispatch(again, T0 + 11).recipients == ()
+        assert one_router.dispatch(again, T0 + 11).recipients == ()
+
+
+def test_a_burst_that_cannot_be_stored_leaves_nothing_behind(tmp_path: Path) -> None:
+    store, router = _burst_store(tmp_path / "arbwatch.db")
+    unstorable = dataclasses.replace(BURST[3], details={"not json": object()})
+    with store:
+        with pytest.raises(TypeError):
+            router.dispatch_many([BURST[0], BURST[1], unstorable], T0 + 10)
+        assert store.db.scalar("SELECT count(*) FROM signals") == 0
+        assert store.deliveries.pending_count() == 0
+        assert len(router.ledger) == 0  # nothing remembered as sent
+        # The same signals later are news as if the failed burst had never been.
+        assert router.dispatch_many(BURST[:2], T0 + 12)[0].recipients == (1, 3)
+        assert store.deliveries.pending_count() == 2
+
+
 # -- scale ----------------------------------------------------------------------------------------
 
 
