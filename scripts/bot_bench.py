@@ -17,6 +17,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.app import MAX_BURST
 from bot.commands import CommandHandler
 from bot.commands.reports import gap_chart, stats_chart
 from bot.config import Settings
@@ -159,10 +160,11 @@ def routing_burst(
 
 
 def bursts(store: Store, users: int, symbols: int) -> None:
-    """The same burst routed again on a fresh database, in batches as the bot makes them."""
+    """The same burst routed again on a fresh database, in batches as the bot makes them
+    (at most MAX_BURST a transaction), and all 200 in one."""
     names = [f"COIN{i:03d}USDT" for i in range(symbols)]
     subscribe_all(store, users, "8", T0)
-    for size in (10, 200):
+    for size in (MAX_BURST, 200):
         routing_burst(store, T0 + size * HOUR_MS, names, users, f"{size} a transaction", size)
 
 
