@@ -97,7 +97,7 @@ class _DirectConnection(ClientConnection):
         self.held: list[bytes] = []
         self.direct = True
         self.reading = False  # data_received reads the frames (after the handshake)
-        self._partial = b""  # the received start of a frame not yet complete
+        self._partial = bytearray()  # the received start of a frame not yet complete
 
     def data_received(self, data: bytes) -> None:
         if self.reading:
@@ -107,7 +107,10 @@ class _DirectConnection(ClientConnection):
         self.reading = self.direct and _at_frame_boundary(self.protocol)
 
     def _take(self, data: bytes) -> None:
-        buf = self._partial + data if self._partial else data
+        buf: bytes | bytearray = data
+        if self._partial:  # grown in place: a large frame in many reads is copied once
+            self._partial += data
+            buf = self._partial
         end_of_data = len(buf)
         limit = self.protocol.max_message_size
         pos = 0
@@ -132,6 +135,8 @@ class _DirectConnection(ClientConnection):
                 if end > end_of_data:
                     break
                 payload = buf[start:end]
+                if type(payload) is not bytes:
+                    payload = bytes(payload)
                 if self.deliver is None:
                     self.held.append(payload)
                 else:
@@ -141,7 +146,7 @@ class _DirectConnection(ClientConnection):
                 end = start + length
                 if end > end_of_data:
                     break
-                super().data_received(buf[pos:end])  # ping, pong, close: websockets'
+                super().data_received(bytes(buf[pos:end]))  # ping, pong, close: websockets'
                 pos = end
                 if not _at_frame_boundary(self.protocol):  # closing, or closed
                     self._give_up(buf[pos:])
@@ -149,14 +154,16 @@ class _DirectConnection(ClientConnection):
             else:
                 self._give_up(buf[pos:])
                 return
-        self._partial = buf[pos:] if pos < end_of_data else b""
+        if pos == 0 and buf is self._partial:
+            return  # still the one incomplete frame
+        self._partial = bytearray(buf[pos:]) if pos < end_of_data else bytearray()
 
-    def _give_up(self, rest: bytes) -> None:
+    def _give_up(self, rest: bytes | bytearray) -> None:
         """Hand ``rest`` and everything received after it to websockets."""
         self.reading = False
-        self._partial = b""
+        self._partial = bytearray()
         if rest:
-            super().data_received(rest)
+            super().data_received(bytes(rest))
 
     def process_event(self, event: Event) -> None:
         if self.direct and type(event) is Frame:
