@@ -158,11 +158,15 @@ class SubscriptionIndex:
         return _Bucket([], [], (weak, moderate, strong))
 
 
+_Sent = dict[int, tuple[int, float | None]]  # user -> (strength rank, net %) of what they got
+_Saved = tuple[_Sent | None, int | None]  # an episode's entry and last note, for restore
+
+
 class SentLedger:
     """Per episode and user, the strongest and largest news queued so far: (rank, net %)."""
 
     def __init__(self) -> None:
-        self._sent: dict[str, dict[int, tuple[int, float | None]]] = {}
+        self._sent: dict[str, _Sent] = {}
         self._touched: dict[str, int] = {}  # episode key -> when a plan about it was last noted
 
     @classmethod
@@ -200,9 +204,7 @@ class SentLedger:
             sent.update(dict.fromkeys(plan.recipients, state))
             sent.update(dict.fromkeys(plan.digest, state))
 
-    def save(
-        self, keys: Iterable[str]
-    ) -> dict[str, tuple[dict[int, tuple[int, float | None]] | None, int | None]]:
+    def save(self, keys: Iterable[str]) -> dict[str, _Saved]:
         """What the ledger holds about the episodes ``keys``, for :meth:`restore`."""
         return {
             key: (
@@ -212,9 +214,7 @@ class SentLedger:
             for key in keys
         }
 
-    def restore(
-        self, saved: Mapping[str, tuple[dict[int, tuple[int, float | None]] | None, int | None]]
-    ) -> None:
+    def restore(self, saved: Mapping[str, _Saved]) -> None:
         """Undo the notes taken since :meth:`save` (their transaction did not commit)."""
         for key, (sent, touched) in saved.items():
             if sent is None:

@@ -135,12 +135,7 @@ class _DirectConnection(ClientConnection):
                 if end > end_of_data:
                     break
                 payload = buf[start:end]
-                if type(payload) is not bytes:
-                    payload = bytes(payload)
-                if self.deliver is None:
-                    self.held.append(payload)
-                else:
-                    self.deliver(payload)
+                self._hand_on(payload if type(payload) is bytes else bytes(payload))
                 pos = end
             elif plain and opcode >= 8 and length <= 125:
                 end = start + length
@@ -165,6 +160,12 @@ class _DirectConnection(ClientConnection):
         if rest:
             super().data_received(bytes(rest))
 
+    def _hand_on(self, payload: bytes) -> None:
+        if self.deliver is None:
+            self.held.append(payload)
+        else:
+            self.deliver(payload)
+
     def process_event(self, event: Event) -> None:
         if self.direct and type(event) is Frame:
             opcode = event.opcode
@@ -173,11 +174,7 @@ class _DirectConnection(ClientConnection):
                     self.direct = False  # reassembled by websockets, in order from here on
                 else:
                     data = event.data
-                    payload = data if type(data) is bytes else bytes(data)
-                    if self.deliver is None:
-                        self.held.append(payload)
-                    else:
-                        self.deliver(payload)
+                    self._hand_on(data if type(data) is bytes else bytes(data))
                     return
         super().process_event(event)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import Settings
 from bot.store import Store
 from tests.bot.fakes.fake_telegram import prepare_ptb_env
 
@@ -28,3 +29,15 @@ def store(path: Path) -> Iterator[Store]:
     """A store on a fresh file, closed after the test."""
     with Store(path) as opened:
         yield opened
+
+
+@pytest.fixture
+def console_settings(path: Path) -> Settings:
+    """Settings of an app without a chat token (alerts on the console), on BTC and ETH, with
+    its database at ``path``; no .env is read."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        symbols=("BTCUSDT", "ETHUSDT"),
+        database_path=path,
+        telegram_bot_token=None,
+    )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import logging
-from pathlib import Path
 
 import pytest
 
@@ -23,14 +22,9 @@ SYMBOLS = ("BTCUSDT", "ETHUSDT")
 
 
 async def test_a_burst_is_routed_in_order_and_a_bad_signal_costs_only_itself(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    console_settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        symbols=SYMBOLS,
-        database_path=tmp_path / "arbwatch.db",
-        telegram_bot_token=None,
-    )
+    settings = console_settings
     with Store(settings.database_path) as store:
         user = store.register(Platform.TELEGRAM, "1", "1", "ann", now_ms())
         store.subscribe(user.id, ALL_SYMBOLS, 0.1, SignalStrength.WEAK, now_ms(), limit=5)

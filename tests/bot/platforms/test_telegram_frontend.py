@@ -435,13 +435,8 @@ async def test_a_rejected_token_is_not_retried(tmp_path: Path, fake: FakeTelegra
             assert app._retries == [] and app.outboxes == {}  # no attempt is scheduled
 
 
-async def test_without_a_token_alerts_stay_on_the_console(tmp_path: Path) -> None:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        symbols=SYMBOLS,
-        database_path=tmp_path / "arbwatch.db",
-        telegram_bot_token=None,
-    )
+async def test_without_a_token_alerts_stay_on_the_console(console_settings: Settings) -> None:
+    settings = console_settings
     out, err = io.StringIO(), io.StringIO()
     window = ArbitrageWindow(0.5, 3.0, "BTCUSDT", net_pct=0.2)
     scenario = Scenario("console", "one window", 60.0, (window,))
@@ -455,13 +450,10 @@ async def test_without_a_token_alerts_stay_on_the_console(tmp_path: Path) -> Non
         assert store.history.opportunity_stats(0, now_ms() + 1).count >= 1
 
 
-async def test_a_second_instance_on_the_same_database_refuses_to_start(tmp_path: Path) -> None:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        symbols=SYMBOLS,
-        database_path=tmp_path / "arbwatch.db",
-        telegram_bot_token=None,
-    )
+async def test_a_second_instance_on_the_same_database_refuses_to_start(
+    console_settings: Settings,
+) -> None:
+    settings = console_settings
     scenario = Scenario("quiet", "nothing happens", 60.0, ())
     async with SimulatorServer(scenario, symbols=SYMBOLS, seed=5) as server:
 

@@ -208,6 +208,16 @@ async def connected(raw_server: RawServer, client: ReconnectingWebSocket) -> Acc
     return peer
 
 
+async def reading_client(
+    raw_server: RawServer, runner: Runner, inbox: Inbox, backoff: Backoff | None = None
+) -> tuple[Client, BytesInbox, Accepted]:
+    """A running client on ``on_bytes`` and its server side, once it reads frames itself."""
+    received = BytesInbox()
+    client = Client(raw_server.url, inbox, on_bytes=received, backoff=backoff)
+    runner.start(client)
+    return client, received, await connected(raw_server, client)
+
+
 def no_wait() -> Backoff:
     async def sleep(_: float) -> None:
         await asyncio.sleep(0)
@@ -218,10 +228,7 @@ def no_wait() -> Backoff:
 async def test_every_length_form_comes_whole_when_cut_anywhere(
     raw_server: RawServer, runner: Runner, inbox: Inbox
 ) -> None:
-    received = BytesInbox()
-    client = Client(raw_server.url, inbox, on_bytes=received)
-    runner.start(client)
-    peer = await connected(raw_server, client)
+    client, received, peer = await reading_client(raw_server, runner, inbox)
     messages = [b"x" * 125, b"y" * 126, b"z" * 65_535, b"w" * 65_536, b"", b'{"binary":1}']
     stream = b"".join(frame(0x81, m) for m in messages[:-1]) + frame(0x82, messages[-1])
     # One write of all of them, then the same stream cut into pieces of 1 to 9 bytes.
@@ -240,10 +247,7 @@ async def test_every_length_form_comes_whole_when_cut_anywhere(
 async def test_a_ping_between_messages_is_answered_and_reading_goes_on(
     raw_server: RawServer, runner: Runner, inbox: Inbox
 ) -> None:
-    received = BytesInbox()
-    client = Client(raw_server.url, inbox, on_bytes=received)
-    runner.start(client)
-    peer = await connected(raw_server, client)
+    client, received, peer = await reading_client(raw_server, runner, inbox)
     peer.write_bytes(frame(0x81, b"before") + frame(0x89, b"are you there") + frame(0x81, b"after"))
     assert await within(raw_server.pongs.get()) == b"are you there"
     assert await received.take(2) == [b"before", b"after"]
@@ -260,10 +264,7 @@ async def test_a_ping_between_messages_is_answered_and_reading_goes_on(
 async def test_a_close_from_the_server_is_answered_then_the_client_reconnects(
     raw_server: RawServer, runner: Runner, inbox: Inbox
 ) -> None:
-    received = BytesInbox()
-    client = Client(raw_server.url, inbox, on_bytes=received, backoff=no_wait())
-    runner.start(client)
-    peer = await connected(raw_server, client)
+    client, received, peer = await reading_client(raw_server, runner, inbox, no_wait())
     close = frame(0x88, struct.pack("!H", 1001) + b"going away")
     peer.write_bytes(frame(0x81, b"last words") + close + frame(0x81, b"never read"))
     assert await received.take(1) == [b"last words"]
@@ -276,22 +277,19 @@ async def test_a_close_from_the_server_is_answered_then_the_client_reconnects(
 @pytest.mark.parametrize(
     ("bad", "code"),
     [
-        (frame(0x81, b"masked", mask=b"\x01\x02\x03\x04"), "1002"),  # servers never mask
-        (frame(0xC1, b"rsv1 set, nothing negotiated"), "1002"),
-        (frame(0x83, b"opcode 3"), "1002"),
-        (frame(0x81, b"", length=17 * 2**20), "1009"),  # over the 16 MiB limit: header only
+        (frame(0x81, b"masked", mask=b"\x01\x02\x03\x04"), 1002),  # servers never mask
+        (frame(0xC1, b"rsv1 set, nothing negotiated"), 1002),
+        (frame(0x83, b"opcode 3"), 1002),
+        (frame(0x81, b"", length=17 * 2**20), 1009),  # over the 16 MiB limit: header only
     ],
 )
 async def test_a_frame_websockets_refuses_drops_the_connection_as_before(
-    raw_server: RawServer, runner: Runner, inbox: Inbox, bad: bytes, code: str
+    raw_server: RawServer, runner: Runner, inbox: Inbox, bad: bytes, code: int
 ) -> None:
-    received = BytesInbox()
-    client = Client(raw_server.url, inbox, on_bytes=received, backoff=no_wait())
-    runner.start(client)
-    peer = await connected(raw_server, client)
+    client, received, peer = await reading_client(raw_server, runner, inbox, no_wait())
     peer.write_bytes(frame(0x81, b"fine") + bad + frame(0x81, b"never read"))
     assert await received.take(1) == [b"fine"]
-    assert await within(raw_server.closes.get()) == int(code)  # websockets' close code
+    assert await within(raw_server.closes.get()) == code  # websockets' close code
     await connected(raw_server, client)
     assert client.connects == 2
     assert received.queue.empty()
