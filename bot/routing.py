@@ -23,10 +23,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.messages import MINUTE_MS, signal_venues
+from bot.pacing import LIMITS
 from bot.store import (
     ALL_SYMBOLS,
     DeliveryPlan,
     LedgerRow,
+    Platform,
     Store,
     Subscriber,
     Subscription,
@@ -45,6 +47,10 @@ The detector itself only re-emits an episode on an upgrade or a regrowth, so the
 for replays and restarts (the same signal routed twice) and for users whose thresholds differ;
 both happen within minutes.
 """
+
+SEND_RATES: Mapping[Platform, float] = {p: limits.global_per_s for p, limits in LIMITS.items()}
+"""Messages a second each platform's outbox sends at most: a burst queues no more rows on a
+platform than this rate can send while each signal is alive (``SignalHistory.record_signals``)."""
 
 _EPSILON = 1e-9  # float tolerance of the threshold and regrowth comparisons (0.25 - 0.2)
 
@@ -78,7 +84,11 @@ class SubscriptionIndex:
         # Users who chose their venues: like mutes, only they are checked, so that users on
         # every venue (the default) cost routing nothing.
         self.venues: dict[int, frozenset[str]] = {}
+        self.platforms: dict[Platform, int] = {}  # how many users the index holds on each
         self._cache: dict[tuple[str, SignalType], _Bucket] = {}
+        # The ALL subscribers per type, shared by every symbol nobody subscribed to by name.
+        self._default_sorted: dict[SignalType, list[tuple[int, Subscription]]] = {}
+        self._defaults: dict[SignalType, _Bucket] = {}
         for subscriber in subscribers:
             self._add(subscriber)
 
@@ -91,6 +101,8 @@ class SubscriptionIndex:
         if subscriber is not None:
             self._add(subscriber)
         self._cache.clear()
+        self._default_sorted.clear()
+        self._defaults.clear()
 
     def bucket(self, symbol: str, kind: SignalType) -> _Bucket:
         key = (symbol, kind)
@@ -104,6 +116,7 @@ class SubscriptionIndex:
         if not user.active or not subscriber.subscriptions:
             return
         self._users[user.id] = user
+        self.platforms[user.platform] = self.platforms.get(user.platform, 0) + 1
         if user.muted_until_ms is not None or user.muted_symbols:
             self.mutes[user.id] = user
         if user.digest_ms is not None:
@@ -120,8 +133,13 @@ class SubscriptionIndex:
         self._symbols[user.id] = tuple(symbols)
 
     def _remove(self, user_id: int) -> None:
-        if self._users.pop(user_id, None) is None:
+        user = self._users.pop(user_id, None)
+        if user is None:
             return
+        if self.platforms[user.platform] == 1:
+            del self.platforms[user.platform]
+        else:
+            self.platforms[user.platform] -= 1
         self.mutes.pop(user_id, None)
         self.digests.discard(user_id)
         self.venues.pop(user_id, None)
@@ -133,29 +151,52 @@ class SubscriptionIndex:
                 del self._specific[symbol]
 
     def _build(self, symbol: str, kind: SignalType) -> _Bucket:
-        specific = self._specific.get(symbol, {})
-        entries = [
-            (uid, sub)
-            for uid, sub in (
-                *specific.items(),
-                *((u, s) for u, s in self._default.items() if u not in specific),
-            )
-            if kind in (sub.types if sub.types is not None else self._users[uid].types)
-        ]
-        if not entries:
-            return _EMPTY
-        if kind is SignalType.ARBITRAGE:
-            entries.sort(key=lambda e: (e[1].threshold_pct, e[0]))
-            return _Bucket(
-                thresholds=[sub.threshold_pct for _, sub in entries],
-                users=[uid for uid, _ in entries],
-                by_rank=([], [], []),
-            )
-        entries.sort(key=lambda e: e[0])
-        weak, moderate, strong = (
-            [uid for uid, sub in entries if sub.min_strength.rank <= rank] for rank in range(3)
+        specific = self._specific.get(symbol)
+        if not specific:  # most symbols: their bucket is the ALL subscribers', built once
+            default = self._defaults.get(kind)
+            if default is None:
+                default = self._defaults[kind] = _arranged(kind, self._default_entries(kind))
+            return default
+        entries = [e for e in self._default_entries(kind) if e[0] not in specific]
+        entries.extend((uid, sub) for uid, sub in specific.items() if self._takes(uid, sub, kind))
+        return _arranged(kind, entries)
+
+    def _default_entries(self, kind: SignalType) -> list[tuple[int, Subscription]]:
+        """The ALL subscribers of ``kind``, in their bucket's order (cached)."""
+        found = self._default_sorted.get(kind)
+        if found is None:
+            found = [
+                (uid, sub) for uid, sub in self._default.items() if self._takes(uid, sub, kind)
+            ]
+            found.sort(key=_ORDER[kind is SignalType.ARBITRAGE])
+            self._default_sorted[kind] = found
+        return found
+
+    def _takes(self, user_id: int, sub: Subscription, kind: SignalType) -> bool:
+        return kind in (sub.types if sub.types is not None else self._users[user_id].types)
+
+
+_ORDER = (
+    lambda e: e[0],  # every type but arbitrage: by user
+    lambda e: (e[1].threshold_pct, e[0]),  # arbitrage: by threshold, then user
+)
+
+
+def _arranged(kind: SignalType, entries: list[tuple[int, Subscription]]) -> _Bucket:
+    """The bucket of ``entries`` (sorted here; already in order, the sort costs one pass)."""
+    if not entries:
+        return _EMPTY
+    entries.sort(key=_ORDER[kind is SignalType.ARBITRAGE])
+    if kind is SignalType.ARBITRAGE:
+        return _Bucket(
+            thresholds=[sub.threshold_pct for _, sub in entries],
+            users=[uid for uid, _ in entries],
+            by_rank=([], [], []),
         )
-        return _Bucket([], [], (weak, moderate, strong))
+    weak, moderate, strong = (
+        [uid for uid, sub in entries if sub.min_strength.rank <= rank] for rank in range(3)
+    )
+    return _Bucket([], [], (weak, moderate, strong))
 
 
 _Sent = dict[int, tuple[int, float | None]]  # user -> (strength rank, net %) of what they got
@@ -289,13 +330,22 @@ class Router:
     """Routes each signal and queues its deliveries durably; keeps the index in step.
 
     ``dispatch`` is synchronous: routing takes a few ms for 10 000 subscribers, and the store
-    then writes the signal and one row per recipient in one transaction (about 10 µs per
-    recipient), so a frontend with many users should call it via ``asyncio.to_thread``. Calls
+    then writes the signal and a row per recipient in one transaction (about 15 µs a row), at
+    most as many rows per platform as its rate (:data:`SEND_RATES`) can send before the signal
+    expires, so a frontend with many users should call it via ``asyncio.to_thread``. Calls
     are serialised, and index updates from commands in other threads are safe.
     """
 
-    def __init__(self, store: Store, now_ms: int, *, ledger_idle_ms: int = LEDGER_IDLE_MS) -> None:
+    def __init__(
+        self,
+        store: Store,
+        now_ms: int,
+        *,
+        ledger_idle_ms: int = LEDGER_IDLE_MS,
+        rates: Mapping[Platform, float] | None = SEND_RATES,
+    ) -> None:
         self.store = store
+        self.rates = rates  # None: queue every recipient, whether it can be sent in time or not
         self.index = SubscriptionIndex(store.subscribers())
         self.ledger = SentLedger.from_rows(store.deliveries.ledger_rows(now_ms - ledger_idle_ms))
         self._idle_ms = ledger_idle_ms
@@ -322,7 +372,9 @@ class Router:
                         plan = route(signal, self.index, self.ledger, now_ms)
                     self.ledger.note(plan, now_ms)  # the next signal of the burst sees it
                     plans.append(plan)
-                self.store.history.record_signals([(p.signal, p) for p in plans], now_ms)
+                self.store.history.record_signals(
+                    [(p.signal, p) for p in plans], now_ms, self._rates()
+                )
             except BaseException:
                 self.ledger.restore(saved)
                 raise
@@ -330,6 +382,14 @@ class Router:
                 self.ledger.prune(now_ms - self._idle_ms)
                 self._next_prune = now_ms + self._idle_ms
         return plans
+
+    def _rates(self) -> Mapping[Platform, float] | None:
+        """The send rates of the platforms the recipients can be on (the others queue none)."""
+        if self.rates is None:
+            return None
+        with self._indexing:
+            on = self.index.platforms
+            return {platform: rate for platform, rate in self.rates.items() if platform in on}
 
     def _user_changed(self, user_id: int) -> None:
         subscriber = self.store.subscriber(user_id)

@@ -281,4 +281,14 @@ def format_user_counts(counts: UserCounts) -> list[Line]:
         line(f"• {counts.muted} muted now · by platform: {platforms}"),
         line(f"• {counts.subscribed} subscribed, {counts.subscriptions} subscriptions"),
         line(f"• {counts.pending_deliveries} alerts waiting to be delivered"),
+        *(
+            [
+                line(
+                    f"• {counts.unqueued_day} alerts not queued in 24 h: more than the"
+                    " platforms' rates could send before they expired"
+                )
+            ]
+            if counts.unqueued_day
+            else []
+        ),
     ]

@@ -283,6 +283,7 @@ class UserCounts:
     subscribed: int  # active users with at least one subscription
     subscriptions: int
     pending_deliveries: int
+    unqueued_day: int = 0  # recipients of the last 24 h's signals beyond the platforms' rates
 
 
 @dataclass(frozen=True, slots=True)

@@ -193,6 +193,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # backfill; and no query filters on it (routing filters in memory, see bot/routing.py), so
     # a column or an index would buy nothing. Venue names stay free text, checked by the
     # command layer, so that a fourth venue needs no schema change either.
+    # 6: recipients routed a signal but not queued, because the platform could not send them
+    # all before it expired (bot/routing.py: a burst's rows are capped at what each platform's
+    # rate carries within each signal's life). Counted per signal for the admins' /status.
+    ("ALTER TABLE signals ADD COLUMN unqueued INTEGER NOT NULL DEFAULT 0",),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from bot.errors import SubscriptionLimit, UnknownUser
+from bot.messages import DAY_MS
 from bot.store.database import Database
 from bot.store.deliveries import Deliveries
 from bot.store.digests import Digests
@@ -247,6 +248,7 @@ class Store:
             subscribed=int(subscribed),
             subscriptions=int(self.db.scalar("SELECT count(*) FROM subscriptions")),
             pending_deliveries=self.deliveries.pending_count(),
+            unqueued_day=self.history.unqueued_count(now_ms - DAY_MS),
         )
 
     def _preferences(self, user_id: int) -> dict[str, Any]:

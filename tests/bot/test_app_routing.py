@@ -59,7 +59,7 @@ async def test_a_burst_is_routed_in_order_and_a_bad_signal_costs_only_itself(
             {"symbol": "BTCUSDT", "net_pct": 0.3},
             {"symbol": "ETHUSDT", "net_pct": 0.25},
         ]
-        statuses = store.db.rows("SELECT status FROM deliveries ORDER BY id")
+        statuses = store.db.rows("SELECT status FROM deliveries ORDER BY signal")
         # The grown alert superseded the first one, still queued: nobody is sent stale news.
         assert [r["status"] for r in statuses] == ["skipped", "pending", "pending"]
         opportunity = store.db.one("SELECT closed_ms FROM opportunities WHERE symbol = 'BTCUSDT'")
