@@ -9,7 +9,9 @@ from __future__ import annotations
 
 SPREAD = "(({user} * 1640531527 + {item} * 1013904223) % 2147483648) * 1103515245 % 2147483648"
 """Two rounds of a multiplicative hash mod 2^31 (products stay within SQLite's 64 bits) of a user
-and a signal (or broadcast): a different permutation of the users for every signal."""
+and a signal (or broadcast). The rounds compose to one affine map, ``(a * user + b * item) mod
+2^31``: every signal orders the users along the same cycle, each starting at another place, so
+no user is always last."""
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1: users and their subscriptions; what the detector emitted, for /stats.
