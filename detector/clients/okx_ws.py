@@ -128,7 +128,7 @@ class OkxWebSocket(ReconnectingWebSocket):
         self._ids = itertools.count(1)
         self._pending: dict[str, set[str]] = {}  # request id → keys awaiting their ack
         self._outbox: asyncio.Queue[tuple[str, bool]] | None = None  # (text, counted)
-        self._heard = asyncio.Event()  # a message came (reset by the pinger)
+        self._heard_at = 0.0  # loop time of the last message (the pinger's silence is since)
         self._notice = asyncio.Event()  # the server announced a restart
 
     # Control
@@ -183,7 +183,7 @@ class OkxWebSocket(ReconnectingWebSocket):
         self._pending.clear()
         self.subscribed.clear()
         self.requests = 0
-        self._heard = asyncio.Event()
+        self._heard_at = time.monotonic()
         self._notice = asyncio.Event()
         for batch in self._batches([k for k in self.keys if k not in self.refused]):
             self._request("subscribe", batch)
@@ -203,7 +203,7 @@ class OkxWebSocket(ReconnectingWebSocket):
         ]
 
     def _on_data(self, raw: bytes, recv_ms: int) -> None:
-        self._heard.set()
+        self._heard_at = time.monotonic()  # read by the pinger when it wakes: no wake-up a message
         # Channel data starts with {"arg": ...}; replies carry "event"; "pong" is plain text.
         if raw == b"pong" or raw.startswith(b'{"arg"') or b'"event"' not in raw:
             return
@@ -295,24 +295,22 @@ class OkxWebSocket(ReconnectingWebSocket):
             await ws.send(text)
 
     async def _pinger(self) -> None:
-        """``ping`` after ping_after_s of silence; no answer as long again: reconnect."""
-        assert self._outbox is not None
-        outbox = self._outbox
-        while True:
-            if await self._heard_within():
-                continue
-            outbox.put_nowait(("ping", False))
-            if not await self._heard_within():
-                await self.reconnect(f"no pong within {self._ping_after_s:g} s of a ping")
-                await asyncio.Event().wait()  # the reconnect ends this connection and cancels us
+        """``ping`` after ping_after_s of silence; no answer as long again: reconnect.
 
-    async def _heard_within(self) -> bool:
-        self._heard.clear()
-        try:
-            await asyncio.wait_for(self._heard.wait(), self._ping_after_s)
-        except TimeoutError:
-            return False
-        return True
+        It sleeps until ping_after_s after the last message and looks again, instead of being
+        woken by every message (at thousands of messages a second, a task and a timer each)."""
+        assert self._outbox is not None
+        outbox, after = self._outbox, self._ping_after_s
+        while True:
+            # Sleeping, not an Event: an Event set by each message wakes this task each time.
+            while (left := self._heard_at + after - time.monotonic()) > 0:  # noqa: ASYNC110
+                await asyncio.sleep(left)
+            outbox.put_nowait(("ping", False))
+            sent = time.monotonic()
+            await asyncio.sleep(after)
+            if self._heard_at <= sent:
+                await self.reconnect(f"no pong within {after:g} s of a ping")
+                await asyncio.Event().wait()  # the reconnect ends this connection and cancels us
 
     async def _watch_notice(self) -> None:
         await self._notice.wait()

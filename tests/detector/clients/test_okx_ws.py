@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -247,6 +248,22 @@ async def test_ping_after_silence_and_the_pong_delivered(
     assert text == "pong"
     assert await peer.next_request() == "ping"  # the timer starts again after each message
     assert ws.requests == 0  # pings are not subscribe requests: they spend no budget
+
+
+async def test_a_busy_connection_is_not_pinged_until_it_falls_silent(
+    okx_server: OkxServer, inbox: Inbox, runner: Runner
+) -> None:
+    ws = make(okx_server, inbox, [], ping_after_s=0.1)
+    runner.start(ws)
+    peer = await okx_server.next_peer()
+    busy_until = time.monotonic() + 0.4  # four times the silence that earns a ping
+    while time.monotonic() < busy_until:
+        await peer.send('{"arg":{"channel":"books","instId":"BTC-USDT-SWAP"},"data":[]}')
+        await asyncio.sleep(0.02)
+    assert peer.received.empty()  # every message put the ping off
+    silent_from = time.monotonic()
+    assert await peer.next_request() == "ping"
+    assert time.monotonic() - silent_from >= 0.08  # about 0.1 s after the last message
 
 
 async def test_no_pong_drops_the_connection_and_resubscribes(
