@@ -104,8 +104,9 @@ def news_key(signal: Signal) -> str:
 class DeliveryPlan:
     """Who receives one signal: the routing's output, queued by ``SignalHistory.record_signal``.
 
-    The store keeps one signal row per :func:`news_key` and one delivery per (signal, user), so
-    the same news is never queued twice for one user.
+    The store keeps one signal row per :func:`news_key` and at most one delivery per (signal,
+    user), so the same news is never queued twice for one user; a recipient past what the
+    platform can send before the signal expires gets none (``SignalHistory.record_signals``).
     """
 
     signal: Signal

@@ -103,6 +103,25 @@ def test_a_newer_alert_of_an_episode_supersedes_only_what_is_still_queued(store:
     ]
 
 
+def test_old_news_recorded_again_never_supersedes_what_came_after_it(store: Store) -> None:
+    ann, bob = users(store, 2)
+    first = arbitrage(0.15)
+    queue(store, first, (ann,))
+    grown = arbitrage(0.3, timestamp=T0 + 500)  # the same episode, later
+    queue(store, grown, (ann, bob))
+    queue(store, first, (ann, bob))  # a replay of the first: Bob gets it, nothing is replaced
+    rows = store.db.rows(
+        "SELECT d.user, s.timestamp, d.status FROM deliveries d"
+        " JOIN signals s ON s.id = d.signal ORDER BY d.user, s.timestamp"
+    )
+    assert [(r["user"], r["timestamp"] - T0, r["status"]) for r in rows] == [
+        (ann, 0, "skipped"),  # superseded by the grown alert when it came
+        (ann, 500, "pending"),
+        (bob, 0, "pending"),
+        (bob, 500, "pending"),  # the newer alert stays queued
+    ]
+
+
 def test_the_due_rows_are_read_off_the_index_in_send_order(store: Store) -> None:
     """No sort of every pending row on each pass: the index holds them in DUE_ORDER."""
     queue(store, arbitrage(0.3), users(store, 3))
