@@ -40,7 +40,15 @@ class OrderBook:
     """Price levels of one book. Bids and asks are kept as dicts plus sorted price lists, and
     the best of each side once per change (it is read several times for each change)."""
 
-    __slots__ = ("_ask_prices", "_asks", "_best_ask", "_best_bid", "_bid_prices", "_bids")
+    __slots__ = (
+        "_ask_prices",
+        "_asks",
+        "_best_ask",
+        "_best_bid",
+        "_bid_prices",
+        "_bids",
+        "_crossed",
+    )
 
     def __init__(self) -> None:
         self._bids: dict[float, float] = {}
@@ -49,6 +57,7 @@ class OrderBook:
         self._ask_prices: list[float] = []  # ascending: best ask is the first
         self._best_bid: Level | None = None
         self._best_ask: Level | None = None
+        self._crossed = False  # best bid >= best ask: read several times a frame, set per change
 
     def clear(self) -> None:
         self._bids.clear()
@@ -56,19 +65,22 @@ class OrderBook:
         self._bid_prices.clear()
         self._ask_prices.clear()
         self._best_bid = self._best_ask = None
+        self._crossed = False
 
     def _tops(self) -> None:
         bid_prices, ask_prices = self._bid_prices, self._ask_prices
         if bid_prices:
-            price = bid_prices[-1]
-            self._best_bid = (price, self._bids[price])
+            bid = bid_prices[-1]
+            self._best_bid = (bid, self._bids[bid])
         else:
             self._best_bid = None
         if ask_prices:
-            price = ask_prices[0]
-            self._best_ask = (price, self._asks[price])
+            ask = ask_prices[0]
+            self._best_ask = (ask, self._asks[ask])
+            self._crossed = bool(bid_prices) and bid_prices[-1] >= ask
         else:
             self._best_ask = None
+            self._crossed = False
 
     def replace(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
         """Replace both sides; zero sizes are left out."""
@@ -116,8 +128,7 @@ class OrderBook:
 
     def is_crossed(self) -> bool:
         """True when the best bid is at or above the best ask: no real book looks like that."""
-        bid, ask = self._best_bid, self._best_ask
-        return bid is not None and ask is not None and bid[0] >= ask[0]
+        return self._crossed
 
 
 def _update_side(sizes: dict[float, float], prices: list[float], levels: Iterable[Level]) -> None:

@@ -106,6 +106,24 @@ def test_is_crossed(bid: float, ask: float, crossed: bool) -> None:
     assert _book([(bid, 1.0)], [(ask, 1.0)]).is_crossed() is crossed
 
 
+def test_crossing_follows_every_change_of_either_top() -> None:
+    levels = _book([(10.0, 1.0)], [(11.0, 1.0)])
+    levels.update([(11.5, 1.0)], [])  # a bid above the ask
+    assert levels.is_crossed()
+    levels.update([], [(12.0, 1.0), (11.0, 0.0)])  # the ask it crossed is gone
+    assert not levels.is_crossed()
+    levels.update([(11.5, 0.0), (10.0, 0.0)], [])  # no bid left
+    assert not levels.is_crossed()
+    levels.update([(12.0, 2.0)], [])
+    assert levels.is_crossed()
+    levels.update([], [(12.0, 0.0)])  # no ask left
+    assert not levels.is_crossed()
+    levels.replace([(13.0, 1.0)], [(12.5, 1.0)])
+    assert levels.is_crossed()
+    levels.clear()
+    assert not levels.is_crossed()
+
+
 # -- sync rules, table-driven ----------------------------------------------------------------------
 
 BID = [(100.0, 1.0)]
