@@ -128,7 +128,7 @@ class OkxWebSocket(ReconnectingWebSocket):
         self._ids = itertools.count(1)
         self._pending: dict[str, set[str]] = {}  # request id → keys awaiting their ack
         self._outbox: asyncio.Queue[tuple[str, bool]] | None = None  # (text, counted)
-        self._heard_at = 0.0  # loop time of the last message (the pinger's silence is since)
+        self._heard_at = 0.0  # time.monotonic() of the last message: the pinger counts from it
         self._notice = asyncio.Event()  # the server announced a restart
 
     # Control
