@@ -4,10 +4,11 @@ by hand. Used by the Telegram and Discord end-to-end tests."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
-from bot.app import now_ms
+from bot.app import App, now_ms
 from bot.commands import CommandHandler
 from bot.config import Settings
 from bot.outbox import Outbox
@@ -15,7 +16,23 @@ from bot.pacing import Limits
 from bot.routing import Router
 from bot.store import Store
 from detector.signals import SignalStrength
+from detector.simulator.scenarios import Scenario
+from detector.simulator.server import SimulatorServer
 from tests.bot.factories import arbitrage
+
+QUIET = Scenario("quiet", "nothing happens", 60.0, ())
+
+
+@asynccontextmanager
+async def quiet_market(symbols: Sequence[str]) -> AsyncIterator[Callable[..., App]]:
+    """A loopback exchange listing ``symbols`` where nothing happens; yields
+    ``make(settings, **options)``: an App (not started) watching it with those settings."""
+    async with SimulatorServer(QUIET, symbols=symbols, seed=5) as server:
+
+        def make(settings: Settings, **options: Any) -> App:
+            return App(settings, settings.detector_config(), server.urls.feed_urls(), **options)
+
+        yield make
 
 
 class Harness:

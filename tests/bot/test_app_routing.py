@@ -9,13 +9,12 @@ import logging
 
 import pytest
 
-from bot.app import App, now_ms
+from bot.app import now_ms
 from bot.config import Settings
 from bot.store import ALL_SYMBOLS, Platform, Store
 from detector.signals import SignalStrength
-from detector.simulator.scenarios import Scenario
-from detector.simulator.server import SimulatorServer
 from tests.bot.factories import arbitrage, closed
+from tests.bot.harness import quiet_market
 from tests.bot.waits import until
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
@@ -36,15 +35,8 @@ async def test_a_burst_is_routed_in_order_and_a_bad_signal_costs_only_itself(
         details={"not json": object()},
     )
     other = arbitrage(0.25, symbol="ETHUSDT", opened_ms=at + 3, timestamp=at + 3)
-    scenario = Scenario("quiet", "nothing happens", 60.0, ())
-    async with SimulatorServer(scenario, symbols=SYMBOLS, seed=5) as server:
-        app = App(
-            settings,
-            settings.detector_config(),
-            server.urls.feed_urls(),
-            out=io.StringIO(),
-            err=io.StringIO(),
-        )
+    async with quiet_market(SYMBOLS) as make_app:
+        app = make_app(settings, out=io.StringIO(), err=io.StringIO())
         async with app:
             # Queued at once, as a burst from the detector's callbacks would be.
             for item in (first, grown, closed(first), unstorable, other):

@@ -30,7 +30,7 @@ from detector.signals import SignalStrength, SignalType
 from detector.simulator.scenarios import ArbitrageWindow, Scenario
 from detector.simulator.server import SimulatorServer
 from tests.bot.fakes.fake_discord import DiscordMessage, FakeDiscord
-from tests.bot.harness import Harness
+from tests.bot.harness import Harness, quiet_market
 from tests.bot.waits import until
 
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.SECRET-e2e-discord-token-0123456789"
@@ -306,11 +306,8 @@ async def test_a_rejected_token_is_reported_and_the_rest_keeps_running(
     fake.reject_token()
     settings = make_settings(tmp_path, fake)
     err = io.StringIO()
-    scenario = Scenario("quiet", "nothing happens", 60.0, ())
-    async with SimulatorServer(scenario, symbols=SYMBOLS, seed=5) as server:
-        app = App(
-            settings, settings.detector_config(), server.urls.feed_urls(), console=False, err=err
-        )
+    async with quiet_market(SYMBOLS) as make_app:
+        app = make_app(settings, console=False, err=err)
         async with app:
             assert app.outboxes == {}
             state = app.frontend_states[Platform.DISCORD]

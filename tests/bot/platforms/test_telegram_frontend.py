@@ -36,7 +36,7 @@ from detector.simulator.server import SimulatorServer
 from tests.bot.factories import arbitrage, closed
 from tests.bot.fakes.fake_telegram import CHANNEL_ID, FakeTelegram, SentMessage
 from tests.bot.fakes.fake_telegram_rules import MAX_CAPTION
-from tests.bot.harness import Harness
+from tests.bot.harness import Harness, quiet_market
 from tests.bot.waits import until
 
 TOKEN = "123456:SECRET-e2e-token"
@@ -395,16 +395,9 @@ async def test_a_platform_that_fails_to_start_for_a_passing_reason_is_retried(
     settings = make_settings(tmp_path, fake)
     fake.fail_next("getMe", 502, times=2)  # Telegram's gateway, down for two attempts
     err = io.StringIO()
-    scenario = Scenario("quiet", "nothing happens", 60.0, ())
-    async with SimulatorServer(scenario, symbols=SYMBOLS, seed=5) as server:
-        app = App(
-            settings,
-            settings.detector_config(),
-            server.urls.feed_urls(),
-            console=False,
-            err=err,
-            poll_timeout_s=0.5,
-            start_backoff=FAST_BACKOFF,
+    async with quiet_market(SYMBOLS) as make_app:
+        app = make_app(
+            settings, console=False, err=err, poll_timeout_s=0.5, start_backoff=FAST_BACKOFF
         )
         async with app:
             assert app.frontend_states[Platform.TELEGRAM].startswith("retrying: NetworkError")
@@ -420,16 +413,8 @@ async def test_a_platform_that_fails_to_start_for_a_passing_reason_is_retried(
 async def test_a_rejected_token_is_not_retried(tmp_path: Path, fake: FakeTelegram) -> None:
     settings = make_settings(tmp_path, fake)
     settings.telegram_bot_token = SecretStr("999:SECRET-wrong")
-    scenario = Scenario("quiet", "nothing happens", 60.0, ())
-    async with SimulatorServer(scenario, symbols=SYMBOLS, seed=5) as server:
-        app = App(
-            settings,
-            settings.detector_config(),
-            server.urls.feed_urls(),
-            console=False,
-            err=io.StringIO(),
-            start_backoff=FAST_BACKOFF,
-        )
+    async with quiet_market(SYMBOLS) as make_app:
+        app = make_app(settings, console=False, err=io.StringIO(), start_backoff=FAST_BACKOFF)
         async with app:
             assert app.frontend_states[Platform.TELEGRAM].startswith("failed: InvalidToken")
             assert app._retries == [] and app.outboxes == {}  # no attempt is scheduled
@@ -454,22 +439,16 @@ async def test_a_second_instance_on_the_same_database_refuses_to_start(
     console_settings: Settings,
 ) -> None:
     settings = console_settings
-    scenario = Scenario("quiet", "nothing happens", 60.0, ())
-    async with SimulatorServer(scenario, symbols=SYMBOLS, seed=5) as server:
-
-        def new_app() -> App:
-            config, urls = settings.detector_config(), server.urls.feed_urls()
-            return App(settings, config, urls, out=io.StringIO(), err=io.StringIO())
-
-        first = new_app()
+    async with quiet_market(SYMBOLS) as make_app:
+        first = make_app(settings, out=io.StringIO(), err=io.StringIO())
         async with first:
-            second = new_app()
+            second = make_app(settings, out=io.StringIO(), err=io.StringIO())
             with pytest.raises(AlreadyRunning) as info:
                 await second.start()
             assert info.value.holder == first.owner
             assert str(settings.database_path) in str(info.value)
         # Once the first has stopped, the database is free again.
-        third = new_app()
+        third = make_app(settings, out=io.StringIO(), err=io.StringIO())
         async with third:
             assert third.detector.feeds
 
