@@ -62,8 +62,10 @@ SNAPSHOT_EVERY_S = 1.0
 PRUNE_EVERY_S = 3600.0
 MAX_BURST = 20
 """Signals routed and stored in one transaction at most (those waiting when routing is free).
-Measured (``scripts/bot_bench.py``, 200 users): 10-50 a transaction route a burst fastest;
-200 at once are slower than one by one (the transaction outgrows SQLite's page cache)."""
+Measured (``scripts/bot_bench.py``): before delivery rows were capped (200 users), 10-50 a
+transaction routed a burst fastest and 200 at once were slower than one by one; with the cap
+(10,000 users) 20 a transaction take 2.05 ms a signal, 200 at once 0.89 ms. The bound keeps a
+burst's first signal from waiting for the routing of a long queue behind it."""
 _NOTHING = object()
 
 

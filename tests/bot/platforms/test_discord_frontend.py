@@ -139,7 +139,17 @@ async def test_slash_subscribe_then_a_live_window_sends_an_embed_by_dm(
             assert 0.15 <= net <= 0.25  # from Ann's threshold to a little over the window's
             strength = SignalStrength.MODERATE if net >= 0.2 else SignalStrength.WEAK
             marks = "▲▲" if strength is SignalStrength.MODERATE else "▲"
-            assert embed["title"] == f"💱 BTCUSDT arbitrage · {marks} {strength.value.upper()}"
+            title = f"💱 BTCUSDT arbitrage · {marks} {strength.value.upper()}"
+            if embed["title"] == f"{title} (upgraded)":
+                # Ann's first alert is the window's upgrade only if she was never sent its
+                # weak one: it stayed below her 0.15 %, or the upgrade superseded it in the queue.
+                weak_sent = app.store.db.scalar(
+                    "SELECT count(*) FROM deliveries d JOIN signals s ON s.id = d.signal"
+                    " WHERE s.type = 'arbitrage' AND s.strength = 'weak' AND d.status = 'sent'"
+                )
+                assert strength is SignalStrength.MODERATE and weak_sent == 0
+            else:
+                assert embed["title"] == title
             assert embed["color"] == STRENGTH_COLORS[strength]
             assert got["Direction"] == "Binance → Bybit"
             assert {"Buy", "Sell", "Gross", "Max volume", "Expected profit", "Age"} <= set(got)
